@@ -1,0 +1,246 @@
+//! Runs and their journal: every state-changing run gets an id, and every row,
+//! directory or PeerTube video it changes is recorded with old and new values in
+//! `companion_runs` / `companion_journal` — in the same transaction as the change
+//! itself, so a run killed at any point leaves journal and data in agreement.
+
+use crate::error::{Error, Result};
+use crate::recondb::now;
+use rand::Rng;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// What a journal entry changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A `documents` row of recon.db (old/new: column → value).
+    Documents,
+    /// A `catalogue` row of recon.db (old/new: column → value).
+    Catalogue,
+    /// A concept dir moved into quarantine (old: {path}, new: {path, files}).
+    ConceptDir,
+    /// A PeerTube video's category (old/new: {category, transport}).
+    Video,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Documents => "documents",
+            Kind::Catalogue => "catalogue",
+            Kind::ConceptDir => "concept_dir",
+            Kind::Video => "video",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Documents, Kind::Catalogue, Kind::ConceptDir, Kind::Video].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// State of one journal entry. External writes (PeerTube, directory moves) are
+/// journaled `pending` *before* they happen, so a crash in between is visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    Applied,
+    Pending,
+    Failed,
+    RolledBack,
+}
+
+impl EntryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Applied => "applied",
+            EntryState::Pending => "pending",
+            EntryState::Failed => "failed",
+            EntryState::RolledBack => "rolled_back",
+        }
+    }
+    pub fn parse(s: &str) -> Option<EntryState> {
+        [EntryState::Applied, EntryState::Pending, EntryState::Failed, EntryState::RolledBack]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A run's row in `companion_runs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub command: String,
+    pub args: Value,
+    pub state: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub summary: Option<Value>,
+    pub report_path: Option<String>,
+    pub rolled_back_by: Option<String>,
+    pub changes: i64,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub id: i64,
+    pub run_id: String,
+    pub kind: Kind,
+    pub key: String,
+    pub old: Value,
+    pub new: Value,
+    pub state: EntryState,
+    pub at: String,
+    pub note: Option<String>,
+}
+
+/// A new run id: sortable UTC time, the command, and a random suffix.
+pub fn new_run_id(command: &str) -> String {
+    let suffix: u16 = rand::thread_rng().gen();
+    let cmd: String = command.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!("{}-{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), cmd, suffix)
+}
+
+/// Records the start of a run (state `running`).
+pub fn start_run(conn: &Connection, command: &str, args: &Value) -> Result<String> {
+    let run_id = new_run_id(command);
+    conn.execute(
+        "INSERT INTO companion_runs(run_id, command, args, state, started_at, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
+        params![run_id, command, args.to_string(), now(), i64::from(std::process::id())],
+    )?;
+    Ok(run_id)
+}
+
+/// Records the end of a run.
+pub fn finish_run(conn: &Connection, run_id: &str, state: &str, summary: &Value, report_path: Option<&str>) -> Result<()> {
+    conn.execute(
+        "UPDATE companion_runs SET state = ?2, finished_at = ?3, summary = ?4, report_path = ?5 WHERE run_id = ?1",
+        params![run_id, state, now(), summary.to_string(), report_path],
+    )?;
+    Ok(())
+}
+
+/// Appends an entry; call inside the transaction that makes the change.
+pub fn record(conn: &Connection, run_id: &str, kind: Kind, key: &str, old: &Value, new: &Value, state: EntryState) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO companion_journal(run_id, kind, key, old, new, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![run_id, kind.as_str(), key, old.to_string(), new.to_string(), state.as_str(), now()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Moves an entry to a new state (e.g. pending → applied once PeerTube said 204).
+pub fn set_state(conn: &Connection, id: i64, state: EntryState, note: Option<&str>) -> Result<()> {
+    conn.execute(
+        "UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1",
+        params![id, state.as_str(), note, now()],
+    )?;
+    Ok(())
+}
+
+/// Replaces an entry's `new` value (a push learns the real "before" only from PeerTube).
+pub fn set_values(conn: &Connection, id: i64, old: &Value, new: &Value) -> Result<()> {
+    conn.execute(
+        "UPDATE companion_journal SET old = ?2, new = ?3 WHERE id = ?1",
+        params![id, old.to_string(), new.to_string()],
+    )?;
+    Ok(())
+}
+
+fn parse_json(s: Option<String>) -> Value {
+    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
+}
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        run_id: r.get(0)?,
+        command: r.get(1)?,
+        args: parse_json(r.get(2)?),
+        state: r.get(3)?,
+        started_at: r.get(4)?,
+        finished_at: r.get(5)?,
+        summary: r.get::<_, Option<String>>(6)?.map(|s| parse_json(Some(s))),
+        report_path: r.get(7)?,
+        rolled_back_by: r.get(8)?,
+        changes: r.get(9)?,
+    })
+}
+
+const RUN_COLUMNS: &str = "r.run_id, r.command, r.args, r.state, r.started_at, r.finished_at, r.summary,
+     r.report_path, r.rolled_back_by,
+     (SELECT count(*) FROM companion_journal j WHERE j.run_id = r.run_id)";
+
+/// Runs, newest first.
+pub fn list_runs(conn: &Connection, limit: u64) -> Result<Vec<RunRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RUN_COLUMNS} FROM companion_runs r ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([limit as i64], run_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub fn get_run(conn: &Connection, run_id: &str) -> Result<RunRow> {
+    conn.query_row(&format!("SELECT {RUN_COLUMNS} FROM companion_runs r WHERE r.run_id = ?1"), [run_id], run_from_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("run {run_id} (see `recon-companion runs`)")))
+}
+
+pub fn set_run_rolled_back(conn: &Connection, run_id: &str, by: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE companion_runs SET state = 'rolled_back', rolled_back_by = ?2 WHERE run_id = ?1",
+        params![run_id, by],
+    )?;
+    Ok(())
+}
+
+/// A run's entries in the order they were made.
+pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal WHERE run_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([run_id], |r| {
+            let kind: String = r.get(2)?;
+            let state: String = r.get(6)?;
+            Ok((r.get(0)?, r.get(1)?, kind, r.get(3)?, r.get(4)?, r.get(5)?, state, r.get(7)?, r.get(8)?))
+        })?
+        .collect::<Result<Vec<(i64, String, String, String, Option<String>, Option<String>, String, String, Option<String>)>, _>>()?;
+    rows.into_iter()
+        .map(|(id, run_id, kind, key, old, new, state, at, note)| {
+            Ok(Entry {
+                id,
+                run_id,
+                kind: Kind::parse(&kind).ok_or_else(|| Error::Other(format!("journal entry {id}: unknown kind {kind:?}")))?,
+                key,
+                old: parse_json(old),
+                new: parse_json(new),
+                state: EntryState::parse(&state)
+                    .ok_or_else(|| Error::Other(format!("journal entry {id}: unknown state {state:?}")))?,
+                at,
+                note,
+            })
+        })
+        .collect()
+}
+
+/// Latest journal entries that touched one key (e.g. a document hash), newest first.
+pub fn history(conn: &Connection, kind: Kind, key: &str, limit: u64) -> Result<Vec<(String, String, Value, Value, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![kind.as_str(), key, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, parse_json(r.get(2)?), parse_json(r.get(3)?), r.get(4)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Builds a column → value JSON object.
+pub fn columns_json(pairs: &[(&str, Value)]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.insert((*k).to_string(), v.clone());
+    }
+    Value::Object(m)
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs every test: Rust (unit, integration, parity,
+# PostgreSQL, browser) and the plugin's JS tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+# PostgreSQL-backed tests take their server from this URL (a user's machine may differ).
+export RECON_COMPANION_TEST_PG_URL="${RECON_COMPANION_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+scripts/build-plugin.sh
+(cd plugin-js && npm test)
+cargo build -q -p recon-companion
+cargo test --workspace --exclude plugin-wasm
+cargo test -p plugin-wasm
