@@ -85,6 +85,57 @@ pub enum Command {
     Demo(DemoArgs),
     /// Time dry run, backfill and tiebreaker on a production-sized generated set.
     Bench(BenchArgs),
+    /// Check the live PeerTube: all 18 categories with our exact labels, and the plugin's fingerprint. Exit 1 on any mismatch or when unreachable.
+    #[command(name = "verify-peertube")]
+    VerifyPeertube,
+    /// Compare recon.db's pushed domains with PeerTube's video.category (reads PeerTube's PostgreSQL: needs peertube.db_url), print the drift and the runbook's step 6 checks; --repair re-pushes drift.
+    Reconcile {
+        /// Re-push what drifted (journaled, can be rolled back).
+        #[arg(long)]
+        repair: bool,
+        /// Transport for --repair (default: the config's). db skips federation to followers, PeerTube's plugin hooks and its audit log.
+        #[arg(long, value_enum)]
+        via: Option<Via>,
+    },
+    /// Emergency reset: every local video's category >= 100 back to NULL and every push timestamp cleared (journaled; undo with `rollback --run ID`). Writes PeerTube's PostgreSQL directly: no federation to followers, no plugin hooks, no audit log.
+    #[command(name = "reset-peertube-categories")]
+    ResetPeertubeCategories {
+        #[arg(long)]
+        dry_run: bool,
+        /// Required to actually reset: confirms you mean every RECON category on the instance.
+        #[arg(long)]
+        yes_reset_all: bool,
+    },
+    /// Run the service: background worker, review dashboard, JSON API, health and metrics.
+    Serve {
+        /// Address to bind (default from config: 127.0.0.1:8787).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Kill switch: stop every push (assignment goes on). Survives restarts.
+    #[command(name = "pause-push")]
+    PausePush,
+    /// Lift the kill switch.
+    #[command(name = "resume-push")]
+    ResumePush,
+    /// Read a password (stdin or prompt) and print its argon2 hash for server.password_hash.
+    #[command(name = "hash-password")]
+    HashPassword,
+    /// Explain one video's domain: counts per window, skipped files, the rule that decided, staleness.
+    Explain {
+        /// Document hash, PeerTube video uuid, or a /w/… URL.
+        target: String,
+    },
+    /// Sample documents of a status and judge each assignment (clear, narrow, stale).
+    #[command(name = "spot-check")]
+    SpotCheck {
+        #[arg(long, default_value = "assigned")]
+        status: String,
+        #[arg(long, default_value_t = 20)]
+        sample: usize,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -117,7 +168,7 @@ pub struct AssignArgs {
     /// At most N documents (oldest first).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
-    /// Push transport: api (PeerTube REST) or db (PostgreSQL; skips federation and hooks).
+    /// Push transport (default: the config's peertube.transport). api: PeerTube's REST API — validated, audit-logged, runs plugin hooks, federates the change to followers. db: straight into PeerTube's PostgreSQL — much faster, compare-and-set, but NO federation to followers (remote instances see the change only when they next refresh the video), NO PeerTube-side plugin hooks and NO audit log entry.
     #[arg(long, value_enum)]
     pub via: Option<Via>,
     /// Rows per PostgreSQL transaction with --via db.
@@ -174,12 +225,14 @@ pub fn load_ctx(cli: &Cli) -> Result<(Ctx, config::LoadedConfig)> {
 
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    if let Command::Taxonomy = cli.command {
-        return taxonomy(cli.json);
+    match cli.command {
+        Command::Taxonomy => return taxonomy(cli.json),
+        Command::HashPassword => return crate::server::hash_password(),
+        _ => {}
     }
     let (ctx, loaded) = load_ctx(&cli)?;
     match cli.command {
-        Command::Taxonomy => unreachable!("handled above"),
+        Command::Taxonomy => taxonomy(ctx.json),
         Command::Config => {
             if ctx.json {
                 output::print_json(&json!({ "config": ctx.cfg.masked(), "sources": loaded.describe() }))?;
@@ -195,6 +248,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Rollback { run, dry_run, force, via } => rollback_cmd(&ctx, &run, dry_run, force, via),
         Command::Demo(a) => demo(&ctx, &a),
         Command::Bench(a) => crate::bench::run(&a.dir, a.docs, ctx.json),
+        Command::VerifyPeertube => crate::push::verify_peertube(&ctx),
+        Command::Reconcile { repair, via } => crate::push::reconcile(&ctx, repair, via),
+        Command::ResetPeertubeCategories { dry_run, yes_reset_all } => crate::push::reset_categories(&ctx, dry_run, yes_reset_all),
+        Command::Serve { bind } => crate::server::serve(&ctx, bind),
+        Command::PausePush => crate::server::set_push_paused(&ctx, true),
+        Command::ResumePush => crate::server::set_push_paused(&ctx, false),
+        Command::HashPassword => crate::server::hash_password(),
+        Command::Explain { target } => crate::explain::explain_cmd(&ctx, &target),
+        Command::SpotCheck { status, sample, seed } => crate::explain::spot_check_cmd(&ctx, &status, sample, seed),
     }
 }
 

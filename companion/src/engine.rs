@@ -380,9 +380,11 @@ pub fn decide_tie(env: &Env, channels: &Channels, cache: &CountCache, sums: &Has
     let ch = c.channel.as_deref();
     let mega = channels.is_mega(env, ch);
     let own = cache.totals(&c.hash);
-    let mut others = ch.and_then(|ch| sums.get(ch)).copied().unwrap_or([0; COUNT]);
-    // The doc itself is excluded from its channel's counts only if it is a member.
-    if let (Some(ch), Some(own)) = (ch, own) {
+    let sum = ch.and_then(|ch| sums.get(ch));
+    let mut others = sum.copied().unwrap_or([0; COUNT]);
+    // The doc itself is excluded from its channel's counts only if it is a member
+    // (and only from a real sum: mega-channels have none, their counts stay zero).
+    if let (Some(ch), Some(own), Some(_)) = (ch, own, sum) {
         if channels.channel_of.get(&c.hash).map(String::as_str) == Some(ch) {
             for i in 0..COUNT {
                 others[i] -= own[i];

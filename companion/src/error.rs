@@ -35,6 +35,10 @@ pub enum Error {
     #[error("invalid document hash {0:?}: expected 32 lowercase hex characters")]
     BadHash(String),
 
+    /// An `explain` target that is not a hash, a video uuid or a `/w/` URL.
+    #[error("{0}")]
+    BadTarget(String),
+
     #[error("unknown domain {0:?}: expected one of the 18 labels, slugs or ids 100-117")]
     BadDomain(String),
 
@@ -71,7 +75,7 @@ impl Error {
     /// Exit code for the CLI: 2 for usage/config problems, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::BadHash(_) | Error::BadDomain(_) => 2,
+            Error::Config(_) | Error::BadHash(_) | Error::BadTarget(_) | Error::BadDomain(_) => 2,
             _ => 1,
         }
     }

@@ -19,6 +19,9 @@ pub mod output;
 pub mod demo;
 pub mod cli;
 pub mod push;
+pub mod peertube;
 pub mod bench;
+pub mod server;
+pub mod explain;
 
 pub use error::{Error, Result};

@@ -1,14 +1,198 @@
-//! Pushing domains to PeerTube (placeholder until the push transports land).
+//! The push commands as the CLI runs them: `assign-categories --push-pending`,
+//! `verify-peertube`, `reconcile`, `reset-peertube-categories`, and the PeerTube
+//! side of `rollback`. The work itself lives in `peertube`.
 
 use crate::cli::{AssignArgs, Ctx, Via};
+use crate::config::Transport;
 use crate::error::{Error, Result};
+use crate::output;
+use crate::peertube::api::ApiClient;
+use crate::peertube::drift;
+use crate::peertube::preflight;
+use crate::peertube::pusher::{self, PushOptions, PushSummary};
+use crate::peertube::restore::Restorer;
 use crate::rollback::VideoRestorer;
 
-pub fn push_pending(_ctx: &Ctx, _a: &AssignArgs) -> Result<i32> {
-    Err(Error::Other("--push-pending is not available in this build yet".into()))
+pub use crate::peertube::bench::bench_push;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("tokio runtime: {e}")))
 }
 
-/// The transport that can restore PeerTube categories during a rollback, if configured.
-pub fn restorer(_ctx: &Ctx, _via: Option<Via>) -> Result<Option<Box<dyn VideoRestorer>>> {
-    Ok(None)
+/// `--via` wins over the config's `peertube.transport`.
+pub fn transport(ctx: &Ctx, via: Option<Via>) -> Transport {
+    match via {
+        Some(Via::Api) => Transport::Api,
+        Some(Via::Db) => Transport::Db,
+        None => ctx.cfg.peertube.transport,
+    }
+}
+
+fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
+    if ctx.json {
+        return output::print_json(s);
+    }
+    let mut d: Vec<_> = s.by_domain.iter().collect();
+    d.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let rows = d.into_iter().map(|(label, n)| {
+        let id = shared_constants::by_label(label).map(|d| d.id.to_string()).unwrap_or_default();
+        vec![id, label.clone(), n.to_string()]
+    });
+    println!(
+        "{}{} via {} — {} documents selected",
+        if s.dry_run { "DRY RUN " } else { "" },
+        s.command,
+        s.transport,
+        s.selected
+    );
+    println!("{}", output::table(&["category", "domain", if s.dry_run { "would push" } else { "selected" }], rows));
+    for (hash, why) in s.unpushable.iter().take(50) {
+        println!("not pushable: {hash}: {why}");
+    }
+    if !s.unpushable.is_empty() {
+        println!("{} document(s) cannot be pushed (left unpushed; fix their catalogue path or domain)", s.unpushable.len());
+    }
+    if s.dry_run {
+        println!("nothing written");
+        return Ok(());
+    }
+    println!(
+        "{}",
+        output::kv(vec![
+            ("pushed", s.pushed.to_string()),
+            ("already held the category (not rewritten)", s.already_set.to_string()),
+            ("  of which confirmed writes of an interrupted run", s.recovered.to_string()),
+            ("failed", s.failed.to_string()),
+            ("  unknown videos", s.not_found.to_string()),
+            ("  remote videos", s.remote.to_string()),
+            ("  changed in PeerTube meanwhile (not overwritten)", s.changed_in_peertube.to_string()),
+            ("document's domain changed meanwhile (left unpushed)", s.document_changed.to_string()),
+            ("HTTP requests (retries)", format!("{} ({})", s.http_requests, s.http_retries)),
+            ("elapsed", format!("{:.2} s", s.elapsed_ms as f64 / 1000.0)),
+        ])
+    );
+    for f in s.failures.iter().take(20) {
+        println!("failed: {f}");
+    }
+    if let Some(a) = &s.aborted {
+        println!("ABORTED as systemic: {a}");
+    }
+    if let Some(id) = &s.run_id {
+        println!("run {id}; report {}; undo with `recon-companion rollback --run {id}`", s.report.clone().unwrap_or_default());
+    }
+    Ok(())
+}
+
+pub fn push_pending(ctx: &Ctx, a: &AssignArgs) -> Result<i32> {
+    let opts = PushOptions {
+        limit: a.limit,
+        dry_run: a.dry_run,
+        transport: transport(ctx, a.via),
+        batch_size: a.batch_size.unwrap_or(ctx.cfg.peertube.batch_size).max(1),
+        command: "push-pending".into(),
+    };
+    let s = runtime()?.block_on(pusher::push(&ctx.cfg, &ctx.env, &opts, None))?;
+    print_push(ctx, &s)?;
+    Ok(if s.aborted.is_some() || s.failed > 0 { 1 } else { 0 })
+}
+
+/// The transport that restores PeerTube categories during a rollback.
+pub fn restorer(ctx: &Ctx, via: Option<Via>) -> Result<Option<Box<dyn VideoRestorer>>> {
+    Ok(Some(Box::new(Restorer::new(&ctx.cfg, transport(ctx, via))?)))
+}
+
+pub fn verify_peertube(ctx: &Ctx) -> Result<i32> {
+    let client = ApiClient::from_config(&ctx.cfg)?;
+    let p = runtime()?
+        .block_on(preflight::run(&client))
+        .map_err(|e| Error::PeerTube(format!("cannot reach PeerTube at {}: {e}", ctx.cfg.peertube.url)))?;
+    if ctx.json {
+        output::print_json(&serde_json::json!({ "ok": p.ok(), "preflight": p }))?;
+    } else {
+        println!(
+            "{}",
+            output::kv(vec![
+                ("PeerTube", p.url.clone()),
+                ("categories 100-117 with our labels", format!("{} of 18", p.categories_ok)),
+                ("plugin fingerprint", p.plugin_fingerprint.clone().unwrap_or_else(|| "(none)".into())),
+                ("our fingerprint", p.expected_fingerprint.clone()),
+                ("plugin version", p.plugin_version.clone().unwrap_or_else(|| "(none)".into())),
+            ])
+        );
+        for problem in &p.problems {
+            println!("MISMATCH: {problem}");
+        }
+        println!("{}", if p.ok() { "PeerTube matches our taxonomy" } else { "PeerTube does NOT match our taxonomy" });
+    }
+    Ok(if p.ok() { 0 } else { 1 })
+}
+
+pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Via>) -> Result<i32> {
+    let rep = runtime()?.block_on(drift::reconcile(&ctx.cfg, &ctx.env, repair, transport(ctx, via)))?;
+    if ctx.json {
+        output::print_json(&rep)?;
+    } else {
+        println!("{} pushed documents checked, {} in sync", rep.pushed_documents, rep.in_sync);
+        let kinds = [drift::DriftKind::MissingInPeertube, drift::DriftKind::DifferentCategory, drift::DriftKind::PushedButEmpty];
+        println!(
+            "{}",
+            output::table(
+                &["drift", "videos"],
+                kinds.iter().map(|k| vec![k.as_str().to_string(), rep.drift_counts.get(k.as_str()).copied().unwrap_or(0).to_string()])
+            )
+        );
+        if !rep.drift.is_empty() {
+            let show = |c: Option<i64>| c.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            println!(
+                "{}",
+                output::table(
+                    &["drift", "video", "document", "expected", "PeerTube"],
+                    rep.drift.iter().take(50).map(|d| vec![d.kind.as_str().to_string(), d.video.clone(), d.hash.clone(), d.expected.to_string(), show(d.actual)])
+                )
+            );
+        }
+        for (h, why) in rep.unpushable.iter().take(20) {
+            println!("pushed document without a video: {h}: {why}");
+        }
+        println!("runbook step 6 — videos per category >= 100:");
+        println!("{}", output::table(&["category", "label", "videos"], rep.distribution.iter().map(|(c, l, n)| vec![c.to_string(), l.clone(), n.to_string()])));
+        println!("videos without a category: {}", rep.without_category);
+        if let Some(r) = &rep.repair {
+            println!("repair:");
+            print_push(ctx, r)?;
+        }
+    }
+    let unrepaired = match &rep.repair {
+        Some(r) => r.failed > 0 || r.aborted.is_some() || rep.drift.iter().any(|d| d.kind == drift::DriftKind::MissingInPeertube),
+        None => !rep.drift.is_empty(),
+    };
+    Ok(if unrepaired { 1 } else { 0 })
+}
+
+pub fn reset_categories(ctx: &Ctx, dry_run: bool, yes: bool) -> Result<i32> {
+    let rep = runtime()?.block_on(drift::reset(&ctx.cfg, &ctx.env, dry_run, yes))?;
+    if ctx.json {
+        output::print_json(&rep)?;
+        return Ok(0);
+    }
+    println!("{}", output::table(&["category", "local videos"], rep.by_category.iter().map(|(c, n)| vec![c.to_string(), n.to_string()])));
+    if dry_run {
+        println!(
+            "DRY RUN: would set {} local video(s) back to no category ({} remote ones are never touched) and clear {} push timestamp(s); nothing changed",
+            rep.videos, rep.remote_skipped, rep.pushed_timestamps
+        );
+    } else {
+        println!(
+            "reset {} video(s) ({} changed meanwhile, left alone; {} remote untouched); cleared {} push timestamp(s)",
+            rep.reset, rep.changed_concurrently, rep.remote_skipped, rep.pushed_cleared
+        );
+        if let Some(id) = &rep.run_id {
+            println!("run {id}; report {}; undo with `recon-companion rollback --run {id}`", rep.report.clone().unwrap_or_default());
+        }
+    }
+    Ok(0)
 }

@@ -14,7 +14,10 @@ pub struct Category {
 /// The 18 categories in id order.
 pub fn category_list() -> Vec<Category> {
     shared_constants::all()
-        .map(|d| Category { id: d.id, label: d.label })
+        .map(|d| Category {
+            id: d.id,
+            label: d.label,
+        })
         .collect()
 }
 
@@ -82,7 +85,13 @@ mod tests {
         for (c, d) in list.iter().zip(shared_constants::DOMAINS.iter()) {
             assert_eq!((c.id, c.label), (d.id, d.label));
         }
-        assert_eq!(list[0], Category { id: 100, label: "Agriculture & Livestock" });
+        assert_eq!(
+            list[0],
+            Category {
+                id: 100,
+                label: "Agriculture & Livestock"
+            }
+        );
         assert_eq!(list[17].id, 117);
     }
 
@@ -108,7 +117,10 @@ mod tests {
     fn version_names_both_versions() {
         let v = version_string();
         assert!(v.starts_with(env!("CARGO_PKG_VERSION")), "{v}");
-        assert!(v.ends_with(&format!("+taxonomy.{}", shared_constants::TAXONOMY_VERSION)), "{v}");
+        assert!(
+            v.ends_with(&format!("+taxonomy.{}", shared_constants::TAXONOMY_VERSION)),
+            "{v}"
+        );
     }
 
     #[test]

@@ -1,1 +1,4 @@
 //! Helpers shared by the integration tests.
+
+pub mod plugin_parity;
+pub mod peertube_standin;

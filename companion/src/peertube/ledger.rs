@@ -1,0 +1,273 @@
+//! recon.db's side of a push: which documents are pending, and the journal
+//! entries around every PeerTube write — `pending` before it, then `applied`
+//! together with `peertube_category_pushed_at` in one transaction.
+
+use crate::error::Result;
+use crate::journal::{self, EntryState, Kind};
+use crate::peertube::video_id::{self, PathProblem, VideoUuid};
+use crate::recondb::{self, DomainColumns};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// A document the push rule selects.
+#[derive(Debug, Clone)]
+pub struct PushDoc {
+    pub hash: String,
+    pub path: String,
+    pub domain: String,
+    pub assigned_at: Option<String>,
+}
+
+/// Push rule: a domain, no `peertube_category_pushed_at`, the PeerTube source;
+/// oldest assignment first.
+pub fn select_pending(conn: &Connection, source: &str, limit: Option<u64>) -> Result<Vec<PushDoc>> {
+    let mut stmt = conn.prepare(
+        "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
+         FROM documents d JOIN catalogue c ON c.hash = d.hash
+         WHERE d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?1
+         ORDER BY d.recon_domain_assigned_at, d.rowid LIMIT ?2",
+    )?;
+    let limit = limit.map(|l| l as i64).unwrap_or(-1);
+    let rows = stmt
+        .query_map(params![source, limit], |r| {
+            Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Documents whose push is recorded (pushed_at set), with their expected category.
+pub fn select_pushed(conn: &Connection, source: &str) -> Result<Vec<PushDoc>> {
+    let mut stmt = conn.prepare(
+        "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
+         FROM documents d JOIN catalogue c ON c.hash = d.hash
+         WHERE d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NOT NULL AND c.source = ?1
+         ORDER BY d.recon_domain_assigned_at, d.rowid",
+    )?;
+    let rows = stmt
+        .query_map([source], |r| Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A write the push wants to make, once the video's current category is known.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub hash: String,
+    pub video: VideoUuid,
+    pub domain: String,
+    pub category: i64,
+    /// PeerTube's category before the write.
+    pub old: Option<i64>,
+    /// A pending entry of an interrupted run for the same write.
+    pub prior: Option<Prior>,
+}
+
+/// Why a document cannot be pushed at all.
+#[derive(Debug, Clone)]
+pub enum Unpushable {
+    Path(PathProblem),
+    UnknownDomain(String),
+}
+
+impl std::fmt::Display for Unpushable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unpushable::Path(p) => p.fmt(f),
+            Unpushable::UnknownDomain(d) => write!(f, "domain {d:?} is not one of the 18 labels"),
+        }
+    }
+}
+
+/// The video and category of a pending document (pure).
+pub fn target_of(doc: &PushDoc) -> std::result::Result<(VideoUuid, i64), Unpushable> {
+    let video = video_id::from_path(&doc.path).map_err(Unpushable::Path)?;
+    let d = shared_constants::by_label(&doc.domain).ok_or_else(|| Unpushable::UnknownDomain(doc.domain.clone()))?;
+    Ok((video, i64::from(d.id)))
+}
+
+/// A `pending` video entry left by a run that was killed between journaling a
+/// write and confirming it.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    pub entry_id: i64,
+    pub run_id: String,
+    pub old: Option<i64>,
+    pub new: Option<i64>,
+    pub hash: Option<String>,
+}
+
+pub fn category_of(v: &Value) -> Option<i64> {
+    v.get("category").and_then(Value::as_i64)
+}
+
+/// The newest pending video entry per video uuid.
+pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, run_id, key, old, new FROM companion_journal WHERE kind = 'video' AND state = 'pending' ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = HashMap::new();
+    for (id, run_id, key, old, new) in rows {
+        let old: Value = old.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+        let new: Value = new.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+        out.insert(
+            key,
+            Prior {
+                entry_id: id,
+                run_id,
+                old: category_of(&old),
+                new: category_of(&new),
+                hash: new.get("hash").and_then(Value::as_str).map(str::to_string),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// What happened to a document row when its push was confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocMark {
+    Marked,
+    /// Its domain changed (or it was marked pushed by someone else) meanwhile: left alone.
+    ChangedMeanwhile,
+}
+
+/// Journal writer of one run.
+pub struct Ledger {
+    pub conn: Connection,
+    pub run_id: String,
+    pub transport: &'static str,
+    /// Normal pushes only mark documents not yet pushed; a reconcile repair re-marks.
+    pub require_unpushed: bool,
+}
+
+fn video_values(i: &Intent, transport: &str) -> (Value, Value) {
+    (
+        json!({ "category": i.old, "hash": i.hash, "transport": transport }),
+        json!({ "category": i.category, "hash": i.hash, "domain": i.domain, "transport": transport }),
+    )
+}
+
+impl Ledger {
+    fn mark_pushed(tx: &Connection, run_id: &str, i: &Intent, require_unpushed: bool, now: &str) -> Result<DocMark> {
+        // Cached statements: this runs once per pushed video.
+        let cur = tx
+            .prepare_cached(
+                "SELECT recon_domain, recon_domain_status, recon_domain_assigned_at, peertube_category_pushed_at
+                 FROM documents WHERE hash = ?1",
+            )?
+            .query_row([&i.hash], |r| {
+                Ok(DomainColumns {
+                    recon_domain: r.get(0)?,
+                    recon_domain_status: r.get(1)?,
+                    recon_domain_assigned_at: r.get(2)?,
+                    peertube_category_pushed_at: r.get(3)?,
+                })
+            })
+            .optional()?;
+        let Some(cur) = cur else { return Ok(DocMark::ChangedMeanwhile) };
+        if cur.recon_domain.as_deref() != Some(i.domain.as_str()) || (require_unpushed && cur.peertube_category_pushed_at.is_some()) {
+            return Ok(DocMark::ChangedMeanwhile);
+        }
+        let new = DomainColumns { peertube_category_pushed_at: Some(now.to_string()), ..cur.clone() };
+        tx.prepare_cached("UPDATE documents SET peertube_category_pushed_at = ?2 WHERE hash = ?1")?.execute(params![i.hash, now])?;
+        journal::record(tx, run_id, Kind::Documents, &i.hash, &serde_json::to_value(&cur)?, &serde_json::to_value(&new)?, EntryState::Applied)?;
+        Ok(DocMark::Marked)
+    }
+
+    /// Journals writes as pending before they are made (one transaction);
+    /// earlier pending entries for the same videos are closed as superseded.
+    pub fn pending(&mut self, items: &[&Intent]) -> Result<Vec<i64>> {
+        let (run_id, transport) = (self.run_id.clone(), self.transport);
+        recondb::retry_busy(|| {
+            let tx = recondb::write_tx(&mut self.conn)?;
+            let mut ids = Vec::with_capacity(items.len());
+            for i in items {
+                let (old, new) = video_values(i, transport);
+                ids.push(journal::record(&tx, &run_id, Kind::Video, i.video.as_str(), &old, &new, EntryState::Pending)?);
+                if let Some(p) = &i.prior {
+                    let note = format!("not applied when run {} stopped (PeerTube held {:?}); retried by run {run_id}", p.run_id, i.old);
+                    journal::set_state(&tx, p.entry_id, EntryState::Failed, Some(&note))?;
+                }
+            }
+            tx.commit()?;
+            Ok(ids)
+        })
+    }
+
+    /// Confirms writes PeerTube accepted: entries applied, documents marked pushed.
+    pub fn applied(&mut self, done: &[(i64, &Intent)]) -> Result<Vec<DocMark>> {
+        let (run_id, req) = (self.run_id.clone(), self.require_unpushed);
+        recondb::retry_busy(|| {
+            let tx = recondb::write_tx(&mut self.conn)?;
+            let now = recondb::now();
+            let mut marks = Vec::with_capacity(done.len());
+            for (id, i) in done {
+                journal::set_state(&tx, *id, EntryState::Applied, None)?;
+                marks.push(Self::mark_pushed(&tx, &run_id, i, req, &now)?);
+            }
+            tx.commit()?;
+            Ok(marks)
+        })
+    }
+
+    /// Videos that already hold the category: nothing is written to PeerTube. With
+    /// a prior pending entry (a killed run's write that did land), that entry's
+    /// "before" is kept so a rollback restores the true previous category.
+    pub fn already_set(&mut self, items: &[&Intent]) -> Result<Vec<DocMark>> {
+        let (run_id, transport, req) = (self.run_id.clone(), self.transport, self.require_unpushed);
+        recondb::retry_busy(|| {
+            let tx = recondb::write_tx(&mut self.conn)?;
+            let now = recondb::now();
+            let mut marks = Vec::with_capacity(items.len());
+            for i in items {
+                let mut it = (*i).clone();
+                let note = match &i.prior {
+                    Some(p) => {
+                        it.old = p.old;
+                        journal::set_state(&tx, p.entry_id, EntryState::Failed, Some(&format!("superseded by run {run_id}: the write had landed in PeerTube")))?;
+                        format!("written by interrupted run {} (entry {}), confirmed by this run", p.run_id, p.entry_id)
+                    }
+                    None => "PeerTube already held this category: not written".to_string(),
+                };
+                let (old, new) = video_values(&it, transport);
+                let id = journal::record(&tx, &run_id, Kind::Video, i.video.as_str(), &old, &new, EntryState::Applied)?;
+                journal::set_state(&tx, id, EntryState::Applied, Some(&note))?;
+                marks.push(Self::mark_pushed(&tx, &run_id, &it, req, &now)?);
+            }
+            tx.commit()?;
+            Ok(marks)
+        })
+    }
+
+    /// Closes pending entries whose write did not happen.
+    pub fn failed(&mut self, entries: &[(i64, String)]) -> Result<()> {
+        recondb::retry_busy(|| {
+            let tx = recondb::write_tx(&mut self.conn)?;
+            for (id, note) in entries {
+                journal::set_state(&tx, *id, EntryState::Failed, Some(note))?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Records a video that could not be written (no pending entry before it).
+    pub fn failure(&mut self, key: &str, hash: &str, category: Option<i64>, note: &str) -> Result<()> {
+        let (run_id, transport) = (self.run_id.clone(), self.transport);
+        recondb::retry_busy(|| {
+            let tx = recondb::write_tx(&mut self.conn)?;
+            let new = json!({ "category": category, "hash": hash, "transport": transport });
+            let id = journal::record(&tx, &run_id, Kind::Video, key, &Value::Null, &new, EntryState::Failed)?;
+            journal::set_state(&tx, id, EntryState::Failed, Some(note))?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! PeerTube: the two push transports (REST API, PostgreSQL), the preflight,
+//! push runs with their journal, rollback, reconcile and reset, and a
+//! stand-in of PeerTube's API for tests and the benchmark.
+
+pub mod api;
+pub mod bench;
+pub mod drift;
+pub mod fixture;
+pub mod ledger;
+pub mod limiter;
+pub mod pgdb;
+pub mod preflight;
+pub mod pusher;
+pub mod restore;
+pub mod standin;
+pub mod video_id;

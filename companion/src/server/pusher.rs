@@ -1,0 +1,170 @@
+//! How the service pushes: the [`Pusher`] seam (the real one goes through
+//! `crate::push`; tests plug in fakes) and the retry queue with exponential
+//! backoff for pushes that failed, persisted in `companion_state`.
+
+use crate::error::Result;
+use crate::recondb;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What became of one document's push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushResult {
+    pub hash: String,
+    pub ok: bool,
+    /// Why it failed.
+    pub message: Option<String>,
+    /// Retrying cannot help (no `/w/{uuid}` in the path, video unknown or remote).
+    pub permanent: bool,
+}
+
+impl PushResult {
+    pub fn ok(hash: &str) -> PushResult {
+        PushResult { hash: hash.to_string(), ok: true, message: None, permanent: false }
+    }
+    pub fn failed(hash: &str, message: impl Into<String>, permanent: bool) -> PushResult {
+        PushResult { hash: hash.to_string(), ok: false, message: Some(message.into()), permanent }
+    }
+}
+
+/// PeerTube as the service sees it. Blocking: called from the worker thread and
+/// from `spawn_blocking`.
+pub trait Pusher: Send + Sync + 'static {
+    /// Pushes the stored domain of each document (journaled, with the pushed
+    /// timestamp set on success); one result per hash. `Err` means nothing could
+    /// be tried at all (PeerTube unreachable, preflight refused, lock held).
+    fn push(&self, hashes: &[String]) -> Result<Vec<PushResult>>;
+    /// PeerTube reachable and its categories and plugin in parity with ours;
+    /// `Ok` carries a one-line description.
+    fn check(&self) -> Result<String>;
+}
+
+/// `companion_state` key of the persisted retry queue.
+pub const RETRY_KEY: &str = "push_retry";
+const BACKOFF_BASE: Duration = Duration::from_secs(10);
+const BACKOFF_CAP: Duration = Duration::from_secs(3600);
+/// After this many failures (about a day of hourly tries) the service stops
+/// retrying; the document stays unpushed for the CLI's --push-pending.
+pub const MAX_ATTEMPTS: u32 = 30;
+
+/// One document waiting for a (re)try.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryEntry {
+    pub attempts: u32,
+    /// Unix seconds of the next try.
+    pub next_at: i64,
+    pub last_error: Option<String>,
+}
+
+/// Documents the service owes a push: new assignments (due at once) and failed
+/// pushes (due after a backoff that doubles per failure, capped at an hour).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryQueue {
+    pub entries: BTreeMap<String, RetryEntry>,
+}
+
+/// Delay before try number `attempts + 1`, given `attempts` failures so far.
+pub fn backoff(attempts: u32) -> Duration {
+    let factor = 1u64 << attempts.saturating_sub(1).min(20);
+    (BACKOFF_BASE * factor as u32).min(BACKOFF_CAP)
+}
+
+impl RetryQueue {
+    /// Queues a document for a push at `now` (keeps an existing entry's schedule).
+    pub fn add(&mut self, hash: &str, now: i64) {
+        self.entries.entry(hash.to_string()).or_insert(RetryEntry { attempts: 0, next_at: now, last_error: None });
+    }
+
+    /// Due documents, oldest schedule first.
+    pub fn due(&self, now: i64) -> Vec<String> {
+        let mut due: Vec<(&String, &RetryEntry)> = self.entries.iter().filter(|(_, e)| e.next_at <= now).collect();
+        due.sort_by_key(|(h, e)| (e.next_at, (*h).clone()));
+        due.into_iter().map(|(h, _)| h.clone()).collect()
+    }
+
+    pub fn succeeded(&mut self, hash: &str) {
+        self.entries.remove(hash);
+    }
+
+    /// A failed try: schedule the next one, or drop the document when retrying cannot help.
+    pub fn failed(&mut self, hash: &str, message: Option<&str>, permanent: bool, now: i64) {
+        if permanent {
+            self.entries.remove(hash);
+            return;
+        }
+        let e = self.entries.entry(hash.to_string()).or_insert(RetryEntry { attempts: 0, next_at: now, last_error: None });
+        e.attempts += 1;
+        if e.attempts >= MAX_ATTEMPTS {
+            tracing::warn!(hash, attempts = e.attempts, "giving up pushing; left for --push-pending");
+            self.entries.remove(hash);
+            return;
+        }
+        e.next_at = now + backoff(e.attempts).as_secs() as i64;
+        e.last_error = message.map(str::to_string);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Failed at least once (what the dashboard warns about).
+    pub fn failing(&self) -> usize {
+        self.entries.values().filter(|e| e.attempts > 0).count()
+    }
+
+    pub fn load(conn: &Connection) -> Result<RetryQueue> {
+        let Some(text) = recondb::state_get(conn, RETRY_KEY)? else { return Ok(RetryQueue::default()) };
+        // A damaged value must not stop the service: start empty, the CLI's
+        // --push-pending still finds every unpushed document.
+        Ok(serde_json::from_str(&text).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable push retry queue in companion_state; starting empty");
+            RetryQueue::default()
+        }))
+    }
+
+    pub fn save(&self, conn: &Connection) -> Result<()> {
+        let text = serde_json::to_string(self)?;
+        recondb::retry_busy(|| recondb::state_set(conn, RETRY_KEY, &text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(10));
+        assert_eq!(backoff(2), Duration::from_secs(20));
+        assert_eq!(backoff(4), Duration::from_secs(80));
+        assert_eq!(backoff(30), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn queue_schedules_retries_and_drops_permanent_failures() {
+        let mut q = RetryQueue::default();
+        q.add("a", 100);
+        q.add("b", 100);
+        assert_eq!(q.due(100), vec!["a".to_string(), "b".to_string()]);
+        q.failed("a", Some("503"), false, 100);
+        assert_eq!(q.due(100), vec!["b".to_string()]);
+        assert_eq!(q.due(110), vec!["a".to_string(), "b".to_string()]);
+        q.failed("a", Some("503"), false, 110);
+        assert!(!q.due(129).contains(&"a".to_string()));
+        assert!(q.due(130).contains(&"a".to_string()));
+        assert_eq!(q.failing(), 1);
+        // Re-adding keeps the backoff schedule.
+        q.add("a", 130);
+        assert_eq!(q.entries["a"].attempts, 2);
+        q.failed("b", Some("no /w/ uuid"), true, 100);
+        assert!(!q.entries.contains_key("b"));
+        q.succeeded("a");
+        assert!(q.is_empty());
+    }
+}
