@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::pyjson::{scan_window, Counts, FileCounts, Invalid};
+use crate::pyjson::{Counts, FileCounts, Invalid};
 
 /// True for exactly 32 lowercase hex characters (an MD5 as RECON writes it).
 pub fn is_valid_hash(s: &str) -> bool {
@@ -58,6 +58,8 @@ pub struct DocScan {
     pub windows: Vec<WindowScan>,
     /// Sum of the counts of the valid windows.
     pub totals: Counts,
+    /// Bytes of window JSON read (for throughput figures).
+    pub bytes: u64,
 }
 
 impl DocScan {
@@ -160,7 +162,12 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
         // One read per file; a reusable buffer without the size stat was
         // measured no faster here (open/read/close dominate).
         let result = match std::fs::read(dir.join(&name)) {
-            Ok(bytes) => scan_window(&bytes).map_err(SkipReason::from),
+            Ok(bytes) => {
+                scan.bytes += bytes.len() as u64;
+                // Python's json raises RecursionError past ~990 levels: RECON
+                // never counts such a file, so neither do we.
+                crate::pyjson::scan_window_max_depth(&bytes, crate::pyjson::PYTHON_MAX_DEPTH).map_err(SkipReason::from)
+            }
             Err(err) => Err(SkipReason::Unreadable(err.to_string())),
         };
         if let Ok(fc) = &result {

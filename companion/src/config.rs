@@ -339,7 +339,15 @@ pub fn load_from(
 fn figment_error(err: figment::Error, file: Option<&Path>) -> Error {
     let mut lines = Vec::new();
     for e in err {
-        let key = if e.path.is_empty() { String::new() } else { format!(" for key `{}`", e.path.join(".")) };
+        let key = match e.metadata.as_ref() {
+            _ if e.path.is_empty() => String::new(),
+            // Env values are named by the variable the operator actually set.
+            Some(md) if md.source.is_none() && md.name.contains(ENV_PREFIX) => {
+                let parts: Vec<&str> = e.path.iter().map(String::as_str).collect();
+                format!(" for key `{}` ({})", e.path.join("."), md.interpolate(&Profile::Default, &parts))
+            }
+            _ => format!(" for key `{}`", e.path.join(".")),
+        };
         let origin = match e.metadata.as_ref() {
             Some(md) => match &md.source {
                 Some(src) => format!(" in {src}"),
@@ -727,7 +735,7 @@ token_sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
     fn bad_env_value_names_the_variable() {
         let vars = env(&[("RECON_COMPANION_PEERTUBE__CONCURRENCY", "lots")]);
         let err = load_from(None, &CliOverrides::default(), &vars, &[]).unwrap_err().to_string();
-        assert!(err.contains("RECON_COMPANION_PEERTUBE__CONCURRENCY") || err.contains("peertube.concurrency"), "{err}");
+        assert!(err.contains("RECON_COMPANION_PEERTUBE__CONCURRENCY") && err.contains("peertube.concurrency"), "{err}");
         assert!(err.contains("environment"), "{err}");
     }
 

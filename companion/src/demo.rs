@@ -82,7 +82,7 @@ impl DemoSpec {
         DemoSpec {
             windows_per_doc: (4, 8),
             concepts_per_window: (4, 8),
-            content_bytes: 640,
+            content_bytes: 560,
             transcript_docs: 9_200,
             ..DemoSpec::demo(22_000)
         }
@@ -615,8 +615,8 @@ fn plan(spec: &DemoSpec) -> Plan {
             d.shape = Shape::Reprocess(match rng.gen_range(0..20) {
                 0..=5 => Reprocess::NoDir,
                 6..=8 => Reprocess::EmptyDir,
-                9..=14 => Reprocess::OnlyLegacy,
-                15..=17 => Reprocess::OnlyEmptyArrays,
+                9..=15 => Reprocess::OnlyLegacy,
+                16..=18 => Reprocess::OnlyEmptyArrays,
                 _ => Reprocess::OnlyBroken,
             });
         } else if k < n_re + n_tie {

@@ -260,6 +260,7 @@ fn note_scan(summary: &mut PassSummary, hash: &str, scan: &DocScan) {
     }
     summary.skipped.add(&scan.skipped());
     summary.concept_files += scan.windows.len() as u64;
+    summary.concept_bytes += scan.bytes;
 }
 
 /// Pass 1 over the backfill selection. Dry runs open the db read-only and work on
