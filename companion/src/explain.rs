@@ -730,12 +730,6 @@ fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> {
             // A mega-channel's members are never read: the rule ignores them.
             if !w.channels.is_mega(&w.env, Some(ch)) {
                 w.sum_channel(ch);
-            } else if let Some(own) = own {
-                // decide_tie subtracts the document's own counts from its channel's
-                // sum before looking at mega-ness; without a sum that underflows
-                // (a panic in debug builds). The mega rule ignores the sum, so the
-                // document's own counts stand in for it.
-                w.sums.insert(ch.to_string(), own);
             }
         }
         let cand = Candidate { hash: hash.to_string(), channel: row.category.clone() };
