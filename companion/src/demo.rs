@@ -518,7 +518,10 @@ fn plan(spec: &DemoSpec) -> Plan {
     let mut seen = HashSet::new();
 
     // Video → channel, shuffled so channel members are spread over time.
-    let mut channel_of: Vec<usize> = channels.iter().enumerate().flat_map(|(i, c)| std::iter::repeat(i).take(c.size)).collect();
+    // `repeat().take()`: `repeat_n` needs Rust 1.82, the workspace allows 1.80.
+    #[allow(clippy::manual_repeat_n)]
+    let mut channel_of: Vec<usize> =
+        channels.iter().enumerate().flat_map(|(i, c)| std::iter::repeat(i).take(c.size)).collect();
     channel_of.shuffle(&mut rng);
 
     let n_lib = (spec.docs as f64 * spec.non_stream_rate).round() as usize;
@@ -556,7 +559,14 @@ fn plan(spec: &DemoSpec) -> Plan {
         } else {
             format!("https://{}/w/{uuid}", spec.source)
         };
-        let title_domain = if rng.gen_bool(0.7) { c.home } else { rng.gen_range(0..18) };
+        // The catch-all channel has no home domain of its own.
+        let (home, second) = if c.name.as_deref() == Some("Transcript") {
+            let h = rng.gen_range(0..18u8);
+            (h, other_domain(&mut rng, &[h]))
+        } else {
+            (c.home, c.second)
+        };
+        let title_domain = if rng.gen_bool(0.7) { home } else { rng.gen_range(0..18) };
         docs.push(Doc {
             hash: hex_hash(&mut rng, &mut seen),
             title: title_for(&mut rng, title_domain),
@@ -564,10 +574,10 @@ fn plan(spec: &DemoSpec) -> Plan {
             category: c.name.clone(),
             path,
             status,
-            shape: Shape::Clear { winner: c.home },
+            shape: Shape::Clear { winner: home },
             discovered_at: stamp(times[i]),
-            home: c.home,
-            second: c.second,
+            home,
+            second,
             partial: status == "enriching",
             size_bytes: rng.gen_range(20_000_000..2_000_000_000),
         });
@@ -948,11 +958,7 @@ fn write_doc(concepts: &Path, spec: &DemoSpec, index: usize, doc: &Doc) -> Resul
         Shape::Reprocess(Reprocess::OnlyBroken) => {
             kinds.iter_mut().for_each(|k| *k = UNREADABLE[rng.gen_range(0..UNREADABLE.len())])
         }
-        Shape::Clear { .. } | Shape::Tie { .. } => {
-            if !kinds.iter().any(|k| k.counts()) {
-                kinds[0] = WindowKind::Good;
-            }
-        }
+        Shape::Clear { .. } | Shape::Tie { .. } if !kinds.iter().any(|k| k.counts()) => kinds[0] = WindowKind::Good,
         _ => {}
     }
     // A three-way tie needs at least three counted slots.

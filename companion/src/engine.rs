@@ -22,7 +22,7 @@ use std::time::Instant;
 
 /// Rows written per transaction: short enough that RECON's writers (busy
 /// timeout 5 s) never wait long, large enough to avoid per-row commits.
-const WRITE_BATCH: usize = 500;
+const WRITE_BATCH: usize = 1000;
 
 /// Where and how the engine works.
 #[derive(Debug, Clone)]

@@ -92,6 +92,11 @@ pub fn open(path: &Path) -> Result<Connection> {
         .map_err(sqlite_err(path))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), mode, "recon db is not in WAL mode");
+    } else {
+        // In WAL mode NORMAL skips the fsync per commit (the WAL is synced at
+        // checkpoints): still atomic and consistent after a crash, and it keeps
+        // a 22K-row backfill from spending seconds in fsync.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_err(path))?;
     }
     Ok(conn)
 }

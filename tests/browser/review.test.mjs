@@ -50,7 +50,7 @@ try {
   seen.hash = hash;
   seen.fallback = (await row.locator('td').nth(2).textContent()).trim();
   // Pick a domain other than the fallback, so the choice is visibly a person's.
-  const select = row.locator('select[name=domain]');
+  const select = row.locator('select');
   const options = await select.locator('option').allTextContents();
   const choice = options.find((o) => o.trim() !== seen.fallback) || options[0];
   seen.domain = choice.trim();

@@ -41,10 +41,7 @@ impl World {
         }
         let pw_env = format!("RECON_COMPANION_TEST_PW_{:016X}", rand::random::<u64>());
         std::env::set_var(&pw_env, password);
-        let mut cfg = Config::default();
-        cfg.recon_db = db;
-        cfg.reports_dir = dir.path().join("reports");
-        cfg.concepts_dir = dir.path().join("concepts");
+        let mut cfg = Config { recon_db: db, reports_dir: dir.path().join("reports"), concepts_dir: dir.path().join("concepts"), ..Default::default() };
         cfg.peertube.url = standin.url.clone();
         cfg.peertube.host_header = Some("stream.echo6.co".into());
         cfg.peertube.password_env = pw_env;

@@ -12,7 +12,7 @@ use integration_tests::peertube_standin::*;
 use std::time::Duration;
 
 fn prior(i: usize) -> Option<i64> {
-    if i % 2 == 0 { None } else { Some(((i % 18) + 1) as i64) }
+    if i.is_multiple_of(2) { None } else { Some(((i % 18) + 1) as i64) }
 }
 
 fn last_run(w: &World) -> companion::journal::RunRow {

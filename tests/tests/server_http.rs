@@ -240,6 +240,17 @@ async fn assign_from_the_dashboard_validates_pushes_and_leaves_the_queue() {
     assert!(pushed.is_none(), "stays pending");
     assert!(st.retry.lock().unwrap().entries.contains_key(&t2));
 
+    // The review page's own form: every row's select (d-HASH) is posted, the
+    // clicked row's URL decides which one counts.
+    let page = c.get("/peertube/review").await;
+    assert!(page.body.matches("data-hash=").count() >= 2);
+    assert_eq!(page.body.matches("name=\"csrf\"").count(), 3, "the assign form, pause and logout: not one per row");
+    let t3 = d.tied[3].clone();
+    let other_field = format!("d-{}", d.tied[0]);
+    let own_field = format!("d-{t3}");
+    let r = c.post_form(&format!("/peertube/review/{t3}/assign"), &[("csrf", &csrf), (&other_field, label(12)), (&own_field, label(13))]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(d.columns(&t3).0.as_deref(), Some(label(13)));
     // Domain by slug and by id work too.
     *p.fail.lock().unwrap() = None;
     let d0 = shared_constants::DOMAINS[7];

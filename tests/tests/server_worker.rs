@@ -182,3 +182,20 @@ fn scheduled_tiebreaker_resolves_ties_and_pushes_channel_winners() {
     // Not again before its interval.
     assert!(!worker::tick(&st).unwrap().tiebroken);
 }
+
+#[test]
+fn a_large_batch_is_assigned_but_left_for_the_staged_push() {
+    let d = data(0, 0);
+    let p = FakePusher::new(&d.db);
+    let st = state(&d, d.config(), p.clone());
+    let n = worker::AUTO_PUSH_MAX + 1;
+    for i in 0..n {
+        let h = add_in_progress(&d, 100 + i);
+        complete(&d, &h);
+    }
+    let t = worker::tick(&st).unwrap();
+    assert_eq!(t.assigned, n as u64);
+    assert_eq!(t.pushed, 0, "a backfill-sized batch waits for --push-pending --limit");
+    assert!(p.hashes().is_empty());
+    assert!(st.retry.lock().unwrap().is_empty());
+}

@@ -48,10 +48,7 @@ pub struct PushBenchResult {
 const PASSWORD_ENV: &str = "RECON_COMPANION_BENCH_PEERTUBE_PASSWORD";
 
 fn config_for(dir: &Path, standin: &StandIn, b: &PushBench) -> (Config, Env) {
-    let mut cfg = Config::default();
-    cfg.recon_db = dir.join("recon.db");
-    cfg.reports_dir = dir.join("reports");
-    cfg.concepts_dir = dir.join("concepts");
+    let mut cfg = Config { recon_db: dir.join("recon.db"), reports_dir: dir.join("reports"), concepts_dir: dir.join("concepts"), ..Default::default() };
     cfg.peertube.url = standin.url.clone();
     cfg.peertube.host_header = Some("stream.echo6.co".into());
     cfg.peertube.password_env = PASSWORD_ENV.into();

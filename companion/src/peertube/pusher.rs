@@ -125,7 +125,7 @@ pub fn plan(docs: Vec<PushDoc>, priors: &HashMap<String, Prior>, summary: &mut P
                 *summary.by_domain.entry(doc.domain.clone()).or_default() += 1;
                 let prior = priors
                     .get(video.as_str())
-                    .filter(|p| p.new == Some(category) && p.hash.as_deref().map_or(true, |h| h == doc.hash))
+                    .filter(|p| p.new == Some(category) && p.hash.as_deref().is_none_or(|h| h == doc.hash))
                     .cloned();
                 jobs.push(Job { doc, video, category, prior });
             }
@@ -310,6 +310,8 @@ async fn push_db(cfg: &Config, batch_size: usize, ledger: Arc<Mutex<Ledger>>, jo
         let t = Instant::now();
         let mut already = Vec::new();
         let mut writes = Vec::new();
+        // The journal lock is released before any await below.
+        let ids = {
         let mut l = lock(&ledger);
         for j in &batch {
             let intent = |old| Intent {
@@ -345,10 +347,10 @@ async fn push_db(cfg: &Config, batch_size: usize, ledger: Arc<Mutex<Ledger>>, jo
             s.already_set += already.len() as u64;
             s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
         }
+        let refs: Vec<&Intent> = writes.iter().collect();
+        if refs.is_empty() { Vec::new() } else { l.pending(&refs)? }
+        };
         if !writes.is_empty() {
-            let refs: Vec<&Intent> = writes.iter().collect();
-            let ids = l.pending(&refs)?;
-            drop(l);
             s.phase("journal_pending", t);
             let t = Instant::now();
             let rows: Vec<(VideoUuid, Option<i32>, Option<i32>)> = writes

@@ -147,6 +147,9 @@ async fn restore_db(cfg: &Config, wants: Vec<Want>, force: bool, dry_run: bool, 
     Ok(())
 }
 
+/// One video's api rollback: (want, current, decision, written) or the error.
+type ApiRestoreResult = std::result::Result<(Want, Option<i64>, Decision, bool), (Want, ApiError)>;
+
 async fn restore_api(cfg: &Config, wants: Vec<Want>, force: bool, dry_run: bool, out: &mut VideoRestore) -> Result<()> {
     let client = Arc::new(ApiClient::from_config(cfg)?);
     client.ensure_login().await.map_err(Error::from)?;
@@ -156,7 +159,7 @@ async fn restore_api(cfg: &Config, wants: Vec<Want>, force: bool, dry_run: bool,
         let permit = sem.clone().acquire_owned().await.map_err(|e| Error::Other(e.to_string()))?;
         let c = client.clone();
         set.spawn(async move {
-            let r: std::result::Result<(Want, Option<i64>, Decision, bool), (Want, ApiError)> = async {
+            let r: ApiRestoreResult = async {
                 let cur = match c.video_category(&w.video).await {
                     Ok(cur) => cur,
                     Err(e) => return Err((w, e)),

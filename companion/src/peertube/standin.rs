@@ -350,7 +350,7 @@ impl StandIn {
     }
 
     pub fn inject(&self, what: Inject, times: usize) {
-        self.with(|i| i.inject.extend(std::iter::repeat(what).take(times)));
+        self.with(|i| i.inject.extend(std::iter::repeat_n(what, times)));
     }
 
     /// Forgets every token: the next authenticated call gets 401.

@@ -25,7 +25,10 @@ fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 pub async fn stats(State(st): State<AppState>) -> ApiResult {
     let snap = st.snapshot();
     let w = st.worker_status();
-    let q = st.retry.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let (queued, failing) = {
+        let q = st.retry.lock().unwrap_or_else(|p| p.into_inner());
+        (q.len(), q.failing())
+    };
     Ok(Json(json!({
         "snapshot_at": snap.built_at,
         "manual_review": snap.count(Status::TiedManual),
@@ -34,7 +37,7 @@ pub async fn stats(State(st): State<AppState>) -> ApiResult {
         "needs_reprocess": snap.count(Status::NeedsReprocess),
         "new_documents": snap.new_documents,
         "status": snap.status,
-        "push": { "paused": st.is_paused(), "queued": q.len(), "failing": q.failing() },
+        "push": { "paused": st.is_paused(), "queued": queued, "failing": failing },
         "worker": {
             "running": w.started,
             "fresh": st.worker_fresh(),

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::server::auth::{self, Principal, SessionAuth};
 use crate::server::http_error::PageError;
 use crate::server::ops;
-use crate::server::render_cache::CSRF_PLACEHOLDER;
+use crate::server::render_cache::{fill, CSRF_PLACEHOLDER, WORKER_PLACEHOLDER};
 use crate::server::snapshot::{self, DEFAULT_PER_PAGE};
 use crate::server::state::AppState;
 use crate::server::views;
@@ -186,9 +186,18 @@ pub async fn review(State(st): State<AppState>, Extension(p): Extension<Principa
     };
     let snap = st.snapshot();
     let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
-    let key = format!("review|{}|{}|{}|{per_page}", channel.unwrap_or(""), domain.unwrap_or(""), q.page.unwrap_or(1));
-    // The same for every session: rendered once per snapshot and query.
-    let body = st.pages.get_or_insert(snap.generation, &key, || {
+    let paused = st.is_paused();
+    let flash = take_flash(&session).await;
+    let w = st.worker_status();
+    let worker = match (&w.last_tick_at, &w.last_result) {
+        (Some(at), Some(r)) => format!("last tick {at} ({r})"),
+        _ if w.started => "starting".into(),
+        _ => "not running".into(),
+    };
+    let worker = crate::server::http_error::escape_html(&worker);
+    let query = format!("{}|{}|{}|{per_page}", channel.unwrap_or(""), domain.unwrap_or(""), q.page.unwrap_or(1));
+    // The body is the same for every session: rendered once per snapshot and query.
+    let body = st.pages.get_or_insert(snap.generation, &format!("review-body|{query}"), || {
         let page = snapshot::select(&snap.review, channel, domain, q.page.unwrap_or(1), per_page);
         let ctx = tpl(json!({
             "csrf": CSRF_PLACEHOLDER,
@@ -211,40 +220,40 @@ pub async fn review(State(st): State<AppState>, Extension(p): Extension<Principa
         }));
         views::render(&st.templates, "review_body.html", ctx)
     })?;
-    let w = st.worker_status();
-    let worker = match (&w.last_tick_at, &w.last_result) {
-        (Some(at), Some(r)) => format!("last tick {at} ({r})"),
-        _ if w.started => "starting".into(),
-        _ => "not running".into(),
+    let page = |flash: &[Flash]| {
+        let ctx = tpl(json!({
+            "principal": "operator",
+            "csrf": CSRF_PLACEHOLDER,
+            "paused": paused,
+            "flash": flash,
+            "built_at": &snap.built_at,
+            "worker": WORKER_PLACEHOLDER,
+        }));
+        let ctx = minijinja::context! { body => minijinja::Value::from_safe_string(body.as_str().to_owned()), ..ctx };
+        views::render(&st.templates, "review.html", ctx)
     };
-    let body = body.replace(CSRF_PLACEHOLDER, p.csrf());
-    let ctx = tpl(json!({
-        "principal": p.name(),
-        "csrf": p.csrf(),
-        "paused": st.is_paused(),
-        "flash": take_flash(&session).await,
-        "built_at": &snap.built_at,
-        "worker": worker,
-    }));
-    let ctx = minijinja::context! { body => minijinja::Value::from_safe_string(body), ..ctx };
-    render(&st, "review.html", ctx)
+    // Without messages the whole page is shared too; the session's token and the
+    // worker's line are filled in per request.
+    let html = if flash.is_empty() {
+        st.pages.get_or_insert(snap.generation, &format!("review-page|{paused}|{query}"), || page(&[]))?
+    } else {
+        std::sync::Arc::new(page(&flash)?)
+    };
+    Ok(Html(fill(&html, &[(CSRF_PLACEHOLDER, p.csrf()), (WORKER_PLACEHOLDER, &worker)])).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct AssignForm {
-    #[serde(default)]
-    domain: String,
-    back: Option<String>,
-}
-
+/// The review page posts all its rows' selects (`d-HASH`) with the clicked row's
+/// URL; the detail page posts `domain`.
 pub async fn assign(
     State(st): State<AppState>,
     Extension(p): Extension<Principal>,
     session: Session,
     Path(hash): Path<String>,
-    Form(f): Form<AssignForm>,
+    Form(f): Form<std::collections::HashMap<String, String>>,
 ) -> PageResult {
-    let a = ops::assign(&st, &hash, &f.domain, &p.name()).await?;
+    let domain = f.get(&format!("d-{}", hash.trim().to_ascii_lowercase())).or_else(|| f.get("domain")).cloned().unwrap_or_default();
+    let back = f.get("back").cloned();
+    let a = ops::assign(&st, &hash, &domain, &p.name()).await?;
     let short = &a.hash[..12];
     match a.push.state {
         "pushed" => push_flash(&session, "notice", format!("{short}…: {} assigned and pushed to PeerTube (category {}).", a.domain, a.category_id)).await,
@@ -262,7 +271,7 @@ pub async fn assign(
             .await
         }
     }
-    let back = auth::safe_next(f.back.as_deref());
+    let back = auth::safe_next(back.as_deref());
     Ok(Redirect::to(&back).into_response())
 }
 

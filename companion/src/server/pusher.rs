@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(q.due(100), vec!["a".to_string(), "b".to_string()]);
         q.failed("a", Some("503"), false, 100);
         assert_eq!(q.due(100), vec!["b".to_string()]);
-        assert_eq!(q.due(110), vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(q.due(110), vec!["b".to_string(), "a".to_string()], "oldest schedule first");
         q.failed("a", Some("503"), false, 110);
         assert!(!q.due(129).contains(&"a".to_string()));
         assert!(q.due(130).contains(&"a".to_string()));

@@ -248,7 +248,8 @@ mod tests {
         );
         assert_eq!(
             video_url("https://p", Some("http://x/a/w/b/w/kkGMgK9ZtnKfYAgnEtQxbv")).as_deref(),
-            Some("https://p/w/kkGMgK9ZtnKfYAgnEtQxbv")
+            Some("https://p/w/9c9de5e8-0a1e-484a-b099-e80766180a6d"),
+            "short uuids are linked in their long form"
         );
         assert_eq!(video_url("https://p", Some("/library/book.pdf")), None);
         assert_eq!(video_url("https://p", Some("https://x/w/\"><script>")), None);

@@ -22,6 +22,11 @@ use std::time::Instant;
 
 /// Documents assigned per tick at most (one run; written in short transactions).
 pub const ASSIGN_PER_TICK: u64 = 2000;
+/// A tick that assigns more than this is a backfill, not RECON's trickle (the
+/// service started before the runbook's backfill, or RECON caught up on a
+/// batch): those assignments are not pushed automatically but left for the
+/// staged `--push-pending --limit N` of the runbook.
+pub const AUTO_PUSH_MAX: usize = 200;
 /// Documents per push call: the kill switch is re-read between chunks.
 pub const PUSH_CHUNK: usize = 20;
 
@@ -216,10 +221,17 @@ pub fn tick(st: &AppState) -> Result<Tick> {
                 return Err(e);
             }
         }
-        let now = chrono::Utc::now().timestamp();
-        let mut q = st.retry.lock().unwrap_or_else(|p| p.into_inner());
-        for (h, o) in &changes {
-            if o.status == Status::Assigned {
+        let winners: Vec<&String> = changes.iter().filter(|(_, o)| o.status == Status::Assigned).map(|(h, _)| h).collect();
+        if winners.len() > AUTO_PUSH_MAX {
+            tracing::warn!(
+                assigned = winners.len(),
+                max = AUTO_PUSH_MAX,
+                "large batch assigned: not pushed automatically; push it in stages with `assign-categories --push-pending --limit N`"
+            );
+        } else {
+            let now = chrono::Utc::now().timestamp();
+            let mut q = st.retry.lock().unwrap_or_else(|p| p.into_inner());
+            for h in winners {
                 q.add(h, now);
             }
         }

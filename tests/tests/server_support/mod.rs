@@ -62,6 +62,7 @@ pub fn write_concepts(concepts: &Path, hash: &str, counts: &[(usize, usize)]) {
     std::fs::write(dir.join("window_0001.json"), serde_json::to_string_pretty(&items).expect("json")).expect("window");
 }
 
+#[allow(clippy::too_many_arguments)] // one column each, as in the table
 pub fn insert_doc(conn: &Connection, hash: &str, title: &str, channel: &str, status: &str, domain: Option<&str>, dstatus: Option<&str>, at: &str) {
     let url = format!("https://stream.echo6.co/w/{}", uuid_of(hash));
     conn.execute(
@@ -139,10 +140,12 @@ impl Data {
     }
 
     pub fn config(&self) -> Config {
-        let mut cfg = Config::default();
-        cfg.recon_db = self.db.clone();
-        cfg.concepts_dir = self.concepts.clone();
-        cfg.reports_dir = self.dir.path().join("reports");
+        let mut cfg = Config {
+            recon_db: self.db.clone(),
+            concepts_dir: self.concepts.clone(),
+            reports_dir: self.dir.path().join("reports"),
+            ..Config::default()
+        };
         cfg.server.password_hash = Some(companion::server::auth::hash_password_cheap(PASSWORD).expect("hash"));
         cfg.server.callers.insert(CALLER.into(), CallerConfig { token_sha256: sha256_hex(CALLER_TOKEN) });
         cfg.server.callers.insert(OTHER_CALLER.into(), CallerConfig { token_sha256: sha256_hex(OTHER_TOKEN) });
