@@ -34,11 +34,8 @@ fi
 
 # --- Compile plugin-wasm for wasm32.
 # wasm-bindgen reads the `target_features` section to pick its ABI; `strip = true`
-# drops it, so keep symbols stripped only as far as debug info. Reference types
-# are off because binaryen before 116 (Debian 12 ships 108) corrupts the
-# externref table wasm-bindgen builds with them; the plugin gains nothing from them.
+# drops it, so keep symbols stripped only as far as debug info.
 export CARGO_PROFILE_WASM_RELEASE_STRIP=debuginfo
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:-} -Ctarget-feature=-reference-types"
 cd "$ROOT"
 if command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
   say "building with rustup's $TARGET target"
@@ -64,6 +61,11 @@ else
   fi
   say "building with Debian's rustc ($(/usr/bin/rustc --version)) and -Zbuild-std"
   TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/wasm}"
+  # Reference types off (std is built from source here, so all of it agrees):
+  # binaryen before 116 (Debian 12 ships 108) corrupts the externref table
+  # wasm-bindgen builds with them. rustup's prebuilt std has them on, so that
+  # route keeps them (and falls back to the unoptimised module if wasm-opt breaks it).
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:-} -Ctarget-feature=-reference-types" \
   RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$TARGET_DIR" \
     /usr/bin/cargo build --profile "$PROFILE" --target "$TARGET" \
     -Zbuild-std=std,panic_abort -p plugin-wasm

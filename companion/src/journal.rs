@@ -122,19 +122,18 @@ pub fn finish_run(conn: &Connection, run_id: &str, state: &str, summary: &Value,
 
 /// Appends an entry; call inside the transaction that makes the change.
 pub fn record(conn: &Connection, run_id: &str, kind: Kind, key: &str, old: &Value, new: &Value, state: EntryState) -> Result<i64> {
-    conn.execute(
+    // Cached: a backfill or push writes thousands of entries per run.
+    conn.prepare_cached(
         "INSERT INTO companion_journal(run_id, kind, key, old, new, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![run_id, kind.as_str(), key, old.to_string(), new.to_string(), state.as_str(), now()],
-    )?;
+    )?
+    .execute(params![run_id, kind.as_str(), key, old.to_string(), new.to_string(), state.as_str(), now()])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Moves an entry to a new state (e.g. pending → applied once PeerTube said 204).
 pub fn set_state(conn: &Connection, id: i64, state: EntryState, note: Option<&str>) -> Result<()> {
-    conn.execute(
-        "UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1",
-        params![id, state.as_str(), note, now()],
-    )?;
+    conn.prepare_cached("UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1")?
+        .execute(params![id, state.as_str(), note, now()])?;
     Ok(())
 }
 

@@ -88,6 +88,13 @@ fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
 }
 
 pub fn push_pending(ctx: &Ctx, a: &AssignArgs) -> Result<i32> {
+    // The kill switch (`pause-push`, dashboard) stops every push, the CLI's too.
+    if !a.dry_run {
+        let conn = crate::recondb::open_readonly(&ctx.env.recon_db)?;
+        if crate::recondb::migration_state(&conn)?.companion_tables && crate::server::pause::is_paused(&conn)? {
+            return Err(Error::Refused("pushes are paused (kill switch); run `recon-companion resume-push` first".into()));
+        }
+    }
     let opts = PushOptions {
         limit: a.limit,
         dry_run: a.dry_run,

@@ -279,28 +279,28 @@ pub struct DomainColumns {
 
 pub fn domain_columns(conn: &Connection, hash: &str) -> Result<Option<DomainColumns>> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT recon_domain, recon_domain_status, recon_domain_assigned_at, peertube_category_pushed_at
              FROM documents WHERE hash = ?1",
-            [hash],
-            |r| {
+        )?
+        .query_row([hash], |r| {
                 Ok(DomainColumns {
                     recon_domain: r.get(0)?,
                     recon_domain_status: r.get(1)?,
                     recon_domain_assigned_at: r.get(2)?,
                     peertube_category_pushed_at: r.get(3)?,
                 })
-            },
-        )
+        })
         .optional()?)
 }
 
 pub fn set_domain_columns(conn: &Connection, hash: &str, c: &DomainColumns) -> Result<usize> {
-    Ok(conn.execute(
-        "UPDATE documents SET recon_domain = ?2, recon_domain_status = ?3,
-             recon_domain_assigned_at = ?4, peertube_category_pushed_at = ?5 WHERE hash = ?1",
-        params![hash, c.recon_domain, c.recon_domain_status, c.recon_domain_assigned_at, c.peertube_category_pushed_at],
-    )?)
+    Ok(conn
+        .prepare_cached(
+            "UPDATE documents SET recon_domain = ?2, recon_domain_status = ?3,
+                 recon_domain_assigned_at = ?4, peertube_category_pushed_at = ?5 WHERE hash = ?1",
+        )?
+        .execute(params![hash, c.recon_domain, c.recon_domain_status, c.recon_domain_assigned_at, c.peertube_category_pushed_at])?)
 }
 
 /// Reads a companion_state value.

@@ -138,21 +138,7 @@ pub enum DocMark {
     ChangedMeanwhile,
 }
 
-/// `journal::record` through the statement cache: the same row, but a push
-/// writes two per video and re-preparing the INSERT each time was a third of
-/// the db transport's run time.
-fn record(conn: &Connection, run_id: &str, kind: Kind, key: &str, old: &Value, new: &Value, state: EntryState) -> Result<i64> {
-    conn.prepare_cached("INSERT INTO companion_journal(run_id, kind, key, old, new, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-        .execute(params![run_id, kind.as_str(), key, old.to_string(), new.to_string(), state.as_str(), recondb::now()])?;
-    Ok(conn.last_insert_rowid())
-}
-
-/// `journal::set_state` through the statement cache.
-fn set_state(conn: &Connection, id: i64, state: EntryState, note: Option<&str>) -> Result<()> {
-    conn.prepare_cached("UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1")?
-        .execute(params![id, state.as_str(), note, recondb::now()])?;
-    Ok(())
-}
+use crate::journal::{record, set_state};
 
 /// Journal writer of one run.
 pub struct Ledger {
