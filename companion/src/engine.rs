@@ -263,18 +263,23 @@ fn note_scan(summary: &mut PassSummary, hash: &str, scan: &DocScan) {
     summary.concept_bytes += scan.bytes;
 }
 
+/// A dry run reads through a read-only connection and starts no run; a real
+/// one takes the lock, migrates and records the run.
+fn open_for(env: &Env, command: &str, limit: Option<u64>, dry_run: bool) -> Result<(Connection, Option<Run>)> {
+    if dry_run {
+        return Ok((recondb::open_readonly(&env.recon_db)?, None));
+    }
+    let mut conn = recondb::open(&env.recon_db)?;
+    let run = Run::begin(env, &mut conn, command, json!({ "limit": limit }))?;
+    Ok((conn, Some(run)))
+}
+
 /// Pass 1 over the backfill selection. Dry runs open the db read-only and work on
 /// an unmigrated db (the missing columns count as NULL).
 pub fn backfill(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSummary> {
     let started = Instant::now();
     let mut summary = PassSummary { command: "backfill".into(), dry_run, ..Default::default() };
-    let (mut conn, run) = if dry_run {
-        (recondb::open_readonly(&env.recon_db)?, None)
-    } else {
-        let mut conn = recondb::open(&env.recon_db)?;
-        let run = Run::begin(env, &mut conn, "backfill", json!({ "limit": limit }))?;
-        (conn, Some(run))
-    };
+    let (mut conn, run) = open_for(env, "backfill", limit, dry_run)?;
     let migrated = recondb::feature_columns_present(&conn)?;
     let cands = recondb::backfill_candidates(&conn, &env.source, limit, migrated)?;
     summary.selected = cands.len() as u64;
@@ -399,13 +404,7 @@ pub fn decide_tie(env: &Env, channels: &Channels, cache: &CountCache, sums: &Has
 pub fn tiebreaker(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSummary> {
     let started = Instant::now();
     let mut summary = PassSummary { command: "tiebreaker".into(), dry_run, ..Default::default() };
-    let (mut conn, run) = if dry_run {
-        (recondb::open_readonly(&env.recon_db)?, None)
-    } else {
-        let mut conn = recondb::open(&env.recon_db)?;
-        let run = Run::begin(env, &mut conn, "tiebreaker", json!({ "limit": limit }))?;
-        (conn, Some(run))
-    };
+    let (mut conn, run) = open_for(env, "tiebreaker", limit, dry_run)?;
     let cands = if recondb::feature_columns_present(&conn)? { recondb::tied_candidates(&conn, limit)? } else { Vec::new() };
     summary.selected = cands.len() as u64;
     let channels = Channels::load(&conn, &env.source)?;
@@ -483,8 +482,9 @@ pub struct ReprocessSummary {
     pub quarantine_dir: Option<String>,
 }
 
-/// Columns of `documents` the reprocess reset touches (RECON's reset plus ours).
-const RESET_COLUMNS: [&str; 11] = [
+/// Columns of `documents` the reprocess reset touches (RECON's reset plus ours);
+/// also the only `documents` columns a rollback may write.
+pub const RESET_COLUMNS: [&str; 11] = [
     "status",
     "concepts_extracted",
     "vectors_inserted",
@@ -533,13 +533,7 @@ fn count_files(dir: &Path) -> u64 {
 /// (documents *and* catalogue rows, fixing RECON's stranded-at-catalogued bug).
 pub fn reprocess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<ReprocessSummary> {
     let mut summary = ReprocessSummary { dry_run, ..Default::default() };
-    let (mut conn, run) = if dry_run {
-        (recondb::open_readonly(&env.recon_db)?, None)
-    } else {
-        let mut conn = recondb::open(&env.recon_db)?;
-        let run = Run::begin(env, &mut conn, "reprocess", json!({ "limit": limit }))?;
-        (conn, Some(run))
-    };
+    let (mut conn, run) = open_for(env, "reprocess", limit, dry_run)?;
     if !recondb::feature_columns_present(&conn)? {
         return Ok(summary);
     }

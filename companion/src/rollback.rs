@@ -11,19 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Columns a rollback may write, per table: journal contents are data, never SQL.
-const DOCUMENT_COLUMNS: [&str; 11] = [
-    "status",
-    "concepts_extracted",
-    "vectors_inserted",
-    "recon_domain",
-    "recon_domain_status",
-    "recon_domain_assigned_at",
-    "peertube_category_pushed_at",
-    "error_message",
-    "extracted_at",
-    "enriched_at",
-    "embedded_at",
-];
+const DOCUMENT_COLUMNS: [&str; 11] = crate::engine::RESET_COLUMNS;
 const CATALOGUE_COLUMNS: [&str; 1] = ["status"];
 
 /// Restores PeerTube categories for a run's `video` entries (implemented by the push transports).
