@@ -9,5 +9,6 @@ export RECON_COMPANION_TEST_PG_URL="${RECON_COMPANION_TEST_PG_URL:-postgres://po
 scripts/build-plugin.sh
 (cd plugin-js && npm test)
 cargo build -q -p recon-companion
-cargo test --workspace --exclude plugin-wasm
-cargo test -p plugin-wasm
+cargo test -p plugin-wasm --lib
+# Doc-tests are skipped (there are none): the run then ends on a real test binary.
+cargo test --workspace --exclude plugin-wasm --lib --bins --tests

@@ -265,3 +265,16 @@ fn status_and_taxonomy_print_tables_and_json() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/recon.db"));
 }
+
+#[test]
+fn the_kill_switch_stops_cli_pushes_too() {
+    let fx = Fixture::demo(200, 17);
+    fx.ok(&["assign-categories", "--backfill"]);
+    fx.ok(&["pause-push"]);
+    let out = fx.run(&["assign-categories", "--push-pending"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paused"), "{}", String::from_utf8_lossy(&out.stderr));
+    fx.ok(&["resume-push"]);
+    let out = fx.run(&["assign-categories", "--push-pending"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("paused"), "resume-push must lift the switch");
+}
