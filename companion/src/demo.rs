@@ -668,7 +668,9 @@ fn plan(spec: &DemoSpec) -> Plan {
     Plan { channels, docs, catalogue_only }
 }
 
-const SCHEMA: &str = r#"
+/// RECON's schema as RECON creates it (tables, index, later migrations, and
+/// tables of its own the companion never touches): shared by every fixture.
+pub const RECON_SCHEMA: &str = r#"
 CREATE TABLE catalogue (hash TEXT PRIMARY KEY, filename TEXT NOT NULL, path TEXT NOT NULL,
     size_bytes INTEGER, source TEXT, category TEXT,
     status TEXT DEFAULT 'catalogued',
@@ -697,7 +699,7 @@ fn write_db(path: &Path, spec: &DemoSpec, plan: &Plan) -> Result<DemoSummary> {
     let sq = |e: rusqlite::Error| Error::Sqlite { path: path.to_path_buf(), source: e };
     let mut conn = Connection::open(path).map_err(sq)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(sq)?;
-    conn.execute_batch(SCHEMA).map_err(sq)?;
+    conn.execute_batch(RECON_SCHEMA).map_err(sq)?;
     let tx = conn.transaction().map_err(sq)?;
     let mut s = DemoSummary::default();
     {

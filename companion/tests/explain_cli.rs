@@ -6,18 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const RECON_SCHEMA: &str = "
-CREATE TABLE catalogue(hash TEXT PRIMARY KEY, filename TEXT NOT NULL, path TEXT NOT NULL,
-    size_bytes INTEGER, source TEXT, category TEXT, status TEXT DEFAULT 'catalogued',
-    discovered_at TEXT DEFAULT CURRENT_TIMESTAMP, path_updated_at TEXT);
-CREATE TABLE documents(hash TEXT PRIMARY KEY, filename TEXT NOT NULL, path TEXT,
-    size_bytes INTEGER, page_count INTEGER, book_title TEXT, book_author TEXT,
-    collection TEXT DEFAULT 'survival', status TEXT DEFAULT 'pending',
-    pages_extracted INTEGER DEFAULT 0, concepts_extracted INTEGER DEFAULT 0,
-    vectors_inserted INTEGER DEFAULT 0, discovered_at TEXT DEFAULT CURRENT_TIMESTAMP,
-    extracted_at TEXT, enriched_at TEXT, embedded_at TEXT, error_message TEXT,
-    retry_count INTEGER DEFAULT 0, organized_at TEXT);
-";
+use companion::demo::RECON_SCHEMA;
 
 /// (video number, stored domain, concepts of its one window).
 type Planned<'a> = (u32, &'a str, &'a [(&'a str, usize)]);

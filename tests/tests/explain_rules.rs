@@ -12,19 +12,7 @@ use tempfile::TempDir;
 const SOURCE: &str = "stream.echo6.co";
 
 /// RECON's own tables, as RECON creates them.
-const RECON_SCHEMA: &str = "
-CREATE TABLE catalogue(hash TEXT PRIMARY KEY, filename TEXT NOT NULL, path TEXT NOT NULL,
-    size_bytes INTEGER, source TEXT, category TEXT, status TEXT DEFAULT 'catalogued',
-    discovered_at TEXT DEFAULT CURRENT_TIMESTAMP, path_updated_at TEXT);
-CREATE TABLE documents(hash TEXT PRIMARY KEY, filename TEXT NOT NULL, path TEXT,
-    size_bytes INTEGER, page_count INTEGER, book_title TEXT, book_author TEXT,
-    collection TEXT DEFAULT 'survival', status TEXT DEFAULT 'pending',
-    pages_extracted INTEGER DEFAULT 0, concepts_extracted INTEGER DEFAULT 0,
-    vectors_inserted INTEGER DEFAULT 0, discovered_at TEXT DEFAULT CURRENT_TIMESTAMP,
-    extracted_at TEXT, enriched_at TEXT, embedded_at TEXT, error_message TEXT,
-    retry_count INTEGER DEFAULT 0, organized_at TEXT);
-CREATE INDEX idx_documents_status ON documents(status);
-";
+use companion::demo::RECON_SCHEMA;
 
 struct Fx {
     _dir: TempDir,
