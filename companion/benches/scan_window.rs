@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use companion::pyjson::scan_window;
+use companion::recon::pyjson::scan_window;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -101,7 +101,7 @@ fn main() {
         hashes.push(h);
     }
     let t_docs = best(&|| {
-        companion::concepts::scan_docs(root.path(), &hashes).iter().map(|s| u64::from(s.total())).sum()
+        companion::recon::concepts::scan_docs(root.path(), &hashes).iter().map(|s| u64::from(s.total())).sum()
     });
     println!(
         "scan_docs: {docs} docs, {} files, {:.1} MB on disk, {} threads: {:.1} ms, {:.0} docs/s, {:.0} MB/s",

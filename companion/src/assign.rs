@@ -1,7 +1,7 @@
 //! The assignment rules (pass 1, channel tiebreaker, mega-channel, fallback) as
 //! pure functions over domain counts: no files, no database.
 
-use crate::pyjson::Counts;
+use crate::recon::pyjson::Counts;
 use serde::Serialize;
 use shared_constants::{COUNT, DOMAINS};
 

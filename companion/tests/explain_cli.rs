@@ -27,7 +27,7 @@ fn window(dir: &Path, hash: &str, pairs: &[(&str, usize)]) {
 fn fixture(dir: &Path) {
     let mut conn = Connection::open(dir.join("recon.db")).expect("open");
     conn.execute_batch(RECON_SCHEMA).expect("schema");
-    companion::recondb::migrate(&mut conn).expect("migrate");
+    companion::recon::db::migrate(&mut conn).expect("migrate");
     let docs: [Planned; 3] = [
         (1, "Medical", &[("Medical", 5), ("Security", 1)]),
         (2, "Medical", &[("Medical", 2), ("Security", 1)]),

@@ -5,10 +5,13 @@
 
 pub use companion::peertube::standin::{FakeVideo, Inject, Inner, StandIn, StandInConfig};
 
-use companion::cli::{AssignArgs, Ctx, Via};
+use companion::cli::assign::AssignArgs;
+use companion::cli::Ctx;
+use companion::config::Transport;
+use companion::context::Context;
 use companion::config::Config;
-use companion::engine::Env;
-use companion::journal::{self, Entry};
+use companion::context::Env;
+use companion::engine::journal::{self, Entry};
 use companion::peertube::fixture::{self, FixtureDoc, ScratchPg};
 use companion::peertube::video_id::VideoUuid;
 use std::collections::HashMap;
@@ -54,7 +57,7 @@ impl World {
                 let pg = ScratchPg::create().await.expect("scratch PostgreSQL database (is PostgreSQL on 127.0.0.1:5432?)");
                 let c = pg.connect().await.expect("connect");
                 let videos: Vec<_> = docs.iter().enumerate().map(|(i, d)| (d.video.clone(), prior(i).map(|c| c as i32), false)).collect();
-                companion::peertube::pgdb::insert_videos(&c, &videos).await.expect("insert videos");
+                companion::peertube::db::insert_videos(&c, &videos).await.expect("insert videos");
                 // Count every category write, to prove nothing is written twice.
                 c.batch_execute(
                     "CREATE TABLE category_writes(uuid uuid, old integer, new integer, at timestamptz DEFAULT clock_timestamp());
@@ -79,7 +82,7 @@ impl World {
     }
 
     pub fn ctx(&self) -> Ctx {
-        Ctx { cfg: self.cfg.clone(), env: self.env.clone(), json: false }
+        Ctx { context: Context { cfg: self.cfg.clone(), env: self.env.clone() }, json: false }
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -152,7 +155,7 @@ impl World {
     }
 }
 
-pub fn push_args(dry_run: bool, limit: Option<u64>, via: Via) -> AssignArgs {
+pub fn push_args(dry_run: bool, limit: Option<u64>, via: Transport) -> AssignArgs {
     AssignArgs {
         backfill: false,
         tiebreaker_pass: false,

@@ -2,9 +2,10 @@
 //! rule path, the lookups, bad targets, skipped files and stale assignments.
 
 use companion::assign::{Rule, Status};
-use companion::engine::Env;
+use companion::context::Env;
 use companion::explain::{explain, spot_check, Class, Explanation};
-use companion::{recondb, Error};
+use companion::recon::db as recondb;
+use companion::Error;
 use rusqlite::{params, Connection};
 use std::fs;
 use tempfile::TempDir;
@@ -466,14 +467,14 @@ fn history_shows_journaled_changes() {
     fx.video(&doc, Some("C"), &uuid(1), None);
     fx.window(&doc, "window_0001.json", concepts(&[("Medical", 2)]));
     let conn = fx.rw();
-    companion::journal::record(
+    companion::engine::journal::record(
         &conn,
         "run-1",
-        companion::journal::Kind::Documents,
+        companion::engine::journal::Kind::Documents,
         &doc,
         &serde_json::json!({"recon_domain": null, "recon_domain_status": null}),
         &serde_json::json!({"recon_domain": "Medical", "recon_domain_status": "assigned"}),
-        companion::journal::EntryState::Applied,
+        companion::engine::journal::EntryState::Applied,
     )
     .expect("journal");
     let e = fx.ok(&doc);

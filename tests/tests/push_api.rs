@@ -1,12 +1,12 @@
 //! The api transport against the PeerTube stand-in: OAuth, preflight, retries,
 //! rate limit, systemic abort, a run killed mid-way, rollback.
 
-use companion::cli::Via;
 use companion::config::Transport;
-use companion::journal::EntryState;
+use companion::engine::journal::EntryState;
 use companion::peertube::fixture;
-use companion::peertube::pusher::{self, PushOptions};
-use companion::{push, rollback};
+use companion::peertube::push::{self as pusher, PushOptions};
+use companion::cli::peertube as push;
+use companion::engine::rollback;
 use integration_tests::peertube_standin::*;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ fn push_all_then_rollback_restores_previous_categories() {
     let ctx = w.ctx();
 
     // Dry run: counts by domain, writes nothing, talks to nobody.
-    assert_eq!(push::push_pending(&ctx, &push_args(true, None, Via::Api)).unwrap(), 0);
+    assert_eq!(push::push_pending(&ctx, &push_args(true, None, Transport::Api)).unwrap(), 0);
     assert_eq!(w.standin.with(|i| i.put_total), 0);
     let dry = pusher::dry_run(&w.env, &PushOptions { limit: None, dry_run: true, transport: Transport::Api, batch_size: 10, command: "push-pending".into() }).unwrap();
     assert_eq!(dry.selected, 31);
@@ -34,7 +34,7 @@ fn push_all_then_rollback_restores_previous_categories() {
     assert_eq!(dry.unpushable.len(), 1);
     assert!(dry.unpushable[0].1.contains("/w/"), "{:?}", dry.unpushable);
 
-    let code = push::push_pending(&ctx, &push_args(false, None, Via::Api)).unwrap();
+    let code = push::push_pending(&ctx, &push_args(false, None, Transport::Api)).unwrap();
     assert_eq!(code, 0, "the unpushable document is reported, not a failure");
     for d in &w.docs {
         assert_eq!(w.standin.category(&d.video), Some(Some(d.category)), "{}", d.video);
@@ -50,13 +50,13 @@ fn push_all_then_rollback_restores_previous_categories() {
     assert!(!std::fs::read_to_string(&cache).unwrap().contains("test-password"), "the password is never cached");
 
     // A second push finds nothing to do but the unpushable document.
-    let run_id = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
-    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Via::Api)).unwrap(), 0);
+    let run_id = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Transport::Api)).unwrap(), 0);
     assert_eq!(w.standin.with(|i| i.put_total), 30);
 
     // Journal: per video old = previous category, new = our id.
     let entries = w.entries(&run_id);
-    let videos: Vec<_> = entries.iter().filter(|e| e.kind == companion::journal::Kind::Video).collect();
+    let videos: Vec<_> = entries.iter().filter(|e| e.kind == companion::engine::journal::Kind::Video).collect();
     assert_eq!(videos.len(), 30);
     for (i, d) in w.docs.iter().enumerate() {
         let e = videos.iter().find(|e| e.key == d.video.as_str()).unwrap();
@@ -68,7 +68,7 @@ fn push_all_then_rollback_restores_previous_categories() {
 
     // Someone edits one video in PeerTube: the rollback refuses it unless forced.
     w.standin.set_category(&w.docs[0].video, Some(110));
-    let s = rollback::rollback(&w.env, &run_id, false, false, push::restorer(&ctx, Some(Via::Api)).unwrap()).unwrap();
+    let s = rollback::rollback(&w.env, &run_id, false, false, companion::peertube::restore::restorer(&ctx.cfg, Transport::Api).unwrap()).unwrap();
     assert_eq!(s.videos_restored, 29);
     assert_eq!(s.conflicts.len(), 1, "{:?}", s.conflicts);
     assert_eq!(w.standin.category(&w.docs[0].video), Some(Some(110)), "a later edit is not overwritten");
@@ -82,18 +82,18 @@ fn push_all_then_rollback_restores_previous_categories() {
 fn expired_tokens_refresh_then_login_again() {
     let w = World::new(12, 2, false, StandInConfig::default(), |_| None);
     let ctx = w.ctx();
-    assert_eq!(push::push_pending(&ctx, &push_args(false, Some(4), Via::Api)).unwrap(), 0);
+    assert_eq!(push::push_pending(&ctx, &push_args(false, Some(4), Transport::Api)).unwrap(), 0);
     assert_eq!(w.standin.with(|i| (i.logins, i.refreshes)), (1, 0));
     // Access token expired: a 401, then a refresh; the cached token was reused first.
     w.standin.expire_tokens();
-    assert_eq!(push::push_pending(&ctx, &push_args(false, Some(4), Via::Api)).unwrap(), 0);
+    assert_eq!(push::push_pending(&ctx, &push_args(false, Some(4), Transport::Api)).unwrap(), 0);
     let (logins, refreshes, unauth) = w.standin.with(|i| (i.logins, i.refreshes, i.unauthorized));
     assert_eq!((logins, refreshes), (1, 1));
     assert!(unauth >= 1);
     // Both expired: the refresh fails and the client logs in again.
     w.standin.expire_tokens();
     w.standin.expire_refresh_tokens();
-    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Via::Api)).unwrap(), 0);
+    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Transport::Api)).unwrap(), 0);
     assert_eq!(w.standin.with(|i| i.logins), 2);
     assert_eq!(w.pushed_count(), 12);
 }
@@ -103,14 +103,14 @@ fn wrong_password_and_missing_host_header_are_named() {
     let w = World::new(3, 3, false, StandInConfig::default(), |_| None);
     let mut ctx = w.ctx();
     ctx.cfg.peertube.host_header = None;
-    let err = push::push_pending(&ctx, &push_args(false, None, Via::Api)).unwrap_err().to_string();
+    let err = push::push_pending(&ctx, &push_args(false, None, Transport::Api)).unwrap_err().to_string();
     assert!(err.contains("host_header"), "{err}");
     let mut ctx = w.ctx();
     std::env::set_var(&ctx.cfg.peertube.password_env, "wrong");
-    let err = push::push_pending(&ctx, &push_args(false, None, Via::Api)).unwrap_err().to_string();
+    let err = push::push_pending(&ctx, &push_args(false, None, Transport::Api)).unwrap_err().to_string();
     assert!(err.contains("refused") && !err.contains("wrong\""), "{err}");
     ctx.cfg.peertube.password_env = "RECON_COMPANION_TEST_UNSET_PW_VAR".into();
-    let err = push::push_pending(&ctx, &push_args(false, None, Via::Api)).unwrap_err().to_string();
+    let err = push::push_pending(&ctx, &push_args(false, None, Transport::Api)).unwrap_err().to_string();
     assert!(err.contains("RECON_COMPANION_TEST_UNSET_PW_VAR"), "{err}");
     assert_eq!(w.pushed_count(), 0);
 }
@@ -127,7 +127,7 @@ fn retries_429_500_slow_and_never_exceeds_the_rate() {
     w.standin.inject(Inject::Slow(Duration::from_millis(1500)), 1); // > timeout: retried
     w.standin.inject(Inject::Slow(Duration::from_millis(200)), 2);
     let t = Instant::now();
-    let s = companion::peertube::pusher::dry_run(&w.env, &PushOptions { limit: None, dry_run: true, transport: Transport::Api, batch_size: 1, command: "push-pending".into() }).unwrap();
+    let s = companion::peertube::push::dry_run(&w.env, &PushOptions { limit: None, dry_run: true, transport: Transport::Api, batch_size: 1, command: "push-pending".into() }).unwrap();
     assert_eq!(s.selected, 40);
     let rt = rt();
     let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Api, batch_size: 1, command: "push-pending".into() };
@@ -145,7 +145,7 @@ fn retries_429_500_slow_and_never_exceeds_the_rate() {
 fn plugin_missing_refuses_before_pushing_and_aborts_as_systemic() {
     // Not installed: the preflight refuses, naming the ids.
     let w = World::new(20, 5, false, StandInConfig { plugin: false, ..Default::default() }, |_| None);
-    let err = push::push_pending(&w.ctx(), &push_args(false, None, Via::Api)).unwrap_err().to_string();
+    let err = push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap_err().to_string();
     assert!(err.contains("100") && err.contains("plugin"), "{err}");
     assert_eq!(push::verify_peertube(&w.ctx()).unwrap(), 1);
     assert_eq!(w.standin.with(|i| i.put_total), 0);
@@ -161,7 +161,7 @@ fn plugin_missing_refuses_before_pushing_and_aborts_as_systemic() {
     assert!(s.failed >= 5 && s.failed <= 5 + w.cfg.peertube.concurrency as u64, "{s:?}");
     assert_eq!(s.pushed, 0);
     assert_eq!(w.pushed_count(), 0);
-    let run = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
+    let run = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
     assert_eq!(run.state, "aborted");
     assert!(w.entries(&run.run_id).iter().all(|e| e.state == EntryState::Failed), "definite failures are closed, not left pending");
 }
@@ -175,9 +175,9 @@ fn unknown_videos_are_reported_not_systemic() {
             i.videos.remove(d.video.as_str());
         }
     });
-    let code = push::push_pending(&w.ctx(), &push_args(false, None, Via::Api)).unwrap();
+    let code = push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap();
     assert_eq!(code, 1, "failures make the exit code 1");
-    let run = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
+    let run = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
     assert_eq!(run.state, "done", "404s never abort the run");
     let s = run.summary.unwrap();
     assert_eq!(s["not_found"], 7);
@@ -233,13 +233,13 @@ fn killed_mid_way_then_rerun_pushes_nothing_twice_and_loses_nothing() {
         }
         // Dropping the future here is the kill.
     });
-    let first = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    let first = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
     let pending_before: Vec<_> = w.all_video_entries().into_iter().filter(|e| e.2 == "pending").collect();
     assert!(!pending_before.is_empty(), "the kill left pending entries");
     let landed = w.standin.with(|i| i.put_total);
 
     w.standin.with(|i| i.stall_after_puts = None);
-    let code = push::push_pending(&w.ctx(), &push_args(false, None, Via::Api)).unwrap();
+    let code = push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap();
     assert_eq!(code, 0);
     // Nothing lost, nothing pushed twice.
     for d in &w.docs {
@@ -256,13 +256,13 @@ fn killed_mid_way_then_rerun_pushes_nothing_twice_and_loses_nothing() {
     for d in &w.docs {
         assert_eq!(all.iter().filter(|e| e.1 == d.video.as_str() && e.2 == "applied").count(), 1, "{}", d.video);
     }
-    let second = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
+    let second = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
     assert!(second.summary.as_ref().unwrap()["recovered"].as_u64().unwrap() >= 1, "{:?}", second.summary);
 
     // Rolling back both runs (newest first) restores every original category.
     let ctx = w.ctx();
     for run in [&second.run_id, &first] {
-        let s = rollback::rollback(&w.env, run, false, false, push::restorer(&ctx, Some(Via::Api)).unwrap()).unwrap();
+        let s = rollback::rollback(&w.env, run, false, false, companion::peertube::restore::restorer(&ctx.cfg, Transport::Api).unwrap()).unwrap();
         assert!(s.failed.is_empty() && s.conflicts.is_empty(), "{s:?}");
     }
     for (i, d) in w.docs.iter().enumerate() {

@@ -2,12 +2,12 @@
 //! compare-and-set batches, unknown and remote videos, a killed run, rollback,
 //! reconcile (each drift kind, repair) and the emergency reset.
 
-use companion::cli::Via;
 use companion::config::Transport;
-use companion::peertube::pgdb::PgVideos;
-use companion::peertube::pusher::{self, PushOptions};
+use companion::peertube::db::PgVideos;
+use companion::peertube::push::{self as pusher, PushOptions};
 use companion::peertube::video_id::VideoUuid;
-use companion::{push, rollback};
+use companion::cli::peertube as push;
+use companion::engine::rollback;
 use integration_tests::peertube_standin::*;
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ fn prior(i: usize) -> Option<i64> {
     if i.is_multiple_of(2) { None } else { Some(((i % 18) + 1) as i64) }
 }
 
-fn last_run(w: &World) -> companion::journal::RunRow {
-    companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone()
+fn last_run(w: &World) -> companion::engine::journal::RunRow {
+    companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone()
 }
 
 #[test]
@@ -27,7 +27,7 @@ fn db_push_batches_unknown_remote_and_rollback() {
     let gone: Vec<String> = w.docs[10..12].iter().map(|d| format!("'{}'", d.video)).collect();
     w.pg_exec(&format!("UPDATE video SET remote = true WHERE uuid IN ({}); DELETE FROM video WHERE uuid IN ({});", remote.join(","), gone.join(",")));
     let mut ctx = w.ctx();
-    let mut args = push_args(false, None, Via::Db);
+    let mut args = push_args(false, None, Transport::Db);
     args.batch_size = Some(7);
     ctx.cfg.peertube.batch_size = 7;
     let code = push::push_pending(&ctx, &args).unwrap();
@@ -49,7 +49,7 @@ fn db_push_batches_unknown_remote_and_rollback() {
     let writes = w.pg_writes();
     assert!(writes.values().all(|n| *n == 1));
 
-    let s = rollback::rollback(&w.env, &run.run_id, false, false, push::restorer(&ctx, Some(Via::Db)).unwrap()).unwrap();
+    let s = rollback::rollback(&w.env, &run.run_id, false, false, companion::peertube::restore::restorer(&ctx.cfg, Transport::Db).unwrap()).unwrap();
     assert!(s.failed.is_empty() && s.conflicts.is_empty(), "{s:?}");
     let videos = w.pg_videos();
     for (i, d) in w.docs.iter().enumerate() {
@@ -90,7 +90,7 @@ fn db_run_killed_mid_way_then_rerun() {
     let first = last_run(&w).run_id;
     let after_kill = w.pushed_count();
     assert!(killed && after_kill < 3000, "the run finished before the kill ({after_kill}); raise the size");
-    assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Via::Db)).unwrap(), 0);
+    assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Db)).unwrap(), 0);
     let videos = w.pg_videos();
     for d in &w.docs {
         assert_eq!(videos[&d.video], Some(d.category as i32));
@@ -104,7 +104,7 @@ fn db_run_killed_mid_way_then_rerun() {
     let second = last_run(&w).run_id;
     let ctx = w.ctx();
     for run in [&second, &first] {
-        let s = rollback::rollback(&w.env, run, false, false, push::restorer(&ctx, Some(Via::Db)).unwrap()).unwrap();
+        let s = rollback::rollback(&w.env, run, false, false, companion::peertube::restore::restorer(&ctx.cfg, Transport::Db).unwrap()).unwrap();
         assert!(s.failed.is_empty() && s.conflicts.is_empty(), "{s:?}");
     }
     let videos = w.pg_videos();
@@ -118,7 +118,7 @@ fn db_run_killed_mid_way_then_rerun() {
 fn reconcile_finds_each_drift_kind_and_repairs() {
     let w = World::new(20, 14, true, StandInConfig::default(), |_| None);
     let ctx = w.ctx();
-    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Via::Db)).unwrap(), 0);
+    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Transport::Db)).unwrap(), 0);
     assert_eq!(push::reconcile(&ctx, false, None).unwrap(), 0, "in sync right after the push");
     let (missing, different, empty) = (&w.docs[0], &w.docs[1], &w.docs[2]);
     let other = if different.category == 110 { 111 } else { 110 };
@@ -126,11 +126,11 @@ fn reconcile_finds_each_drift_kind_and_repairs() {
         "DELETE FROM video WHERE uuid = '{}'; UPDATE video SET category = {other} WHERE uuid = '{}'; UPDATE video SET category = NULL WHERE uuid = '{}';",
         missing.video, different.video, empty.video
     ));
-    let rep = rt().block_on(companion::peertube::drift::reconcile(&w.cfg, &w.env, false, Transport::Db)).unwrap();
+    let rep = rt().block_on(companion::peertube::reconcile::reconcile(&w.cfg, &w.env, false, Transport::Db)).unwrap();
     assert_eq!(rep.in_sync, 17);
     assert_eq!(rep.drift.len(), 3);
     let kind = |d: &companion::peertube::video_id::VideoUuid| rep.drift.iter().find(|x| x.video == d.as_str()).map(|x| x.kind);
-    use companion::peertube::drift::DriftKind::*;
+    use companion::peertube::reconcile::DriftKind::*;
     assert_eq!(kind(&missing.video), Some(MissingInPeertube));
     assert_eq!(kind(&different.video), Some(DifferentCategory));
     assert_eq!(kind(&empty.video), Some(PushedButEmpty));
@@ -139,16 +139,16 @@ fn reconcile_finds_each_drift_kind_and_repairs() {
     assert_eq!(push::reconcile(&ctx, false, None).unwrap(), 1, "drift → exit 1");
 
     // Repair re-pushes the two it can; the missing video stays reported.
-    assert_eq!(push::reconcile(&ctx, true, Some(Via::Db)).unwrap(), 1);
+    assert_eq!(push::reconcile(&ctx, true, Some(Transport::Db)).unwrap(), 1);
     let v = w.pg_videos();
     assert_eq!(v[&different.video], Some(different.category as i32));
     assert_eq!(v[&empty.video], Some(empty.category as i32));
     let repair = last_run(&w);
     assert_eq!(repair.command, "reconcile-repair");
-    let rep = rt().block_on(companion::peertube::drift::reconcile(&w.cfg, &w.env, false, Transport::Db)).unwrap();
+    let rep = rt().block_on(companion::peertube::reconcile::reconcile(&w.cfg, &w.env, false, Transport::Db)).unwrap();
     assert_eq!(rep.drift.len(), 1);
     // The repair itself can be undone.
-    let s = rollback::rollback(&w.env, &repair.run_id, false, false, push::restorer(&ctx, Some(Via::Db)).unwrap()).unwrap();
+    let s = rollback::rollback(&w.env, &repair.run_id, false, false, companion::peertube::restore::restorer(&ctx.cfg, Transport::Db).unwrap()).unwrap();
     assert_eq!(s.videos_restored, 2, "{s:?}");
     let v = w.pg_videos();
     assert_eq!(v[&different.video], Some(other));
@@ -159,16 +159,16 @@ fn reconcile_finds_each_drift_kind_and_repairs() {
 fn reset_needs_confirmation_is_journaled_and_rolls_back() {
     let w = World::new(20, 15, true, StandInConfig::default(), |_| None);
     let ctx = w.ctx();
-    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Via::Db)).unwrap(), 0);
+    assert_eq!(push::push_pending(&ctx, &push_args(false, None, Transport::Db)).unwrap(), 0);
     // A remote video with a RECON category is never the instance's to reset.
     let remote = VideoUuid::parse("00000000-0000-4000-8000-000000000001").unwrap();
     rt().block_on(async {
         let c = w.pg.as_ref().unwrap().connect().await.unwrap();
-        companion::peertube::pgdb::insert_videos(&c, &[(remote.clone(), Some(105), true)]).await.unwrap();
+        companion::peertube::db::insert_videos(&c, &[(remote.clone(), Some(105), true)]).await.unwrap();
     });
     let err = push::reset_categories(&ctx, false, false).unwrap_err();
     assert!(err.to_string().contains("--yes-reset-all"), "{err}");
-    let dry = rt().block_on(companion::peertube::drift::reset(&w.cfg, &w.env, true, false)).unwrap();
+    let dry = rt().block_on(companion::peertube::reconcile::reset(&w.cfg, &w.env, true, false)).unwrap();
     assert_eq!((dry.videos, dry.remote_skipped, dry.pushed_timestamps), (20, 1, 20));
     assert_eq!(w.pushed_count(), 20, "dry run changes nothing");
 
@@ -180,7 +180,7 @@ fn reset_needs_confirmation_is_journaled_and_rolls_back() {
 
     let reset_run = last_run(&w);
     assert_eq!(reset_run.command, "reset-peertube-categories");
-    let s = rollback::rollback(&w.env, &reset_run.run_id, false, false, push::restorer(&ctx, Some(Via::Db)).unwrap()).unwrap();
+    let s = rollback::rollback(&w.env, &reset_run.run_id, false, false, companion::peertube::restore::restorer(&ctx.cfg, Transport::Db).unwrap()).unwrap();
     assert!(s.failed.is_empty() && s.conflicts.is_empty(), "{s:?}");
     let v = w.pg_videos();
     assert!(w.docs.iter().all(|d| v[&d.video] == Some(d.category as i32)));

@@ -1,4 +1,4 @@
-//! Differential test: `companion::pyjson::scan_window` against CPython's `json` on thousands of random, mutated window files.
+//! Differential test: `companion::recon::pyjson::scan_window` against CPython's `json` on thousands of random, mutated window files.
 //!
 //! Runs `python3 tests/python/count_domains.py DIR` once over a directory of
 //! generated files and requires the Rust scanner to agree on every file:
@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use companion::pyjson::{scan_window, Invalid};
+use companion::recon::pyjson::{scan_window, Invalid};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -461,7 +461,7 @@ fn token_soup_agrees_with_python_json() {
 /// `scan_window_max_depth(.., PYTHON_MAX_DEPTH)` follows Python. This pins both.
 #[test]
 fn deep_nesting_versus_python() {
-    use companion::pyjson::{scan_window_max_depth, PYTHON_MAX_DEPTH};
+    use companion::recon::pyjson::{scan_window_max_depth, PYTHON_MAX_DEPTH};
     let file = |d: usize| -> Vec<u8> {
         format!("[{{\"domain\": \"Medical\", \"deep\": {}1{}}}]", "[".repeat(d - 2), "]".repeat(d - 2)).into_bytes()
     };

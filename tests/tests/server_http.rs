@@ -342,7 +342,7 @@ async fn api_items_assign_and_errors() {
     assert_eq!(c.get("/api/items").await.json()["page"]["total"], 6);
 
     // A CLI run holding the writer lock: refused with the holder's name, 409.
-    let lock = companion::lock::WriterLock::acquire(&d.db, "recon-companion backfill (test)").unwrap();
+    let lock = companion::engine::lock::WriterLock::acquire(&d.db, "recon-companion backfill (test)").unwrap();
     let r = c.post_json(&format!("/api/items/{}/assign", d.tied[2]), serde_json::json!({"domain": label(1)}), Some(&csrf)).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert!(r.json()["error"].as_str().unwrap().contains("backfill (test)"));

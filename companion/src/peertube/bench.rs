@@ -3,11 +3,11 @@
 //! 20 ms, compared with RECON's sequential client (PUT, sleep 0.1 s).
 
 use crate::config::{Config, Transport};
-use crate::engine::Env;
+use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::peertube::api::{ApiClient, ApiSettings};
 use crate::peertube::fixture::{self, ScratchPg};
-use crate::peertube::pusher::{self, PushOptions};
+use crate::peertube::push::{self as pusher, PushOptions};
 use crate::peertube::standin::{StandIn, StandInConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -80,7 +80,7 @@ async fn run_async(b: &PushBench) -> Result<PushBenchResult> {
         let docs = fixture::recon_db(&cfg.recon_db, b.db_videos, 7)?;
         let pg = ScratchPg::create().await?;
         let videos: Vec<_> = docs.iter().map(|d| (d.video.clone(), None, false)).collect();
-        crate::peertube::pgdb::insert_videos(&pg.connect().await?, &videos).await?;
+        crate::peertube::db::insert_videos(&pg.connect().await?, &videos).await?;
         cfg.peertube.db_url = Some(pg.url.clone());
         let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Db, batch_size: cfg.peertube.batch_size, command: "push-pending".into() };
         let t = Instant::now();

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::peertube::video_id::VideoUuid;
-use crate::recondb;
+use crate::recon::db as recondb;
 use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
 use std::path::Path;
@@ -118,7 +118,7 @@ impl ScratchPg {
         admin(&admin_url).await?.batch_execute(&format!("CREATE DATABASE {name}")).await?;
         let url = with_dbname(&admin_url, &name)?;
         let scratch = ScratchPg { admin_url, name, url };
-        scratch.connect().await?.batch_execute(crate::peertube::pgdb::VIDEO_TABLE_DDL).await?;
+        scratch.connect().await?.batch_execute(crate::peertube::db::VIDEO_TABLE_DDL).await?;
         Ok(scratch)
     }
 

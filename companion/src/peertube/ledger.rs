@@ -3,9 +3,9 @@
 //! together with `peertube_category_pushed_at` in one transaction.
 
 use crate::error::Result;
-use crate::journal::{EntryState, Kind};
+use crate::engine::journal::{EntryState, Kind};
 use crate::peertube::video_id::{self, PathProblem, VideoUuid};
-use crate::recondb::{self, DomainColumns};
+use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -138,7 +138,7 @@ pub enum DocMark {
     ChangedMeanwhile,
 }
 
-use crate::journal::{record, set_state};
+use crate::engine::journal::{record, set_state};
 
 /// Journal writer of one run.
 pub struct Ledger {

@@ -4,13 +4,13 @@
 
 pub mod api;
 pub mod bench;
-pub mod drift;
 pub mod fixture;
 pub mod ledger;
 pub mod limiter;
-pub mod pgdb;
+pub mod db;
 pub mod preflight;
-pub mod pusher;
+pub mod push;
+pub mod reconcile;
 pub mod restore;
 pub mod standin;
 pub mod video_id;

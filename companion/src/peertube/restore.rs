@@ -5,12 +5,12 @@
 
 use crate::config::{Config, Transport};
 use crate::error::{Error, Result};
-use crate::journal::Entry;
+use crate::engine::journal::Entry;
 use crate::peertube::api::{ApiClient, ApiError};
 use crate::peertube::ledger::category_of;
-use crate::peertube::pgdb::PgVideos;
+use crate::peertube::db::PgVideos;
 use crate::peertube::video_id::VideoUuid;
-use crate::rollback::{VideoRestore, VideoRestorer};
+use crate::engine::rollback::{VideoRestore, VideoRestorer};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -201,7 +201,7 @@ async fn restore_api(cfg: &Config, wants: Vec<Want>, force: bool, dry_run: bool,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{EntryState, Kind};
+    use crate::engine::journal::{EntryState, Kind};
 
     fn entry(id: i64, key: &str, old: Option<i64>, new: Option<i64>) -> Entry {
         Entry {
@@ -236,4 +236,9 @@ mod tests {
         assert_eq!(decide(&w, None), Decision::AlreadyBefore);
         assert!(matches!(decide(&w, Some(110)), Decision::Conflict(m) if m.contains("110")));
     }
+}
+
+/// The restorer a rollback hands to `engine::rollback` for PeerTube's side.
+pub fn restorer(cfg: &Config, transport: Transport) -> Result<Option<Box<dyn VideoRestorer>>> {
+    Ok(Some(Box::new(Restorer::new(cfg, transport)?)))
 }

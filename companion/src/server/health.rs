@@ -1,7 +1,7 @@
 //! Liveness (/healthz), readiness (/readyz: db, migration, worker, PeerTube —
 //! each state in the body, 503 unless all hold) and /metrics.
 
-use crate::recondb;
+use crate::recon::db as recondb;
 use crate::server::state::{AppState, PEERTUBE_CHECK_EVERY};
 use axum::extract::State;
 use axum::http::{header, StatusCode};

@@ -19,17 +19,15 @@ pub mod state;
 pub mod views;
 pub mod worker;
 
-use crate::cli::Ctx;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::recondb;
+use crate::recon::db as recondb;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::json;
 use state::AppState;
-use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,12 +92,12 @@ pub fn router(st: AppState) -> Router {
 }
 
 /// Applies the migration at start-up when it is missing (RECON may have done it).
-fn migrate_at_start(ctx: &Ctx) -> Result<()> {
+fn migrate_at_start(ctx: &Context) -> Result<()> {
     let mut conn = recondb::open(&ctx.env.recon_db)?;
     if recondb::migration_state(&conn)?.ok() {
         return Ok(());
     }
-    match crate::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion serve (migration)") {
+    match crate::engine::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion serve (migration)") {
         Ok(_lock) => {
             let applied = recondb::ensure_migrated(&mut conn)?;
             tracing::warn!(?applied, "applied the migration at start-up");
@@ -132,7 +130,7 @@ async fn shutdown_signal() {
 }
 
 /// `recon-companion serve`.
-pub fn serve(ctx: &Ctx, bind: Option<String>) -> Result<i32> {
+pub fn serve(ctx: &Context, bind: Option<String>) -> Result<i32> {
     let bind = bind.unwrap_or_else(|| ctx.cfg.server.bind.clone());
     let addr: SocketAddr = bind.parse().map_err(|e| Error::Config(format!("--bind {bind:?}: {e} (expected IP:PORT)")))?;
     if ctx.cfg.server.password_hash.is_none() {
@@ -172,44 +170,4 @@ pub fn serve(ctx: &Ctx, bind: Option<String>) -> Result<i32> {
     Ok(0)
 }
 
-/// `pause-push` / `resume-push`: the same switch the dashboard's button sets;
-/// it works while a CLI run holds the writer lock.
-pub fn set_push_paused(ctx: &Ctx, paused: bool) -> Result<i32> {
-    let mut conn = recondb::open(&ctx.env.recon_db)?;
-    if !recondb::migration_state(&conn)?.companion_tables {
-        let _lock = crate::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion pause-push (migration)")?;
-        recondb::ensure_migrated(&mut conn)?;
-    }
-    pause::set(&conn, paused)?;
-    let at = pause::changed_at(&conn)?.unwrap_or_default();
-    if ctx.json {
-        crate::output::print_json(&json!({ "push_paused": paused, "changed_at": at }))?;
-    } else if paused {
-        println!("pushes PAUSED ({at}): the service assigns but sends nothing to PeerTube until `recon-companion resume-push`");
-    } else {
-        println!("pushes resumed ({at})");
-    }
-    Ok(0)
-}
 
-/// `hash-password`: reads the password (prompt without echo on a terminal,
-/// else the first line of stdin) and prints its argon2id PHC string.
-pub fn hash_password() -> Result<i32> {
-    let password = if std::io::stdin().is_terminal() {
-        let a = rpassword::prompt_password("Password: ").map_err(|e| Error::io("<tty>", e))?;
-        let b = rpassword::prompt_password("Again: ").map_err(|e| Error::io("<tty>", e))?;
-        if a != b {
-            return Err(Error::Refused("the two passwords differ".into()));
-        }
-        a
-    } else {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("<stdin>", e))?;
-        line.trim_end_matches(['\n', '\r']).to_string()
-    };
-    if password.is_empty() {
-        return Err(Error::Refused("empty password".into()));
-    }
-    println!("{}", auth::hash_password(&password)?);
-    Ok(0)
-}

@@ -1,12 +1,12 @@
 //! What the dashboard and the API do, shared by both: validate input, assign by
 //! hand, pause pushes, roll back, explain. Handlers only translate HTTP.
 
-use crate::concepts;
+use crate::recon::concepts;
 use crate::engine::Run;
 use crate::error::{Error, Result};
-use crate::journal::{self, RunRow};
-use crate::recondb;
-use crate::rollback::{self, RollbackSummary};
+use crate::engine::journal::{self, RunRow};
+use crate::recon::db as recondb;
+use crate::engine::rollback::{self, RollbackSummary};
 use crate::server::pause;
 use crate::server::pusher::PushResult;
 use crate::server::queries;
@@ -196,7 +196,7 @@ pub async fn rollback(st: &AppState, run_id: &str, force: bool, dry_run: bool) -
                 journal::get_run(&conn, &id)?;
             }
             let _gate = st.writer_gate();
-            let restorer = crate::push::restorer(&st.ctx(), None)?;
+            let restorer = crate::peertube::restore::restorer(&st.cfg, st.cfg.peertube.transport)?;
             rollback::rollback(&st.env, &id, force, dry_run, restorer)
         })
         .await?;

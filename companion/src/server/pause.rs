@@ -2,7 +2,7 @@
 //! the CLI (`pause-push`/`resume-push`) and the dashboard share it.
 
 use crate::error::Result;
-use crate::recondb;
+use crate::recon::db as recondb;
 use rusqlite::Connection;
 
 /// `companion_state` key of the kill switch.

@@ -3,11 +3,11 @@
 //! then reads back from recon.db which of them are now marked pushed.
 
 use crate::config::Config;
-use crate::engine::Env;
+use crate::context::Env;
 use crate::error::Result;
 use crate::peertube::ledger;
-use crate::peertube::pusher::{self as pt, PushOptions, PushSummary};
-use crate::recondb;
+use crate::peertube::push::{self as pt, PushOptions, PushSummary};
+use crate::recon::db as recondb;
 use crate::server::pusher::{PushResult, Pusher};
 use crate::server::queries;
 use std::collections::HashMap;

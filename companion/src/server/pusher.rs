@@ -3,7 +3,7 @@
 //! backoff for pushes that failed, persisted in `companion_state`.
 
 use crate::error::Result;
-use crate::recondb;
+use crate::recon::db as recondb;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

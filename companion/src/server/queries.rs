@@ -4,8 +4,8 @@
 
 use crate::assign::{Outcome, Status};
 use crate::error::{Error, Result};
-use crate::journal::{self, EntryState, Kind};
-use crate::recondb::{self, DomainColumns};
+use crate::engine::journal::{self, EntryState, Kind};
+use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 

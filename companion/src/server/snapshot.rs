@@ -4,11 +4,12 @@
 //! rebuilt in the background when older than its TTL, and at once after a write.
 
 use crate::assign::{self, Status};
-use crate::concepts;
-use crate::engine::{self, Env, StatusView};
+use crate::recon::concepts;
+use crate::context::Env;
+use crate::engine::{self, StatusView};
 use crate::error::Result;
-use crate::pyjson::Counts;
-use crate::recondb;
+use crate::recon::pyjson::Counts;
+use crate::recon::db as recondb;
 use crate::server::queries;
 use serde::Serialize;
 use shared_constants::{COUNT, DOMAINS};

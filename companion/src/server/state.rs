@@ -1,9 +1,8 @@
 //! What every handler and the worker share: config, read-only connection pool,
 //! snapshot, metrics, pusher, retry queue, login limiter, templates.
 
-use crate::cli::Ctx;
 use crate::config::Config;
-use crate::engine::Env;
+use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::server::auth::LoginLimiter;
 use crate::server::metrics::Metrics;
@@ -103,7 +102,7 @@ impl AppState {
     pub fn new(cfg: Config, env: Env, pusher: Arc<dyn Pusher>) -> Result<AppState> {
         let pool = read_pool(&env, 4)?;
         let (retry, paused) = match pool.get() {
-            Ok(conn) if crate::recondb::migration_state(&conn).map(|s| s.companion_tables).unwrap_or(false) => {
+            Ok(conn) if crate::recon::db::migration_state(&conn).map(|s| s.companion_tables).unwrap_or(false) => {
                 (RetryQueue::load(&conn)?, crate::server::pause::is_paused(&conn)?)
             }
             _ => (RetryQueue::default(), false),
@@ -129,11 +128,6 @@ impl AppState {
             paused: AtomicBool::new(paused),
             kick: Mutex::new(None),
         })))
-    }
-
-    /// A CLI context for the engine functions that take one (rollback restorer).
-    pub fn ctx(&self) -> Ctx {
-        Ctx { cfg: self.cfg.clone(), env: self.env.clone(), json: false }
     }
 
     pub fn worker_status(&self) -> WorkerStatus {

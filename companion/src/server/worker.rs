@@ -5,10 +5,10 @@
 //! while and the tick is skipped when a CLI run holds it.
 
 use crate::assign::{self, Status};
-use crate::concepts;
+use crate::recon::concepts;
 use crate::engine::{self, Run};
 use crate::error::{Error, Result};
-use crate::recondb;
+use crate::recon::db as recondb;
 use crate::server::pause;
 use crate::server::queries;
 use crate::server::state::{AppState, PEERTUBE_CHECK_EVERY};
@@ -169,7 +169,7 @@ pub fn tick(st: &AppState) -> Result<Tick> {
     if !recondb::migration_state(&conn)?.ok() {
         let _gate = st.writer_gate();
         let mut w = recondb::open(&env.recon_db)?;
-        match crate::lock::WriterLock::acquire(&env.recon_db, "recon-companion serve (migration)") {
+        match crate::engine::lock::WriterLock::acquire(&env.recon_db, "recon-companion serve (migration)") {
             Ok(_lock) => {
                 recondb::ensure_migrated(&mut w)?;
             }

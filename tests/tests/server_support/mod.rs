@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{header, Request, Response, StatusCode};
 use companion::config::{CallerConfig, Config};
-use companion::engine::Env;
+use companion::context::Env;
 use companion::error::Result;
 use companion::server::pusher::{PushResult, Pusher};
 use companion::server::state::AppState;
@@ -88,7 +88,7 @@ pub fn data(n_tied: usize, n_assigned: usize) -> Data {
     let mut conn = Connection::open(&db).expect("open");
     conn.execute_batch("PRAGMA journal_mode=WAL;").expect("wal");
     conn.execute_batch(companion::peertube::fixture::RECON_SCHEMA).expect("schema");
-    companion::recondb::migrate(&mut conn).expect("migrate");
+    companion::recon::db::migrate(&mut conn).expect("migrate");
     let mut tied = Vec::new();
     let mut assigned = Vec::new();
     for i in 0..n_tied {
@@ -182,7 +182,7 @@ impl Pusher for FakePusher {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let mut out = Vec::new();
         for h in hashes {
-            conn.execute("UPDATE documents SET peertube_category_pushed_at = ?2 WHERE hash = ?1", params![h, companion::recondb::now()])?;
+            conn.execute("UPDATE documents SET peertube_category_pushed_at = ?2 WHERE hash = ?1", params![h, companion::recon::db::now()])?;
             self.pushed.lock().expect("lock").push((h.clone(), std::time::Instant::now()));
             out.push(PushResult::ok(h));
         }

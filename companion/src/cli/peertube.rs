@@ -1,38 +1,17 @@
-//! The push commands as the CLI runs them: `assign-categories --push-pending`,
-//! `verify-peertube`, `reconcile`, `reset-peertube-categories`, and the PeerTube
-//! side of `rollback`. The work itself lives in `peertube`.
+//! The PeerTube commands: `--push-pending`, `verify-peertube`, `reconcile`,
+//! `reset-peertube-categories`, and the transport a rollback restores through.
 
-use crate::cli::{AssignArgs, Ctx, Via};
+use super::{assign::AssignArgs, Ctx};
 use crate::config::Transport;
+use crate::context::runtime;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::peertube::api::ApiClient;
-use crate::peertube::drift;
 use crate::peertube::preflight;
-use crate::peertube::pusher::{self, PushOptions, PushSummary};
-use crate::peertube::restore::Restorer;
-use crate::rollback::VideoRestorer;
+use crate::peertube::push::{self as pusher, PushOptions, PushSummary};
+use crate::peertube::reconcile as drift;
 
-pub use crate::peertube::bench::bench_push;
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("tokio runtime: {e}")))
-}
-
-/// `--via` wins over the config's `peertube.transport`.
-pub fn transport(ctx: &Ctx, via: Option<Via>) -> Transport {
-    match via {
-        Some(Via::Api) => Transport::Api,
-        Some(Via::Db) => Transport::Db,
-        None => ctx.cfg.peertube.transport,
-    }
-}
-
-fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
+pub fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
     if ctx.json {
         return output::print_json(s);
     }
@@ -90,15 +69,15 @@ fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
 pub fn push_pending(ctx: &Ctx, a: &AssignArgs) -> Result<i32> {
     // The kill switch (`pause-push`, dashboard) stops every push, the CLI's too.
     if !a.dry_run {
-        let conn = crate::recondb::open_readonly(&ctx.env.recon_db)?;
-        if crate::recondb::migration_state(&conn)?.companion_tables && crate::server::pause::is_paused(&conn)? {
+        let conn = crate::recon::db::open_readonly(&ctx.env.recon_db)?;
+        if crate::recon::db::migration_state(&conn)?.companion_tables && crate::server::pause::is_paused(&conn)? {
             return Err(Error::Refused("pushes are paused (kill switch); run `recon-companion resume-push` first".into()));
         }
     }
     let opts = PushOptions {
         limit: a.limit,
         dry_run: a.dry_run,
-        transport: transport(ctx, a.via),
+        transport: ctx.transport(a.via),
         batch_size: a.batch_size.unwrap_or(ctx.cfg.peertube.batch_size).max(1),
         command: "push-pending".into(),
     };
@@ -107,10 +86,6 @@ pub fn push_pending(ctx: &Ctx, a: &AssignArgs) -> Result<i32> {
     Ok(if s.aborted.is_some() || s.failed > 0 { 1 } else { 0 })
 }
 
-/// The transport that restores PeerTube categories during a rollback.
-pub fn restorer(ctx: &Ctx, via: Option<Via>) -> Result<Option<Box<dyn VideoRestorer>>> {
-    Ok(Some(Box::new(Restorer::new(&ctx.cfg, transport(ctx, via))?)))
-}
 
 pub fn verify_peertube(ctx: &Ctx) -> Result<i32> {
     let client = ApiClient::from_config(&ctx.cfg)?;
@@ -138,8 +113,8 @@ pub fn verify_peertube(ctx: &Ctx) -> Result<i32> {
     Ok(if p.ok() { 0 } else { 1 })
 }
 
-pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Via>) -> Result<i32> {
-    let rep = runtime()?.block_on(drift::reconcile(&ctx.cfg, &ctx.env, repair, transport(ctx, via)))?;
+pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Transport>) -> Result<i32> {
+    let rep = runtime()?.block_on(drift::reconcile(&ctx.cfg, &ctx.env, repair, ctx.transport(via)))?;
     if ctx.json {
         output::print_json(&rep)?;
     } else {

@@ -3,14 +3,15 @@
 //! journaled emergency reset. Both read PeerTube's PostgreSQL.
 
 use crate::config::{Config, Transport};
-use crate::engine::{Env, Run};
+use crate::context::Env;
+use crate::engine::Run;
 use crate::error::{Error, Result};
-use crate::journal::{self, EntryState, Kind};
+use crate::engine::journal::{self, EntryState, Kind};
 use crate::peertube::ledger::{self, PushDoc};
-use crate::peertube::pgdb::{PgVideos, VideoRow};
-use crate::peertube::pusher::{self, Job, PushOptions, PushSummary};
+use crate::peertube::db::{PgVideos, VideoRow};
+use crate::peertube::push::{self as pusher, Job, PushOptions, PushSummary};
 use crate::peertube::video_id::VideoUuid;
-use crate::recondb::{self, DomainColumns};
+use crate::recon::db::{self as recondb, DomainColumns};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -2,69 +2,32 @@
 //! tying together concept scans (`concepts`), the rules (`assign`), the database
 //! (`recondb`), the journal, the writer lock and the run report.
 
+
+pub mod journal;
+pub mod lock;
+pub mod report;
+pub mod rollback;
+
 use crate::assign::{self, ChannelView, Outcome, Status};
-use crate::concepts::{self, DocScan, SkipStats};
+use crate::recon::concepts::{self, DocScan, SkipStats};
 use crate::error::{Error, Result};
-use crate::journal::{self, EntryState, Kind};
-use crate::lock::WriterLock;
-use crate::pyjson::Counts;
-use crate::recondb::{self, Candidate, DomainColumns};
-use crate::report;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use journal::{EntryState, Kind};
+use lock::WriterLock;
+use crate::recon::pyjson::Counts;
+use crate::recon::db::{self as recondb, Candidate, DomainColumns};
+use crate::support::progress::progress_bar;
+use crate::context::Env;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 use shared_constants::{COUNT, DOMAINS};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Rows written per transaction: short enough that RECON's writers (busy
 /// timeout 5 s) never wait long, large enough to avoid per-row commits.
 const WRITE_BATCH: usize = 1000;
-
-/// Where and how the engine works.
-#[derive(Debug, Clone)]
-pub struct Env {
-    pub recon_db: PathBuf,
-    pub concepts_dir: PathBuf,
-    pub reports_dir: PathBuf,
-    pub quarantine_dir: PathBuf,
-    pub source: String,
-    pub mega_threshold: u64,
-    pub mega_skip: Vec<String>,
-    /// Show a progress bar (only when stderr is a terminal).
-    pub progress: bool,
-}
-
-impl Env {
-    pub fn from_config(cfg: &crate::config::Config) -> Env {
-        Env {
-            recon_db: cfg.recon_db.clone(),
-            concepts_dir: cfg.concepts_dir.clone(),
-            reports_dir: cfg.reports_dir.clone(),
-            quarantine_dir: cfg.quarantine_dir(),
-            source: cfg.peertube_source.clone(),
-            mega_threshold: cfg.mega_channel_threshold,
-            mega_skip: cfg.mega_channel_skip.clone(),
-            progress: std::io::stderr().is_terminal(),
-        }
-    }
-}
-
-/// A progress bar on stderr, hidden when stderr is not a terminal.
-pub fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} docs ({per_sec}, eta {eta})") {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_message(what.to_string());
-    pb
-}
 
 /// Scans many documents in parallel, in chunks so the progress bar moves.
 pub fn scan_with_progress(env: &Env, hashes: &[String], what: &str) -> Vec<DocScan> {

@@ -3,14 +3,15 @@
 //! write, and stop as systemic after N failures in a row.
 
 use crate::config::{Config, Transport};
-use crate::engine::{Env, Run};
+use crate::context::Env;
+use crate::engine::Run;
 use crate::error::{Error, Result};
 use crate::peertube::api::{ApiClient, ApiError};
 use crate::peertube::ledger::{self, DocMark, Intent, Ledger, Prior, PushDoc, Unpushable};
-use crate::peertube::pgdb::PgVideos;
+use crate::peertube::db::PgVideos;
 use crate::peertube::preflight;
 use crate::peertube::video_id::VideoUuid;
-use crate::recondb;
+use crate::recon::db as recondb;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -239,7 +240,7 @@ async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger
     let sem = Arc::new(tokio::sync::Semaphore::new(cfg.peertube.concurrency.max(1)));
     let mut streak = Streak::default();
     let total = jobs.len() as u64;
-    let pb = crate::engine::progress_bar(std::io::IsTerminal::is_terminal(&std::io::stderr()), total, "push");
+    let pb = crate::support::progress::progress_bar(std::io::IsTerminal::is_terminal(&std::io::stderr()), total, "push");
     'rounds: for round in unique_batches(jobs, usize::MAX) {
         let mut set = tokio::task::JoinSet::new();
         let handle = |res: std::result::Result<Result<VideoOutcome>, tokio::task::JoinError>, s: &mut PushSummary, streak: &mut Streak| -> Result<()> {
@@ -301,7 +302,7 @@ async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger
 
 async fn push_db(cfg: &Config, batch_size: usize, ledger: Arc<Mutex<Ledger>>, jobs: Vec<Job>, s: &mut PushSummary) -> Result<()> {
     let mut pg = PgVideos::connect(cfg).await?;
-    let pb = crate::engine::progress_bar(std::io::IsTerminal::is_terminal(&std::io::stderr()), jobs.len() as u64, "push");
+    let pb = crate::support::progress::progress_bar(std::io::IsTerminal::is_terminal(&std::io::stderr()), jobs.len() as u64, "push");
     for batch in unique_batches(jobs, batch_size) {
         let uuids: Vec<&VideoUuid> = batch.iter().map(|j| &j.video).collect();
         let t = Instant::now();

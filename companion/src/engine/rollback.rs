@@ -2,10 +2,11 @@
 //! and (through a transport supplied by the caller) PeerTube categories.
 //! A row that changed again since the run is refused unless `force`.
 
-use crate::engine::{sql_to_json, Env, Run};
+use crate::context::Env;
+use crate::engine::{sql_to_json, Run};
 use crate::error::{Error, Result};
-use crate::journal::{self, Entry, EntryState, Kind};
-use crate::recondb;
+use crate::engine::journal::{self, Entry, EntryState, Kind};
+use crate::recon::db as recondb;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};

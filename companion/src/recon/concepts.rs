@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::pyjson::{Counts, FileCounts, Invalid};
+use crate::recon::pyjson::{Counts, FileCounts, Invalid};
 
 /// True for exactly 32 lowercase hex characters (an MD5 as RECON writes it).
 pub fn is_valid_hash(s: &str) -> bool {
@@ -166,7 +166,7 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
                 scan.bytes += bytes.len() as u64;
                 // Python's json raises RecursionError past ~990 levels: RECON
                 // never counts such a file, so neither do we.
-                crate::pyjson::scan_window_max_depth(&bytes, crate::pyjson::PYTHON_MAX_DEPTH).map_err(SkipReason::from)
+                crate::recon::pyjson::scan_window_max_depth(&bytes, crate::recon::pyjson::PYTHON_MAX_DEPTH).map_err(SkipReason::from)
             }
             Err(err) => Err(SkipReason::Unreadable(err.to_string())),
         };

@@ -4,7 +4,7 @@
 //! itself, so a run killed at any point leaves journal and data in agreement.
 
 use crate::error::{Error, Result};
-use crate::recondb::now;
+use crate::recon::db::now;
 use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

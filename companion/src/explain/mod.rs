@@ -3,14 +3,14 @@
 //! files with the engine's own rules (`assign`, `engine::decide_tie`).
 
 use crate::assign::{self, Outcome, Rule, Status};
-use crate::cli::Ctx;
-use crate::concepts::{self, DocScan, SkipReason};
-use crate::engine::{self, Channels, CountCache, Env};
+use crate::recon::concepts::{self, DocScan, SkipReason};
+use crate::context::Env;
+use crate::engine::{self, Channels, CountCache};
 use crate::error::{Error, Result};
-use crate::journal::{self, Kind};
+use crate::engine::journal::{self, Kind};
 use crate::output::{self, pct};
-use crate::pyjson::Counts;
-use crate::recondb::{self, Candidate};
+use crate::recon::pyjson::Counts;
+use crate::recon::db::{self as recondb, Candidate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OptionalExtension};
@@ -1195,35 +1195,7 @@ pub fn render_spot_text(s: &SpotCheck) -> String {
     out
 }
 
-/// `recon-companion explain TARGET`. Exit 0 whenever the document was found and
-/// explained — a stale result is reported, not treated as a failure, because
-/// explain answers a question; `spot-check` is the gate.
-pub fn explain_cmd(ctx: &Ctx, target: &str) -> Result<i32> {
-    let conn = recondb::open_readonly(&ctx.env.recon_db)?;
-    let e = explain(&ctx.env, &conn, target)?;
-    if ctx.json {
-        output::print_json(&e)?;
-    } else {
-        print!("{}", render_text(&e));
-    }
-    Ok(0)
-}
 
-/// `recon-companion spot-check`. Exits 1 when any sampled document is stale:
-/// the runbook's STOP points say to halt when something is wrong, and a stored
-/// domain the files no longer support is exactly that, so a script (or an
-/// operator chaining commands with `&&`) stops there. Narrow verdicts are
-/// judgement calls for a person and do not fail the check.
-pub fn spot_check_cmd(ctx: &Ctx, status: &str, sample: usize, seed: Option<u64>) -> Result<i32> {
-    let conn = recondb::open_readonly(&ctx.env.recon_db)?;
-    let s = spot_check(&ctx.env, &conn, status, sample, seed)?;
-    if ctx.json {
-        output::print_json(&s)?;
-    } else {
-        print!("{}", render_spot_text(&s));
-    }
-    Ok(if s.summary.stale > 0 { 1 } else { 0 })
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,6 @@
+//! RECON's side: its SQLite database (every query the companion runs on it),
+//! the schema it and the companion rely on, and the concept sources.
+
+pub mod concepts;
+pub mod db;
+pub mod pyjson;

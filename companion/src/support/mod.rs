@@ -1,0 +1,3 @@
+//! Small helpers with one home each: progress display, retry, rate limit.
+
+pub mod progress;
