@@ -23,5 +23,7 @@ pub mod peertube;
 pub mod bench;
 pub mod server;
 pub mod explain;
+pub mod retry;
+pub mod qdrant;
 
 pub use error::{Error, Result};
