@@ -57,6 +57,13 @@ pub enum Error {
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
 
+    /// A Qdrant request that failed; `op` says what the companion was doing.
+    #[error("qdrant at {url}: {op}: {msg}")]
+    Qdrant { op: String, url: String, msg: String },
+
+    #[error("qdrant collection {collection:?} not found at {url}")]
+    QdrantCollectionMissing { collection: String, url: String },
+
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
 

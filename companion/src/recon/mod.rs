@@ -4,3 +4,4 @@
 pub mod concepts;
 pub mod db;
 pub mod pyjson;
+pub mod qdrant;

@@ -1,0 +1,619 @@
+//! Reads RECON's concept points from Qdrant's REST API and counts their domain labels per document, exactly as RECON does.
+//!
+//! One point is one concept. A point counts for each requested document hash
+//! its `doc_hash` payload matches (Qdrant's `match` semantics: equal string, or
+//! a list holding it), and its `domain` counts as RECON's file rule does (see
+//! [`count_domain`]). Many documents share one paginated scroll (`match.any`
+//! over a chunk of hashes) instead of RECON's one scroll per document.
+//!
+//! Failure policy: a missing collection (404), a refused api key (401/403), or
+//! a server that has never answered (connection refused) is an `Err` for the
+//! whole call, since every later request would fail the same way. Anything
+//! else (5xx, 429, timeouts, dropped connections) is retried; a chunk that
+//! still fails has its hashes reported in [`CountsBatch::failed`] and the
+//! other chunks go on.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use shared_constants::index_of_label;
+
+use crate::error::{Error, Result};
+use crate::recon::pyjson::Counts;
+use crate::support::retry::{retry, RetryPolicy, Verdict};
+
+/// `[qdrant]` settings. The api key never comes from the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QdrantSettings {
+    /// Base URL of the REST API (RECON's `vector_db` host, port 6333).
+    pub url: String,
+    pub collection: String,
+    /// Read from the environment or a file by the caller.
+    #[serde(skip)]
+    pub api_key: Option<String>,
+    /// Whole-request timeout.
+    #[serde(rename = "timeout_secs", with = "duration_secs")]
+    pub timeout: Duration,
+    /// Points per scroll page (`limit`).
+    pub page_size: u32,
+    /// Document hashes per `match.any` filter.
+    pub hashes_per_request: usize,
+    /// Retries of one request after its first attempt.
+    pub retries: u32,
+}
+
+impl Default for QdrantSettings {
+    fn default() -> Self {
+        QdrantSettings {
+            url: "http://127.0.0.1:6333".into(),
+            collection: "recon_knowledge_hybrid".into(),
+            api_key: None,
+            timeout: Duration::from_secs(60),
+            page_size: 1000,
+            hashes_per_request: 256,
+            retries: 4,
+        }
+    }
+}
+
+mod duration_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+/// What `GET /collections/{name}` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionInfo {
+    /// "green", "yellow", "grey" or "red".
+    pub status: String,
+    /// Qdrant may report null while optimizing.
+    pub points_count: Option<u64>,
+    /// Payload fields with an index (`payload_schema` keys).
+    pub indexed_fields: BTreeSet<String>,
+}
+
+impl CollectionInfo {
+    pub fn is_indexed(&self, field: &str) -> bool {
+        self.indexed_fields.contains(field)
+    }
+}
+
+/// One document's counted points.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocCounts {
+    pub counts: Counts,
+    /// Points seen, with or without a valid domain.
+    pub points: u64,
+}
+
+/// Counts for many documents; documents without points are absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountsBatch {
+    pub counts: HashMap<String, DocCounts>,
+    /// (hash, error) for every hash of a chunk whose requests failed after retries.
+    pub failed: Vec<(String, String)>,
+    /// HTTP attempts made, retries included.
+    pub requests: u64,
+    pub retries: u64,
+}
+
+/// Adds what one point's `domain` payload contributes, as RECON's file rule
+/// (`count_file` in `tests/python/recon_reference.py`, mirrored by
+/// `pyjson::scan_window`): a string counts when it is exactly one of the 18
+/// labels; a list counts each element that is such a string, duplicates
+/// included (`["Medical", "Medical"]` counts Medical twice); anything else
+/// counts nothing. Returns the number of labels counted.
+pub fn count_domain(domain: Option<&Value>, counts: &mut Counts) -> u32 {
+    let mut add = |v: &Value| match v.as_str().and_then(index_of_label) {
+        Some(k) => {
+            counts[k] = counts[k].saturating_add(1);
+            1
+        }
+        None => 0,
+    };
+    match domain {
+        Some(s @ Value::String(_)) => add(s),
+        Some(Value::Array(items)) => items.iter().map(add).sum(),
+        _ => 0,
+    }
+}
+
+/// Talks to one Qdrant collection.
+pub struct QdrantClient {
+    http: reqwest::Client,
+    /// `settings.url` without a trailing slash.
+    base: String,
+    settings: QdrantSettings,
+    policy: RetryPolicy,
+    /// Set by the first HTTP answer: until then a refused connection means
+    /// "no Qdrant here" (abort now), afterwards "Qdrant is restarting" (retry).
+    reached: AtomicBool,
+}
+
+/// One failed attempt, before it becomes an [`Error`].
+#[derive(Debug)]
+enum Failure {
+    Transport {
+        connect: bool,
+        msg: String,
+    },
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+        msg: String,
+    },
+    /// A 2xx answer that is not Qdrant's envelope.
+    Body(String),
+}
+
+/// HTTP attempts of one public call; atomics so the call's future stays `Send`.
+#[derive(Default)]
+struct Tally {
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+const WITH_PAYLOAD: [&str; 2] = ["doc_hash", "domain"];
+
+impl QdrantClient {
+    pub fn new(settings: QdrantSettings) -> Result<QdrantClient> {
+        let bad = |m: &str| Err(Error::Config(format!("qdrant: {m}")));
+        if settings.page_size == 0 {
+            return bad("page_size must be at least 1");
+        }
+        if settings.hashes_per_request == 0 {
+            return bad("hashes_per_request must be at least 1");
+        }
+        if settings.timeout.is_zero() {
+            return bad("timeout_secs must be at least 1");
+        }
+        match reqwest::Url::parse(&settings.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return bad(&format!("url {:?} is not an http(s) URL", settings.url)),
+        }
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .build()?;
+        Ok(QdrantClient {
+            http,
+            base: settings.url.trim_end_matches('/').to_string(),
+            policy: RetryPolicy::with_retries(settings.retries),
+            settings,
+            reached: AtomicBool::new(false),
+        })
+    }
+
+    /// Replaces the backoff delays (tests use milliseconds); `retries` stays
+    /// `settings.retries`.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> QdrantClient {
+        self.policy = RetryPolicy {
+            retries: self.settings.retries,
+            ..policy
+        };
+        self
+    }
+
+    pub fn settings(&self) -> &QdrantSettings {
+        &self.settings
+    }
+
+    pub async fn collection_info(&self) -> Result<CollectionInfo> {
+        let tally = Tally::default();
+        let path = format!("/collections/{}", self.settings.collection);
+        let r = self
+            .call(&tally, Method::GET, &path, None)
+            .await
+            .map_err(|f| self.error("reading collection info", f))?;
+        let status = r
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        let points_count = r.get("points_count").and_then(Value::as_u64);
+        let indexed_fields = r
+            .get("payload_schema")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        Ok(CollectionInfo {
+            status,
+            points_count,
+            indexed_fields,
+        })
+    }
+
+    /// Exact number of points matching `filter` (all points when `None`).
+    pub async fn count(&self, filter: Option<Value>) -> Result<u64> {
+        let tally = Tally::default();
+        let path = format!("/collections/{}/points/count", self.settings.collection);
+        let mut body = json!({"exact": true});
+        if let Some(f) = filter {
+            body["filter"] = f;
+        }
+        let r = self
+            .call(&tally, Method::POST, &path, Some(&body))
+            .await
+            .map_err(|f| self.error("counting points", f))?;
+        r.get("count").and_then(Value::as_u64).ok_or_else(|| {
+            self.error(
+                "counting points",
+                Failure::Body("answer has no `count`".into()),
+            )
+        })
+    }
+
+    /// Counts for `hashes` (duplicates ignored), `hashes_per_request` documents
+    /// per paginated scroll; see the module doc for what fails the whole call.
+    pub async fn counts_for(&self, hashes: &[String]) -> Result<CountsBatch> {
+        let tally = Tally::default();
+        let mut seen = HashSet::new();
+        let unique: Vec<&String> = hashes.iter().filter(|h| seen.insert(h.as_str())).collect();
+        let mut out = CountsBatch::default();
+        for chunk in unique.chunks(self.settings.hashes_per_request) {
+            let wanted: HashSet<&str> = chunk.iter().map(|h| h.as_str()).collect();
+            let filter = json!({"must": [{"key": "doc_hash", "match": {"any": chunk}}]});
+            // Merged only when the whole chunk succeeded: a half-read chunk
+            // would under-count its documents without saying so.
+            let mut local = HashMap::new();
+            let res = self
+                .scroll_pages(&tally, Some(filter), |p| {
+                    add_point(&mut local, p, Some(&wanted))
+                })
+                .await;
+            match res {
+                Ok(()) => out.counts.extend(local),
+                Err(f) if self.is_fatal(&f) => {
+                    return Err(self.error("scrolling points by doc_hash", f))
+                }
+                Err(f) => {
+                    let msg = self.error("scrolling points by doc_hash", f).to_string();
+                    out.failed
+                        .extend(chunk.iter().map(|h| ((*h).clone(), msg.clone())));
+                }
+            }
+        }
+        out.requests = tally.requests.load(Ordering::Relaxed);
+        out.retries = tally.retries.load(Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Counts for every document in the collection, in one unfiltered scroll:
+    /// cheaper than [`counts_for`](Self::counts_for) when the wanted documents
+    /// are most of the collection or `doc_hash` has no payload index.
+    pub async fn scroll_all_counts(&self) -> Result<HashMap<String, DocCounts>> {
+        let tally = Tally::default();
+        let mut all = HashMap::new();
+        self.scroll_pages(&tally, None, |p| add_point(&mut all, p, None))
+            .await
+            .map_err(|f| self.error("scrolling all points", f))?;
+        Ok(all)
+    }
+
+    /// Follows `next_page_offset` to the end, handing each point to `each`.
+    async fn scroll_pages(
+        &self,
+        tally: &Tally,
+        filter: Option<Value>,
+        mut each: impl FnMut(&Value),
+    ) -> Result<(), Failure> {
+        let path = format!("/collections/{}/points/scroll", self.settings.collection);
+        let mut offset = Value::Null;
+        loop {
+            let mut body = json!({
+                "limit": self.settings.page_size,
+                "offset": offset,
+                "with_payload": WITH_PAYLOAD,
+                "with_vector": false,
+            });
+            if let Some(f) = &filter {
+                body["filter"] = f.clone();
+            }
+            let r = self.call(tally, Method::POST, &path, Some(&body)).await?;
+            let points = r
+                .get("points")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
+            points.iter().for_each(&mut each);
+            match r.get("next_page_offset") {
+                None | Some(Value::Null) => return Ok(()),
+                // A server repeating an offset would otherwise loop forever.
+                Some(next) if *next == offset => {
+                    return Err(Failure::Body(format!(
+                        "next_page_offset {next} did not advance"
+                    )))
+                }
+                Some(next) => offset = next.clone(),
+            }
+        }
+    }
+
+    /// One request with retries; returns the envelope's `result`.
+    async fn call(
+        &self,
+        tally: &Tally,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Failure> {
+        let r = retry(
+            &self.policy,
+            |f: &Failure| self.verdict(f),
+            || {
+                tally.requests.fetch_add(1, Ordering::Relaxed);
+                self.attempt(method.clone(), path, body)
+            },
+        )
+        .await;
+        tally
+            .retries
+            .fetch_add(u64::from(r.retries), Ordering::Relaxed);
+        r.result
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Failure> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = &self.settings.api_key {
+            req = req.header("api-key", key);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(transport)?;
+        self.reached.store(true, Ordering::Relaxed);
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = resp.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(Failure::Status {
+                code: status.as_u16(),
+                retry_after,
+                msg: error_text(status, &bytes),
+            });
+        }
+        let mut v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::Body(format!("answer is not JSON ({e})")))?;
+        match v.get_mut("result") {
+            Some(r) => Ok(r.take()),
+            None => Err(Failure::Body("answer has no `result`".into())),
+        }
+    }
+
+    fn verdict(&self, f: &Failure) -> Verdict {
+        match f {
+            Failure::Transport { connect: true, .. } if !self.reached.load(Ordering::Relaxed) => {
+                Verdict::Fail
+            }
+            Failure::Transport { .. } => Verdict::Retry,
+            Failure::Status {
+                code: 429,
+                retry_after: Some(d),
+                ..
+            } => Verdict::RetryAfter(*d),
+            Failure::Status { code, .. } if *code == 429 || *code >= 500 => Verdict::Retry,
+            Failure::Status { .. } | Failure::Body(_) => Verdict::Fail,
+        }
+    }
+
+    /// Failures every other request of the call would repeat.
+    fn is_fatal(&self, f: &Failure) -> bool {
+        match f {
+            Failure::Status { code, .. } => matches!(code, 401 | 403 | 404),
+            Failure::Transport { connect, .. } => *connect && !self.reached.load(Ordering::Relaxed),
+            Failure::Body(_) => false,
+        }
+    }
+
+    fn error(&self, op: &str, f: Failure) -> Error {
+        let url = self.base.clone();
+        let msg = match f {
+            Failure::Status { code: 404, .. } => {
+                return Error::QdrantCollectionMissing {
+                    collection: self.settings.collection.clone(),
+                    url,
+                }
+            }
+            Failure::Status {
+                code: code @ (401 | 403),
+                msg,
+                ..
+            } => {
+                let key = if self.settings.api_key.is_some() {
+                    "the api key was refused"
+                } else {
+                    "no api key is set"
+                };
+                format!("HTTP {code} ({key}): {msg}")
+            }
+            Failure::Status { code, msg, .. } => format!("HTTP {code}: {msg}"),
+            Failure::Transport { connect: true, msg } => format!("cannot connect: {msg}"),
+            Failure::Transport {
+                connect: false,
+                msg,
+            } => msg,
+            Failure::Body(msg) => msg,
+        };
+        Error::Qdrant {
+            op: op.to_string(),
+            url,
+            msg,
+        }
+    }
+}
+
+fn transport(e: reqwest::Error) -> Failure {
+    let mut msg = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        "transport error".to_string()
+    };
+    // reqwest's own Display hides the cause (refused, reset, closed early).
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    Failure::Transport {
+        connect: e.is_connect(),
+        msg,
+    }
+}
+
+/// Qdrant's `status.error`, or the raw body (its auth layer answers plain text).
+fn error_text(status: StatusCode, body: &[u8]) -> String {
+    let from_json = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        v.pointer("/status/error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    let text: String = text.chars().take(300).collect();
+    if text.is_empty() {
+        status.canonical_reason().unwrap_or("no body").to_string()
+    } else {
+        text
+    }
+}
+
+/// Credits one point to each distinct wanted hash its `doc_hash` matches, the
+/// way Qdrant's `match` does (string, or list element).
+fn add_point(map: &mut HashMap<String, DocCounts>, point: &Value, wanted: Option<&HashSet<&str>>) {
+    let Some(payload) = point.get("payload") else {
+        return;
+    };
+    let hashes: Vec<&str> = match payload.get("doc_hash") {
+        Some(Value::String(h)) => vec![h.as_str()],
+        Some(Value::Array(items)) => {
+            let mut v: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        _ => return,
+    };
+    for h in hashes {
+        if wanted.is_some_and(|w| !w.contains(h)) {
+            continue;
+        }
+        let e = map.entry(h.to_string()).or_default();
+        e.points = e.points.saturating_add(1);
+        count_domain(payload.get("domain"), &mut e.counts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(label: &str) -> usize {
+        index_of_label(label).unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn domain_rule_matches_recon_files() {
+        let mut c = Counts::default();
+        assert_eq!(count_domain(Some(&json!("Medical")), &mut c), 1);
+        assert_eq!(count_domain(Some(&json!("medical")), &mut c), 0);
+        assert_eq!(
+            count_domain(Some(&json!("Science & Technology")), &mut c),
+            0
+        );
+        assert_eq!(
+            count_domain(
+                Some(&json!([
+                    "Medical",
+                    "bogus",
+                    7,
+                    null,
+                    "Medical",
+                    ["Logistics"]
+                ])),
+                &mut c
+            ),
+            2
+        );
+        assert_eq!(count_domain(Some(&json!({"label": "Medical"})), &mut c), 0);
+        assert_eq!(count_domain(None, &mut c), 0);
+        assert_eq!(c[idx("Medical")], 3);
+        assert_eq!(c.iter().sum::<u32>(), 3);
+    }
+
+    #[test]
+    fn saturates_instead_of_overflowing() {
+        let mut c = Counts::default();
+        c[idx("Medical")] = u32::MAX;
+        count_domain(Some(&json!("Medical")), &mut c);
+        assert_eq!(c[idx("Medical")], u32::MAX);
+    }
+
+    #[test]
+    fn a_list_doc_hash_counts_once_per_distinct_wanted_hash() {
+        let mut m = HashMap::new();
+        let wanted: HashSet<&str> = ["a", "b"].into_iter().collect();
+        let p =
+            json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}});
+        add_point(&mut m, &p, Some(&wanted));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["a"].points, 1);
+        assert_eq!(m["b"].counts[idx("Medical")], 1);
+    }
+
+    #[test]
+    fn settings_round_trip_without_the_key() {
+        let s = QdrantSettings {
+            api_key: Some("secret".into()),
+            ..QdrantSettings::default()
+        };
+        let text = toml::to_string(&s).unwrap_or_default();
+        assert!(text.contains("timeout_secs = 60"), "{text}");
+        assert!(!text.contains("secret"));
+        let back: QdrantSettings = toml::from_str(&text).unwrap_or_default();
+        assert_eq!(back, QdrantSettings::default());
+        assert!(toml::from_str::<QdrantSettings>("api_key = \"x\"").is_err());
+    }
+
+    #[test]
+    fn rejects_unusable_settings() {
+        for s in [
+            QdrantSettings {
+                page_size: 0,
+                ..QdrantSettings::default()
+            },
+            QdrantSettings {
+                hashes_per_request: 0,
+                ..QdrantSettings::default()
+            },
+            QdrantSettings {
+                url: "localhost:6333".into(),
+                ..QdrantSettings::default()
+            },
+        ] {
+            assert!(matches!(QdrantClient::new(s), Err(Error::Config(_))));
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! In-process stand-ins for external services, for tests.
+
+pub mod qdrant;
