@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use companion::demo::RECON_SCHEMA;
+use companion::recon::schema::RECON_SCHEMA;
 
 /// (video number, stored domain, concepts of its one window).
 type Planned<'a> = (u32, &'a str, &'a [(&'a str, usize)]);

@@ -1,4 +1,3 @@
 //! Helpers shared by the integration tests.
 
 pub mod plugin_parity;
-pub mod peertube_standin;

@@ -13,7 +13,7 @@ use tempfile::TempDir;
 const SOURCE: &str = "stream.echo6.co";
 
 /// RECON's own tables, as RECON creates them.
-use companion::demo::RECON_SCHEMA;
+use companion::recon::schema::RECON_SCHEMA;
 
 struct Fx {
     _dir: TempDir,

@@ -3,11 +3,11 @@
 
 use companion::config::Transport;
 use companion::engine::journal::EntryState;
-use companion::peertube::fixture;
+use testkit::fixture;
 use companion::peertube::push::{self as pusher, PushOptions};
 use companion::cli::peertube as push;
 use companion::engine::rollback;
-use integration_tests::peertube_standin::*;
+use testkit::world::*;
 use std::time::{Duration, Instant};
 
 fn prior(i: usize) -> Option<i64> {

@@ -8,7 +8,7 @@ use companion::peertube::push::{self as pusher, PushOptions};
 use companion::peertube::video_id::VideoUuid;
 use companion::cli::peertube as push;
 use companion::engine::rollback;
-use integration_tests::peertube_standin::*;
+use testkit::world::*;
 use std::time::Duration;
 
 fn prior(i: usize) -> Option<i64> {

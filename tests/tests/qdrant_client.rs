@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use companion::pyjson::Counts;
+use companion::recon::pyjson::Counts;
 use companion::recon::qdrant::{DocCounts, QdrantClient, QdrantSettings};
 use companion::support::retry::RetryPolicy;
 use companion::Error;

@@ -4,7 +4,7 @@
 
 mod server_support;
 
-use companion::peertube::standin::{StandIn, StandInConfig};
+use testkit::peertube::{StandIn, StandInConfig};
 use companion::peertube::video_id::VideoUuid;
 use companion::server::peertube_pusher::PeerTubePusher;
 use companion::server::pusher::RETRY_KEY;

@@ -3,8 +3,6 @@
 //! stand-in of PeerTube's API for tests and the benchmark.
 
 pub mod api;
-pub mod bench;
-pub mod fixture;
 pub mod ledger;
 pub mod limiter;
 pub mod db;
@@ -12,5 +10,4 @@ pub mod preflight;
 pub mod push;
 pub mod reconcile;
 pub mod restore;
-pub mod standin;
 pub mod video_id;

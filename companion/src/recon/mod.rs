@@ -5,3 +5,4 @@ pub mod concepts;
 pub mod db;
 pub mod pyjson;
 pub mod qdrant;
+pub mod schema;

@@ -87,7 +87,7 @@ pub fn data(n_tied: usize, n_assigned: usize) -> Data {
     std::fs::create_dir_all(&concepts).expect("concepts");
     let mut conn = Connection::open(&db).expect("open");
     conn.execute_batch("PRAGMA journal_mode=WAL;").expect("wal");
-    conn.execute_batch(companion::peertube::fixture::RECON_SCHEMA).expect("schema");
+    conn.execute_batch(companion::recon::schema::RECON_SCHEMA).expect("schema");
     companion::recon::db::migrate(&mut conn).expect("migrate");
     let mut tied = Vec::new();
     let mut assigned = Vec::new();

@@ -4,7 +4,7 @@
 //! category ids, 404 for unknown videos, and injectable 429 / 500 / slow
 //! answers. It counts requests so a test can check the client's rate.
 
-use crate::peertube::video_id::VideoUuid;
+use companion::peertube::video_id::VideoUuid;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

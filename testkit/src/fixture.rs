@@ -1,26 +1,14 @@
 //! Small RECON databases with assigned PeerTube documents, and matching
 //! videos, for the push tests and the push benchmark.
 
-use crate::error::{Error, Result};
-use crate::peertube::video_id::VideoUuid;
-use crate::recon::db as recondb;
+use companion::error::{Error, Result};
+use companion::recon::schema::RECON_SCHEMA;
+use companion::peertube::video_id::VideoUuid;
+use companion::recon::db as recondb;
 use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
 use std::path::Path;
 
-/// RECON's two tables as RECON creates them (recon-integration.md).
-pub const RECON_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS catalogue(hash TEXT PRIMARY KEY, filename TEXT NOT NULL, path TEXT NOT NULL,
-    size_bytes INTEGER, source TEXT, category TEXT, status TEXT DEFAULT 'catalogued',
-    discovered_at TEXT DEFAULT CURRENT_TIMESTAMP, path_updated_at TEXT);
-CREATE TABLE IF NOT EXISTS documents(hash TEXT PRIMARY KEY, filename TEXT NOT NULL, path TEXT,
-    size_bytes INTEGER, page_count INTEGER, book_title TEXT, book_author TEXT,
-    collection TEXT DEFAULT 'survival', status TEXT DEFAULT 'pending', pages_extracted INTEGER DEFAULT 0,
-    concepts_extracted INTEGER DEFAULT 0, vectors_inserted INTEGER DEFAULT 0,
-    discovered_at TEXT DEFAULT CURRENT_TIMESTAMP, extracted_at TEXT, enriched_at TEXT, embedded_at TEXT,
-    error_message TEXT, retry_count INTEGER DEFAULT 0, organized_at TEXT);
-CREATE INDEX IF NOT EXISTS idx_documents_status ON documents(status);
-";
 
 /// One fixture document and its video.
 #[derive(Debug, Clone)]
@@ -118,7 +106,7 @@ impl ScratchPg {
         admin(&admin_url).await?.batch_execute(&format!("CREATE DATABASE {name}")).await?;
         let url = with_dbname(&admin_url, &name)?;
         let scratch = ScratchPg { admin_url, name, url };
-        scratch.connect().await?.batch_execute(crate::peertube::db::VIDEO_TABLE_DDL).await?;
+        scratch.connect().await?.batch_execute(companion::peertube::db::VIDEO_TABLE_DDL).await?;
         Ok(scratch)
     }
 

@@ -2,13 +2,13 @@
 //! local PostgreSQL, and the api transport against the stand-in answering in
 //! 20 ms, compared with RECON's sequential client (PUT, sleep 0.1 s).
 
-use crate::config::{Config, Transport};
-use crate::context::Env;
-use crate::error::{Error, Result};
-use crate::peertube::api::{ApiClient, ApiSettings};
-use crate::peertube::fixture::{self, ScratchPg};
-use crate::peertube::push::{self as pusher, PushOptions};
-use crate::peertube::standin::{StandIn, StandInConfig};
+use companion::config::{Config, Transport};
+use companion::context::Env;
+use companion::error::{Error, Result};
+use companion::peertube::api::{ApiClient, ApiSettings};
+use crate::fixture::{self, ScratchPg};
+use companion::peertube::push::{self as pusher, PushOptions};
+use crate::peertube::{StandIn, StandInConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -80,7 +80,7 @@ async fn run_async(b: &PushBench) -> Result<PushBenchResult> {
         let docs = fixture::recon_db(&cfg.recon_db, b.db_videos, 7)?;
         let pg = ScratchPg::create().await?;
         let videos: Vec<_> = docs.iter().map(|d| (d.video.clone(), None, false)).collect();
-        crate::peertube::db::insert_videos(&pg.connect().await?, &videos).await?;
+        companion::peertube::db::insert_videos(&pg.connect().await?, &videos).await?;
         cfg.peertube.db_url = Some(pg.url.clone());
         let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Db, batch_size: cfg.peertube.batch_size, command: "push-pending".into() };
         let t = Instant::now();
@@ -128,7 +128,7 @@ async fn run_async(b: &PushBench) -> Result<PushBenchResult> {
 
 /// The benchmark's table.
 pub fn table(r: &PushBenchResult) -> String {
-    crate::output::table(
+    companion::output::table(
         &["push benchmark", "videos", "seconds", "videos/s", "notes"],
         vec![
             vec![
@@ -163,7 +163,7 @@ pub fn table(r: &PushBenchResult) -> String {
 pub fn bench_push(json: bool) -> Result<PushBenchResult> {
     let r = run(&PushBench::default())?;
     if json {
-        crate::output::print_json(&r)?;
+        companion::output::print_json(&r)?;
     } else {
         println!("{}", table(&r));
     }

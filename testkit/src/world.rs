@@ -3,7 +3,7 @@
 //! with a RECON db of assigned documents, the stand-in holding their videos,
 //! optionally a scratch PostgreSQL database with PeerTube's `video` table.
 
-pub use companion::peertube::standin::{FakeVideo, Inject, Inner, StandIn, StandInConfig};
+pub use crate::peertube::{FakeVideo, Inject, Inner, StandIn, StandInConfig};
 
 use companion::cli::assign::AssignArgs;
 use companion::cli::Ctx;
@@ -12,7 +12,7 @@ use companion::context::Context;
 use companion::config::Config;
 use companion::context::Env;
 use companion::engine::journal::{self, Entry};
-use companion::peertube::fixture::{self, FixtureDoc, ScratchPg};
+use crate::fixture::{self, FixtureDoc, ScratchPg};
 use companion::peertube::video_id::VideoUuid;
 use std::collections::HashMap;
 use std::path::PathBuf;
