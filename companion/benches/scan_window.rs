@@ -12,9 +12,36 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const WORDS: &[&str] = &[
-    "water", "filter", "boil", "the", "and", "for", "with", "ration", "shelter", "insulation", "battery",
-    "inverter", "radio", "antenna", "map", "compass", "splint", "wound", "tourniquet", "seed", "soil",
-    "caf\u{e9}", "\u{2014}", "storage", "canning", "\\\"quoted\\\"", "\\n", "50%", "12V", "(see above)",
+    "water",
+    "filter",
+    "boil",
+    "the",
+    "and",
+    "for",
+    "with",
+    "ration",
+    "shelter",
+    "insulation",
+    "battery",
+    "inverter",
+    "radio",
+    "antenna",
+    "map",
+    "compass",
+    "splint",
+    "wound",
+    "tourniquet",
+    "seed",
+    "soil",
+    "caf\u{e9}",
+    "\u{2014}",
+    "storage",
+    "canning",
+    "\\\"quoted\\\"",
+    "\\n",
+    "50%",
+    "12V",
+    "(see above)",
 ];
 
 fn text(rng: &mut ChaCha8Rng, bytes: usize) -> String {
@@ -100,9 +127,7 @@ fn main() {
         std::fs::write(dir.join("meta.json"), "{}").expect("write");
         hashes.push(h);
     }
-    let t_docs = best(&|| {
-        companion::recon::concepts::scan_docs(root.path(), &hashes).iter().map(|s| u64::from(s.total())).sum()
-    });
+    let t_docs = best(&|| companion::recon::concepts::scan_docs(root.path(), &hashes).iter().map(|s| u64::from(s.total())).sum());
     println!(
         "scan_docs: {docs} docs, {} files, {:.1} MB on disk, {} threads: {:.1} ms, {:.0} docs/s, {:.0} MB/s",
         docs * 6,

@@ -18,14 +18,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Assigned,
-        Status::TiedPass1,
-        Status::TiedPass2,
-        Status::TiedManual,
-        Status::NeedsReprocess,
-        Status::ManualAssigned,
-    ];
+    pub const ALL: [Status; 6] = [Status::Assigned, Status::TiedPass1, Status::TiedPass2, Status::TiedManual, Status::NeedsReprocess, Status::ManualAssigned];
 
     pub fn as_str(self) -> &'static str {
         match self {

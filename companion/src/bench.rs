@@ -110,7 +110,13 @@ pub fn run(dir: &Path, docs: usize, json: bool) -> Result<i32> {
     let total_mb = dir_bytes(&concepts) as f64 / 1e6;
     let n = |v: &Value| v["selected"].as_u64().unwrap_or(0);
     let phase = |name: &str, v: &Value, t: f64, rss: f64, target: &str| {
-        let m = if mb(v) > 0.0 { mb(v) } else if name == "tiebreaker" { 0.0 } else { total_mb };
+        let m = if mb(v) > 0.0 {
+            mb(v)
+        } else if name == "tiebreaker" {
+            0.0
+        } else {
+            total_mb
+        };
         Phase {
             phase: name.into(),
             docs: n(v),

@@ -28,17 +28,8 @@ pub const MASK: &str = "********";
 
 /// Top-level keys and sections an env var may address; anything else with our
 /// prefix (the password variables, `RECON_COMPANION_CONFIG`, …) is not config.
-const ENV_KEYS: &[&str] = &[
-    "recon_db",
-    "concepts_dir",
-    "reports_dir",
-    "quarantine_dir",
-    "peertube_source",
-    "mega_channel_threshold",
-    "mega_channel_skip",
-    "peertube",
-    "server",
-];
+const ENV_KEYS: &[&str] =
+    &["recon_db", "concepts_dir", "reports_dir", "quarantine_dir", "peertube_source", "mega_channel_threshold", "mega_channel_skip", "peertube", "server"];
 
 /// Everything the companion can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,9 +230,7 @@ impl LoadedConfig {
         let mut out = String::from("# sources (later wins):\n#   built-in defaults\n");
         match &self.file {
             Some(p) => out.push_str(&format!("#   file {}\n", p.display())),
-            None => out.push_str(&format!(
-                "#   no config file (looked for ./{LOCAL_CONFIG} and {SYSTEM_CONFIG})\n"
-            )),
+            None => out.push_str(&format!("#   no config file (looked for ./{LOCAL_CONFIG} and {SYSTEM_CONFIG})\n")),
         }
         if !self.env_vars.is_empty() {
             out.push_str(&format!("#   env {}\n", self.env_vars.join(", ")));
@@ -250,10 +239,7 @@ impl LoadedConfig {
             out.push_str(&format!("#   flags {}\n", self.cli_flags.join(", ")));
         }
         if !self.env_ignored.is_empty() {
-            out.push_str(&format!(
-                "#   ignored (not config keys; nested keys use `{ENV_NESTING}`): {}\n",
-                self.env_ignored.join(", ")
-            ));
+            out.push_str(&format!("#   ignored (not config keys; nested keys use `{ENV_NESTING}`): {}\n", self.env_ignored.join(", ")));
         }
         out
     }
@@ -261,21 +247,14 @@ impl LoadedConfig {
 
 /// Load the config from the real environment and the standard file locations.
 pub fn load(path: Option<&Path>, overrides: &CliOverrides) -> Result<LoadedConfig> {
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    let env: Vec<(String, String)> = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
     let search = [PathBuf::from(LOCAL_CONFIG), PathBuf::from(SYSTEM_CONFIG)];
     load_from(path, overrides, &env, &search)
 }
 
 /// [`load`] with the environment and the file search list given, so tests need
 /// not touch the process environment or the working directory.
-pub fn load_from(
-    path: Option<&Path>,
-    overrides: &CliOverrides,
-    env: &[(String, String)],
-    search: &[PathBuf],
-) -> Result<LoadedConfig> {
+pub fn load_from(path: Option<&Path>, overrides: &CliOverrides, env: &[(String, String)], search: &[PathBuf]) -> Result<LoadedConfig> {
     let file = match path {
         Some(p) => {
             if !p.is_file() {
@@ -326,13 +305,7 @@ pub fn load_from(
         Error::Config(format!("{msg}{origin}"))
     })?;
 
-    Ok(LoadedConfig {
-        config,
-        file,
-        env_vars: env_provider.vars.iter().map(|v| v.name.clone()).collect(),
-        env_ignored: env_provider.ignored,
-        cli_flags,
-    })
+    Ok(LoadedConfig { config, file, env_vars: env_provider.vars.iter().map(|v| v.name.clone()).collect(), env_ignored: env_provider.ignored, cli_flags })
 }
 
 /// One line per figment error, each naming the key and where it was set.
@@ -593,8 +566,7 @@ pub fn read_secret(env_name: &str, file: Option<&Path>) -> Result<Option<String>
         }
     }
     let Some(path) = file else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("secret file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("secret file {}: {e}", path.display())))?;
     let text = text.trim();
     if text.is_empty() {
         return Err(Error::Config(format!("secret file {} is empty", path.display())));
@@ -745,11 +717,7 @@ token_sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
         let f = dir.path().join("c.toml");
         fs::write(&f, "recon_db = \"/file.db\"\nreports_dir = \"/file-reports\"\n").unwrap();
         let vars = env(&[("RECON_COMPANION_RECON_DB", "/env.db"), ("RECON_COMPANION_CONCEPTS_DIR", "/env-c")]);
-        let o = CliOverrides {
-            recon_db: Some("/cli.db".into()),
-            concepts_dir: None,
-            reports_dir: Some("/cli/reports".into()),
-        };
+        let o = CliOverrides { recon_db: Some("/cli.db".into()), concepts_dir: None, reports_dir: Some("/cli/reports".into()) };
         let loaded = load_from(Some(&f), &o, &vars, &[]).unwrap();
         assert_eq!(loaded.config.recon_db, PathBuf::from("/cli.db"));
         assert_eq!(loaded.config.concepts_dir, PathBuf::from("/env-c"));

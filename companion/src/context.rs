@@ -28,11 +28,7 @@ impl Context {
 
 /// A small runtime for the synchronous commands that talk to PeerTube.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("tokio runtime: {e}")))
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Other(format!("tokio runtime: {e}")))
 }
 
 /// Where and how the engine works.
@@ -63,4 +59,3 @@ impl Env {
         }
     }
 }
-

@@ -102,7 +102,9 @@ fn migrate_is_idempotent_works_after_recons_own_migration_and_check_exits_1_when
     // Our migration then RECON's own (its ALTERs are guarded by PRAGMA checks in RECON).
     let cols: i64 = recon_first
         .conn()
-        .query_row("SELECT count(*) FROM pragma_table_info('documents') WHERE name LIKE 'recon_domain%' OR name = 'peertube_category_pushed_at'", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM pragma_table_info('documents') WHERE name LIKE 'recon_domain%' OR name = 'peertube_category_pushed_at'", [], |r| {
+            r.get(0)
+        })
         .expect("q");
     assert_eq!(cols, 4);
 }
@@ -119,13 +121,8 @@ fn rollback_restores_exactly_and_refuses_rows_changed_since() {
     assert!(Path::new(report).is_file());
 
     // Someone assigns one document by hand after the run.
-    let hash: String = fx
-        .conn()
-        .query_row("SELECT hash FROM documents WHERE recon_domain_status='assigned' LIMIT 1", [], |r| r.get(0))
-        .expect("q");
-    fx.conn()
-        .execute("UPDATE documents SET recon_domain='Medical', recon_domain_status='manual_assigned' WHERE hash=?1", [&hash])
-        .expect("update");
+    let hash: String = fx.conn().query_row("SELECT hash FROM documents WHERE recon_domain_status='assigned' LIMIT 1", [], |r| r.get(0)).expect("q");
+    fx.conn().execute("UPDATE documents SET recon_domain='Medical', recon_domain_status='manual_assigned' WHERE hash=?1", [&hash]).expect("update");
     let refused = fx.run(&["rollback", "--run", &run]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains(&hash), "{}", String::from_utf8_lossy(&refused.stderr));
@@ -165,7 +162,11 @@ fn reprocess_quarantines_never_deletes_and_rollback_moves_dirs_back() {
     assert_eq!(v["queued"].as_u64(), Some(25), "{v}");
     let queued: i64 = fx
         .conn()
-        .query_row("SELECT count(*) FROM documents d JOIN catalogue c USING(hash) WHERE d.status='queued' AND c.status='queued' AND d.recon_domain_status IS NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM documents d JOIN catalogue c USING(hash) WHERE d.status='queued' AND c.status='queued' AND d.recon_domain_status IS NULL",
+            [],
+            |r| r.get(0),
+        )
         .expect("q");
     assert!(queued >= 25, "documents and catalogue rows must both be queued");
     let moved = v["dirs_quarantined"].as_u64().expect("n");
@@ -194,9 +195,7 @@ fn kill_9_mid_backfill_leaves_a_consistent_db_and_a_rerun_finishes() {
     let conn = fx.conn();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM companion_journal", [], |r| r.get(0))
-            .unwrap_or(0);
+        let n: i64 = conn.query_row("SELECT count(*) FROM companion_journal", [], |r| r.get(0)).unwrap_or(0);
         if n > 0 || std::time::Instant::now() > deadline {
             break;
         }

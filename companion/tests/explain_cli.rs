@@ -18,8 +18,7 @@ fn h(n: u32) -> String {
 fn window(dir: &Path, hash: &str, pairs: &[(&str, usize)]) {
     let d = dir.join("concepts").join(hash);
     fs::create_dir_all(&d).expect("mkdir");
-    let items: Vec<String> =
-        pairs.iter().flat_map(|&(dom, n)| std::iter::repeat_n(format!("{{\"domain\": \"{dom}\"}}"), n)).collect();
+    let items: Vec<String> = pairs.iter().flat_map(|&(dom, n)| std::iter::repeat_n(format!("{{\"domain\": \"{dom}\"}}"), n)).collect();
     fs::write(d.join("window_0001.json"), format!("[{}]", items.join(", "))).expect("write");
 }
 
@@ -28,11 +27,8 @@ fn fixture(dir: &Path) {
     let mut conn = Connection::open(dir.join("recon.db")).expect("open");
     conn.execute_batch(RECON_SCHEMA).expect("schema");
     companion::recon::db::migrate(&mut conn).expect("migrate");
-    let docs: [Planned; 3] = [
-        (1, "Medical", &[("Medical", 5), ("Security", 1)]),
-        (2, "Medical", &[("Medical", 2), ("Security", 1)]),
-        (3, "Security", &[("Security", 4)]),
-    ];
+    let docs: [Planned; 3] =
+        [(1, "Medical", &[("Medical", 5), ("Security", 1)]), (2, "Medical", &[("Medical", 2), ("Security", 1)]), (3, "Security", &[("Security", 4)])];
     for (n, dom, pairs) in docs {
         conn.execute(
             "INSERT INTO catalogue(hash, filename, path, source, category) VALUES (?1, 'v.mp4', ?2, 'stream.echo6.co', 'Prep')",
@@ -47,12 +43,7 @@ fn fixture(dir: &Path) {
         .expect("documents");
         window(dir, &h(n), pairs);
     }
-    let cfg = format!(
-        "recon_db = {:?}\nconcepts_dir = {:?}\nreports_dir = {:?}\n",
-        dir.join("recon.db"),
-        dir.join("concepts"),
-        dir.join("reports")
-    );
+    let cfg = format!("recon_db = {:?}\nconcepts_dir = {:?}\nreports_dir = {:?}\n", dir.join("recon.db"), dir.join("concepts"), dir.join("reports"));
     fs::write(dir.join("companion.toml"), cfg).expect("config");
 }
 

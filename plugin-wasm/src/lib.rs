@@ -13,12 +13,7 @@ pub struct Category {
 
 /// The 18 categories in id order.
 pub fn category_list() -> Vec<Category> {
-    shared_constants::all()
-        .map(|d| Category {
-            id: d.id,
-            label: d.label,
-        })
-        .collect()
+    shared_constants::all().map(|d| Category { id: d.id, label: d.label }).collect()
 }
 
 /// The id of an exact label.
@@ -37,11 +32,7 @@ pub fn label_of_number(id: f64) -> Option<&'static str> {
 
 /// This crate's version and the taxonomy version, e.g. `0.1.0+taxonomy.1`.
 pub fn version_string() -> String {
-    format!(
-        "{}+taxonomy.{}",
-        env!("CARGO_PKG_VERSION"),
-        shared_constants::TAXONOMY_VERSION
-    )
+    format!("{}+taxonomy.{}", env!("CARGO_PKG_VERSION"), shared_constants::TAXONOMY_VERSION)
 }
 
 /// `[{id, label}, …]` in id order.
@@ -85,13 +76,7 @@ mod tests {
         for (c, d) in list.iter().zip(shared_constants::DOMAINS.iter()) {
             assert_eq!((c.id, c.label), (d.id, d.label));
         }
-        assert_eq!(
-            list[0],
-            Category {
-                id: 100,
-                label: "Agriculture & Livestock"
-            }
-        );
+        assert_eq!(list[0], Category { id: 100, label: "Agriculture & Livestock" });
         assert_eq!(list[17].id, 117);
     }
 
@@ -117,10 +102,7 @@ mod tests {
     fn version_names_both_versions() {
         let v = version_string();
         assert!(v.starts_with(env!("CARGO_PKG_VERSION")), "{v}");
-        assert!(
-            v.ends_with(&format!("+taxonomy.{}", shared_constants::TAXONOMY_VERSION)),
-            "{v}"
-        );
+        assert!(v.ends_with(&format!("+taxonomy.{}", shared_constants::TAXONOMY_VERSION)), "{v}");
     }
 
     #[test]

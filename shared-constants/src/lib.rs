@@ -67,9 +67,7 @@ pub fn by_id(id: u16) -> Option<&'static Domain> {
 
 /// Position (0..18) of a category id in [`DOMAINS`].
 pub fn index_of_id(id: u16) -> Option<usize> {
-    (FIRST_ID..=LAST_ID)
-        .contains(&id)
-        .then(|| usize::from(id - FIRST_ID))
+    (FIRST_ID..=LAST_ID).contains(&id).then(|| usize::from(id - FIRST_ID))
 }
 
 /// The domain whose label is exactly `label` (case, ampersands and spaces matter).
@@ -80,9 +78,7 @@ pub fn by_label(label: &str) -> Option<&'static Domain> {
 /// Position (0..18) of an exact label in [`DOMAINS`].
 pub fn index_of_label(label: &str) -> Option<usize> {
     // 18 entries: a linear scan with a cheap length check beats hashing.
-    DOMAINS
-        .iter()
-        .position(|d| d.label.len() == label.len() && d.label == label)
+    DOMAINS.iter().position(|d| d.label.len() == label.len() && d.label == label)
 }
 
 /// The domain with this slug.

@@ -2,13 +2,12 @@
 //! videos, for the push tests and the push benchmark.
 
 use companion::error::{Error, Result};
-use companion::recon::schema::RECON_SCHEMA;
 use companion::peertube::video_id::VideoUuid;
 use companion::recon::db as recondb;
+use companion::recon::schema::RECON_SCHEMA;
 use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
 use std::path::Path;
-
 
 /// One fixture document and its video.
 #[derive(Debug, Clone)]

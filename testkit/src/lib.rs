@@ -2,8 +2,8 @@
 //! PeerTube fixtures, scratch PostgreSQL databases, and the push benchmark.
 //! Only ever a dev-dependency: nothing here ships in the product.
 
-pub mod qdrant;
 pub mod fixture;
 pub mod peertube;
 pub mod push_bench;
+pub mod qdrant;
 pub mod world;

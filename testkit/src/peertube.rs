@@ -4,12 +4,12 @@
 //! category ids, 404 for unknown videos, and injectable 429 / 500 / slow
 //! answers. It counts requests so a test can check the client's rate.
 
-use companion::peertube::video_id::VideoUuid;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
+use companion::peertube::video_id::VideoUuid;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -107,10 +107,9 @@ async fn enter(s: &Shared, video_request: bool) -> Option<Response> {
         tokio::time::sleep(latency).await;
     }
     match inject {
-        Some(Inject::TooMany { retry_after_secs }) => Some(
-            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", retry_after_secs.to_string())], "Too many requests, please try again later.")
-                .into_response(),
-        ),
+        Some(Inject::TooMany { retry_after_secs }) => {
+            Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", retry_after_secs.to_string())], "Too many requests, please try again later.").into_response())
+        }
         Some(Inject::ServerError) => Some(error(StatusCode::INTERNAL_SERVER_ERROR, "injected failure")),
         Some(Inject::Slow(d)) => {
             tokio::time::sleep(d).await;
@@ -122,11 +121,7 @@ async fn enter(s: &Shared, video_request: bool) -> Option<Response> {
 
 fn authorized(s: &Shared, headers: &HeaderMap) -> bool {
     let mut i = lock(s);
-    let tok = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
+    let tok = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
     let ok = tok.and_then(|t| i.access.get(&t).copied()).is_some_and(|exp| exp > Instant::now());
     if !ok {
         i.unauthorized += 1;

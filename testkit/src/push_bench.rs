@@ -2,13 +2,13 @@
 //! local PostgreSQL, and the api transport against the stand-in answering in
 //! 20 ms, compared with RECON's sequential client (PUT, sleep 0.1 s).
 
+use crate::fixture::{self, ScratchPg};
+use crate::peertube::{StandIn, StandInConfig};
 use companion::config::{Config, Transport};
 use companion::context::Env;
 use companion::error::{Error, Result};
 use companion::peertube::api::{ApiClient, ApiSettings};
-use crate::fixture::{self, ScratchPg};
 use companion::peertube::push::{self as pusher, PushOptions};
-use crate::peertube::{StandIn, StandInConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -40,11 +40,7 @@ pub struct StandInConfig {
 
 impl Default for StandInConfig {
     fn default() -> Self {
-        StandInConfig {
-            collection: "recon_knowledge_hybrid".to_string(),
-            api_key: None,
-            indexed_fields: Vec::new(),
-        }
+        StandInConfig { collection: "recon_knowledge_hybrid".to_string(), api_key: None, indexed_fields: Vec::new() }
     }
 }
 
@@ -120,18 +116,11 @@ impl QdrantStandIn {
             }
             st.collections.insert(config.collection.clone(), c);
         }
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("stand-in: bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("stand-in: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("stand-in: local addr");
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let server = tokio::spawn(serve(listener, app));
-        QdrantStandIn {
-            addr,
-            shared,
-            default_collection: config.collection,
-            server,
-        }
+        QdrantStandIn { addr, shared, default_collection: config.collection, server }
     }
 
     /// Base URL, e.g. `http://127.0.0.1:40123` (no trailing slash).
@@ -145,10 +134,7 @@ impl QdrantStandIn {
 
     /// Creates an empty collection (no-op when it exists).
     pub fn create_collection(&self, name: &str) {
-        lock(&self.shared)
-            .collections
-            .entry(name.to_string())
-            .or_default();
+        lock(&self.shared).collections.entry(name.to_string()).or_default();
     }
 
     pub fn delete_collection(&self, name: &str) {
@@ -165,31 +151,21 @@ impl QdrantStandIn {
         let Value::Object(map) = payload else {
             panic!("stand-in: payload of point {id} must be a JSON object");
         };
-        lock(&self.shared)
-            .collections
-            .entry(collection.to_string())
-            .or_default()
-            .points
-            .insert(id, map);
+        lock(&self.shared).collections.entry(collection.to_string()).or_default().points.insert(id, map);
     }
 
     /// Loads `{"id": u64, "payload": {...}}` lines into the default collection;
     /// returns the number of points read.
     pub fn load_jsonl(&self, path: impl AsRef<Path>) -> std::io::Result<usize> {
         let text = std::fs::read_to_string(path)?;
-        let bad = |n: usize, msg: &str| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line {n}: {msg}"))
-        };
+        let bad = |n: usize, msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line {n}: {msg}"));
         let mut n = 0;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             let v: Value = serde_json::from_str(line).map_err(|e| bad(i + 1, &e.to_string()))?;
-            let id = v
-                .get("id")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad(i + 1, "id"))?;
+            let id = v.get("id").and_then(Value::as_u64).ok_or_else(|| bad(i + 1, "id"))?;
             let payload = v.get("payload").cloned().unwrap_or_else(|| json!({}));
             if !payload.is_object() {
                 return Err(bad(i + 1, "payload is not an object"));
@@ -207,12 +183,7 @@ impl QdrantStandIn {
     /// Declares a payload index (`data_type` e.g. "keyword") on the default collection.
     pub fn set_payload_index(&self, field: &str, data_type: &str) {
         let name = self.default_collection.clone();
-        lock(&self.shared)
-            .collections
-            .entry(name)
-            .or_default()
-            .indexes
-            .insert(field.to_string(), data_type.to_string());
+        lock(&self.shared).collections.entry(name).or_default().indexes.insert(field.to_string(), data_type.to_string());
     }
 
     /// Delays each of the next `requests` requests by `delay` before answering.
@@ -229,16 +200,12 @@ impl QdrantStandIn {
     /// Answers each of the next `requests` requests with 429, with `Retry-After` when given.
     pub fn rate_limit_next(&self, retry_after_secs: Option<u64>, requests: u32) {
         let f = &mut lock(&self.shared).faults;
-        f.statuses
-            .extend((0..requests).map(|_| (429, retry_after_secs)));
+        f.statuses.extend((0..requests).map(|_| (429, retry_after_secs)));
     }
 
     /// Answers every request whose raw body contains `needle` with `status`, until cleared.
     pub fn fail_matching(&self, needle: &str, status: u16) {
-        lock(&self.shared)
-            .faults
-            .sticky
-            .push((needle.to_string(), status));
+        lock(&self.shared).faults.sticky.push((needle.to_string(), status));
     }
 
     /// Closes the connection, without any response, on the `nth` scroll request
@@ -271,12 +238,7 @@ impl QdrantStandIn {
         // Scroll numbering anchors pending drop faults: keep it relative.
         let done = s.scrolls.swap(0, Ordering::SeqCst);
         let f = &mut lock(s).faults;
-        f.drop_scrolls = f
-            .drop_scrolls
-            .iter()
-            .filter(|&&n| n > done)
-            .map(|n| n - done)
-            .collect();
+        f.drop_scrolls = f.drop_scrolls.iter().filter(|&&n| n > done).map(|n| n - done).collect();
     }
 }
 
@@ -312,8 +274,7 @@ async fn serve(listener: TcpListener, app: Router) {
                 let app = app.clone();
                 async move { app.oneshot(req.map(Body::new)).await }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = kill.notified() => {}
@@ -335,12 +296,8 @@ fn route(method: &Method, uri: &Uri) -> Endpoint {
     match (method, parts.as_slice()) {
         (&Method::GET, []) => Endpoint::Root,
         (&Method::GET, ["collections", name]) => Endpoint::Info(name.to_string()),
-        (&Method::POST, ["collections", name, "points", "scroll"]) => {
-            Endpoint::Scroll(name.to_string())
-        }
-        (&Method::POST, ["collections", name, "points", "count"]) => {
-            Endpoint::Count(name.to_string())
-        }
+        (&Method::POST, ["collections", name, "points", "scroll"]) => Endpoint::Scroll(name.to_string()),
+        (&Method::POST, ["collections", name, "points", "count"]) => Endpoint::Count(name.to_string()),
         _ => Endpoint::Unknown,
     }
 }
@@ -393,13 +350,10 @@ async fn handle(
     let injected = {
         let st = &mut lock(&shared);
         let body_text = String::from_utf8_lossy(&body);
-        st.faults.statuses.pop_front().or_else(|| {
-            st.faults
-                .sticky
-                .iter()
-                .find(|(needle, _)| body_text.contains(needle.as_str()))
-                .map(|&(_, status)| (status, None))
-        })
+        st.faults
+            .statuses
+            .pop_front()
+            .or_else(|| st.faults.sticky.iter().find(|(needle, _)| body_text.contains(needle.as_str())).map(|&(_, status)| (status, None)))
     };
     if let Some((status, retry_after)) = injected {
         let msg = match status {
@@ -409,8 +363,7 @@ async fn handle(
         };
         let mut resp = error(status, msg, started);
         if let Some(secs) = retry_after {
-            resp.headers_mut()
-                .insert("retry-after", HeaderValue::from(secs));
+            resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }
         return resp;
     }
@@ -420,12 +373,7 @@ async fn handle(
         let given = headers
             .get("api-key")
             .and_then(|v| v.to_str().ok())
-            .or_else(|| {
-                headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-            });
+            .or_else(|| headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")));
         // Qdrant's auth middleware answers 401 with a plain-text body, not the JSON envelope.
         let refusal = match given {
             None => Some("Must provide an API key or an Authorization bearer token"),
@@ -438,23 +386,11 @@ async fn handle(
     }
 
     let result = match endpoint {
-        Endpoint::Root => {
-            return (
-                StatusCode::OK,
-                axum::Json(
-                    json!({"title": "qdrant - vector search engine", "version": "stand-in"}),
-                ),
-            )
-                .into_response()
-        }
+        Endpoint::Root => return (StatusCode::OK, axum::Json(json!({"title": "qdrant - vector search engine", "version": "stand-in"}))).into_response(),
         Endpoint::Unknown => return StatusCode::NOT_FOUND.into_response(),
         Endpoint::Info(name) => collection_info(&shared, &name),
-        Endpoint::Scroll(name) => check_timeout(&uri)
-            .and_then(|()| parse_body(&body))
-            .and_then(|b| scroll(&shared, &name, &b)),
-        Endpoint::Count(name) => check_timeout(&uri)
-            .and_then(|()| parse_body(&body))
-            .and_then(|b| count(&shared, &name, &b)),
+        Endpoint::Scroll(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| scroll(&shared, &name, &b)),
+        Endpoint::Count(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| count(&shared, &name, &b)),
     };
     match result {
         Ok(v) => ok(v, started),
@@ -480,25 +416,14 @@ fn format_error(msg: impl std::fmt::Display) -> (u16, String) {
 }
 
 fn not_found(name: &str) -> (u16, String) {
-    (
-        404,
-        format!("Not found: Collection `{name}` doesn't exist!"),
-    )
+    (404, format!("Not found: Collection `{name}` doesn't exist!"))
 }
 
 fn check_timeout(uri: &Uri) -> Result<(), (u16, String)> {
-    for pair in uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|s| !s.is_empty())
-    {
+    for pair in uri.query().unwrap_or("").split('&').filter(|s| !s.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k == "timeout" && v.parse::<u64>().is_err() {
-            return Err((
-                400,
-                format!("Query deserialize error: invalid digit found in string: timeout={v}"),
-            ));
+            return Err((400, format!("Query deserialize error: invalid digit found in string: timeout={v}")));
         }
     }
     Ok(())
@@ -507,9 +432,7 @@ fn check_timeout(uri: &Uri) -> Result<(), (u16, String)> {
 fn parse_body(body: &Bytes) -> Result<Map<String, Value>, (u16, String)> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(format_error(format!(
-            "invalid type: {other}, expected a request object"
-        ))),
+        Ok(other) => Err(format_error(format!("invalid type: {other}, expected a request object"))),
         Err(e) => Err(format_error(e)),
     }
 }
@@ -519,15 +442,8 @@ fn collection_info(shared: &Shared, name: &str) -> Answer {
     let c = st.collections.get(name).ok_or_else(|| not_found(name))?;
     let mut schema = Map::new();
     for (field, data_type) in &c.indexes {
-        let points = c
-            .points
-            .values()
-            .filter(|p| lookup(p, field).is_some_and(|v| !v.is_null()))
-            .count();
-        schema.insert(
-            field.clone(),
-            json!({"data_type": data_type, "params": {"type": data_type}, "points": points}),
-        );
+        let points = c.points.values().filter(|p| lookup(p, field).is_some_and(|v| !v.is_null())).count();
+        schema.insert(field.clone(), json!({"data_type": data_type, "params": {"type": data_type}, "points": points}));
     }
     Ok(json!({
         "status": "green",
@@ -561,11 +477,7 @@ fn count(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     }
     let st = lock(shared);
     let c = st.collections.get(name).ok_or_else(|| not_found(name))?;
-    let n = c
-        .points
-        .iter()
-        .filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p)))
-        .count();
+    let n = c.points.iter().filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p))).count();
     Ok(json!({"count": n}))
 }
 
@@ -573,25 +485,14 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     let filter = parse_optional_filter(body.get("filter"))?;
     let limit = match body.get("limit") {
         None | Some(Value::Null) => 10,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format_error(format!("invalid value: {v}, expected usize")))?,
+        Some(v) => v.as_u64().ok_or_else(|| format_error(format!("invalid value: {v}, expected usize")))?,
     };
     if limit == 0 {
-        return Err((
-            422,
-            "Validation error in JSON body: [limit: value 0 invalid, must be 1 or larger]"
-                .to_string(),
-        ));
+        return Err((422, "Validation error in JSON body: [limit: value 0 invalid, must be 1 or larger]".to_string()));
     }
     let offset = match body.get("offset") {
         None | Some(Value::Null) => 0,
-        Some(v) => v.as_u64().ok_or_else(|| {
-            (
-                400,
-                format!("stand-in supports unsigned integer point ids only, got offset {v}"),
-            )
-        })?,
+        Some(v) => v.as_u64().ok_or_else(|| (400, format!("stand-in supports unsigned integer point ids only, got offset {v}")))?,
     };
     let selection = PayloadSelection::parse(body.get("with_payload"))?;
     let with_vector = match body.get("with_vector").or_else(|| body.get("with_vectors")) {
@@ -607,11 +508,7 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
         .points
         .range(offset..)
         .filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p)))
-        .take(
-            usize::try_from(limit)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1),
-        );
+        .take(usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1));
     let mut points = Vec::new();
     let mut next = Value::Null;
     for (id, p) in hits.by_ref() {
@@ -625,9 +522,7 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
             "vector": if with_vector { json!({}) } else { Value::Null },
         }));
     }
-    shared
-        .points_returned
-        .fetch_add(points.len() as u64, Ordering::SeqCst);
+    shared.points_returned.fetch_add(points.len() as u64, Ordering::SeqCst);
     Ok(json!({"points": points, "next_page_offset": next}))
 }
 
@@ -642,10 +537,7 @@ impl PayloadSelection {
     fn parse(v: Option<&Value>) -> Result<Self, (u16, String)> {
         let fields = |v: &Value| -> Result<Vec<String>, (u16, String)> {
             match v {
-                Value::Array(a) => a
-                    .iter()
-                    .map(|x| x.as_str().map(str::to_string).ok_or_else(bad_with_payload))
-                    .collect(),
+                Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(bad_with_payload)).collect(),
                 Value::String(s) => Ok(vec![s.clone()]),
                 _ => Err(bad_with_payload()),
             }
@@ -668,18 +560,8 @@ impl PayloadSelection {
         match self {
             PayloadSelection::None => Value::Null,
             PayloadSelection::All => Value::Object(p.clone()),
-            PayloadSelection::Include(keys) => Value::Object(
-                p.iter()
-                    .filter(|(k, _)| keys.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
-            PayloadSelection::Exclude(keys) => Value::Object(
-                p.iter()
-                    .filter(|(k, _)| !keys.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
+            PayloadSelection::Include(keys) => Value::Object(p.iter().filter(|(k, _)| keys.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()),
+            PayloadSelection::Exclude(keys) => Value::Object(p.iter().filter(|(k, _)| !keys.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()),
         }
     }
 }
@@ -733,9 +615,7 @@ fn parse_optional_filter(v: Option<&Value>) -> Result<Option<Filter>, (u16, Stri
 
 fn parse_filter(v: &Value) -> Result<Filter, (u16, String)> {
     let Value::Object(o) = v else {
-        return Err(format_error(format!(
-            "invalid type: {v}, expected struct Filter"
-        )));
+        return Err(format_error(format!("invalid type: {v}, expected struct Filter")));
     };
     let list = |k: &str| -> Result<Vec<Condition>, (u16, String)> {
         match o.get(k) {
@@ -756,26 +636,16 @@ fn parse_filter(v: &Value) -> Result<Filter, (u16, String)> {
                 .iter()
                 .map(parse_condition)
                 .collect::<Result<Vec<_>, _>>()?;
-            let n = m
-                .get("min_count")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| format_error("min_should needs `min_count`"))?;
+            let n = m.get("min_count").and_then(Value::as_u64).ok_or_else(|| format_error("min_should needs `min_count`"))?;
             Some((conds, usize::try_from(n).unwrap_or(usize::MAX)))
         }
     };
     for k in o.keys() {
         if !matches!(k.as_str(), "must" | "should" | "must_not" | "min_should") {
-            return Err(format_error(format!(
-                "unknown field `{k}`, expected one of `should`, `min_should`, `must`, `must_not`"
-            )));
+            return Err(format_error(format!("unknown field `{k}`, expected one of `should`, `min_should`, `must`, `must_not`")));
         }
     }
-    Ok(Filter {
-        must: list("must")?,
-        should: list("should")?,
-        must_not: list("must_not")?,
-        min_should,
-    })
+    Ok(Filter { must: list("must")?, should: list("should")?, must_not: list("must_not")?, min_should })
 }
 
 fn parse_condition(v: &Value) -> Result<Condition, (u16, String)> {
@@ -783,15 +653,9 @@ fn parse_condition(v: &Value) -> Result<Condition, (u16, String)> {
         return Err(format_error(EXPECTED_CONDITION));
     };
     if let Some(key) = o.get("key") {
-        let key = key
-            .as_str()
-            .ok_or_else(|| format_error(EXPECTED_CONDITION))?
-            .to_string();
+        let key = key.as_str().ok_or_else(|| format_error(EXPECTED_CONDITION))?.to_string();
         let Some(m) = o.get("match") else {
-            return Err((
-                400,
-                format!("stand-in implements only `match` field conditions (key `{key}`)"),
-            ));
+            return Err((400, format!("stand-in implements only `match` field conditions (key `{key}`)")));
         };
         let Value::Object(m) = m else {
             return Err(format_error(EXPECTED_CONDITION));
@@ -803,19 +667,12 @@ fn parse_condition(v: &Value) -> Result<Condition, (u16, String)> {
             Matcher::Value(v.clone())
         } else if let Some(a) = m.get("any") {
             let list = keyword_or_int_list(a)?;
-            let keywords = list
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
+            let keywords = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
             Matcher::Any(list, keywords)
         } else if let Some(a) = m.get("except") {
             Matcher::Except(keyword_or_int_list(a)?)
         } else {
-            return Err((
-                400,
-                format!("stand-in implements match value/any/except only (key `{key}`)"),
-            ));
+            return Err((400, format!("stand-in implements match value/any/except only (key `{key}`)")));
         };
         return Ok(Condition::Field { key, matcher });
     }
@@ -826,21 +683,13 @@ fn parse_condition(v: &Value) -> Result<Condition, (u16, String)> {
             .ok_or_else(|| format_error("has_id takes a list of unsigned integer ids"))?;
         return Ok(Condition::HasId(ids));
     }
-    for (name, make) in [
-        ("is_empty", Condition::IsEmpty as fn(String) -> Condition),
-        ("is_null", Condition::IsNull),
-    ] {
+    for (name, make) in [("is_empty", Condition::IsEmpty as fn(String) -> Condition), ("is_null", Condition::IsNull)] {
         if let Some(inner) = o.get(name) {
-            let key = inner
-                .get("key")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format_error(EXPECTED_CONDITION))?;
+            let key = inner.get("key").and_then(Value::as_str).ok_or_else(|| format_error(EXPECTED_CONDITION))?;
             return Ok(make(key.to_string()));
         }
     }
-    if o.keys()
-        .any(|k| matches!(k.as_str(), "must" | "should" | "must_not" | "min_should"))
-    {
+    if o.keys().any(|k| matches!(k.as_str(), "must" | "should" | "must_not" | "min_should")) {
         return Ok(Condition::Nested(parse_filter(v)?));
     }
     Err(format_error(EXPECTED_CONDITION))
@@ -895,10 +744,7 @@ impl Filter {
         self.must.iter().all(|c| c.matches(id, p))
             && (self.should.is_empty() || self.should.iter().any(|c| c.matches(id, p)))
             && !self.must_not.iter().any(|c| c.matches(id, p))
-            && self
-                .min_should
-                .as_ref()
-                .is_none_or(|(cs, n)| cs.iter().filter(|c| c.matches(id, p)).count() >= *n)
+            && self.min_should.as_ref().is_none_or(|(cs, n)| cs.iter().filter(|c| c.matches(id, p)).count() >= *n)
     }
 }
 
@@ -912,9 +758,7 @@ impl Condition {
                 let els = elements(stored);
                 match matcher {
                     Matcher::Value(w) => els.iter().any(|e| scalar_eq(e, w)),
-                    Matcher::Any(ws, keywords) => {
-                        els.iter().any(|e| in_list(e, ws, Some(keywords)))
-                    }
+                    Matcher::Any(ws, keywords) => els.iter().any(|e| in_list(e, ws, Some(keywords))),
                     Matcher::Except(ws) => els.iter().any(|e| !in_list(e, ws, None)),
                 }
             }
@@ -935,16 +779,7 @@ mod tests {
     use super::*;
 
     async fn post(s: &QdrantStandIn, path: &str, body: Value) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!(
-                "{}/collections/{}/points/{path}",
-                s.url(),
-                s.collection()
-            ))
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
+        let r = reqwest::Client::new().post(format!("{}/collections/{}/points/{path}", s.url(), s.collection())).json(&body).send().await.expect("send");
         let status = r.status().as_u16();
         (status, r.json().await.expect("json body"))
     }
@@ -952,30 +787,16 @@ mod tests {
     async fn scroll_ids(s: &QdrantStandIn, body: Value) -> (Vec<u64>, Value) {
         let (status, v) = post(s, "scroll", body).await;
         assert_eq!(status, 200, "{v}");
-        let ids = v["result"]["points"]
-            .as_array()
-            .expect("points")
-            .iter()
-            .map(|p| p["id"].as_u64().expect("id"))
-            .collect();
+        let ids = v["result"]["points"].as_array().expect("points").iter().map(|p| p["id"].as_u64().expect("id")).collect();
         (ids, v["result"]["next_page_offset"].clone())
     }
 
     async fn fixture() -> QdrantStandIn {
         let s = QdrantStandIn::start(StandInConfig::default()).await;
         // Inserted out of order: the stand-in must still answer in id order.
-        s.add_point(
-            30,
-            json!({"doc_hash": "b", "domain": "Medical", "source_type": "transcript"}),
-        );
-        s.add_point(
-            10,
-            json!({"doc_hash": "a", "domain": "Security", "source_type": "transcript"}),
-        );
-        s.add_point(
-            20,
-            json!({"doc_hash": "a", "domain": ["Medical", "Logistics"]}),
-        );
+        s.add_point(30, json!({"doc_hash": "b", "domain": "Medical", "source_type": "transcript"}));
+        s.add_point(10, json!({"doc_hash": "a", "domain": "Security", "source_type": "transcript"}));
+        s.add_point(20, json!({"doc_hash": "a", "domain": ["Medical", "Logistics"]}));
         s.add_point(40, json!({"doc_hash": "c", "domain": null}));
         s.add_point(50, json!({"other": 1}));
         s
@@ -1002,50 +823,28 @@ mod tests {
     async fn filter_must_should_must_not() {
         let s = fixture().await;
         let m = |k: &str, v: Value| json!({"key": k, "match": {"value": v}});
-        let (ids, _) =
-            scroll_ids(&s, json!({"filter": {"must": [m("doc_hash", json!("a"))]}})).await;
+        let (ids, _) = scroll_ids(&s, json!({"filter": {"must": [m("doc_hash", json!("a"))]}})).await;
         assert_eq!(ids, vec![10, 20]);
         // A keyword value matches a list payload when any element equals it.
-        let (ids, _) = scroll_ids(
-            &s,
-            json!({"filter": {"must": [m("domain", json!("Medical"))]}}),
-        )
-        .await;
+        let (ids, _) = scroll_ids(&s, json!({"filter": {"must": [m("domain", json!("Medical"))]}})).await;
         assert_eq!(ids, vec![20, 30]);
         let (ids, _) = scroll_ids(&s, json!({"filter": {"should": [m("doc_hash", json!("b")), m("domain", json!("Security"))]}})).await;
         assert_eq!(ids, vec![10, 30]);
         // must_not keeps points lacking the field.
-        let (ids, _) = scroll_ids(
-            &s,
-            json!({"filter": {"must_not": [m("source_type", json!("transcript"))]}}),
-        )
-        .await;
+        let (ids, _) = scroll_ids(&s, json!({"filter": {"must_not": [m("source_type", json!("transcript"))]}})).await;
         assert_eq!(ids, vec![20, 40, 50]);
-        let (ids, _) = scroll_ids(
-            &s,
-            json!({"filter": {"must": [{"key": "doc_hash", "match": {"any": ["a", "c", "zz"]}}]}}),
-        )
-        .await;
+        let (ids, _) = scroll_ids(&s, json!({"filter": {"must": [{"key": "doc_hash", "match": {"any": ["a", "c", "zz"]}}]}})).await;
         assert_eq!(ids, vec![10, 20, 40]);
         let (ids, _) = scroll_ids(&s, json!({"filter": {"must": [{"key": "doc_hash", "match": {"any": ["a"]}}], "must_not": [{"has_id": [10]}]}})).await;
         assert_eq!(ids, vec![20]);
-        let (ids, _) = scroll_ids(
-            &s,
-            json!({"filter": {"must": [{"is_empty": {"key": "domain"}}]}}),
-        )
-        .await;
+        let (ids, _) = scroll_ids(&s, json!({"filter": {"must": [{"is_empty": {"key": "domain"}}]}})).await;
         assert_eq!(ids, vec![40, 50]);
         // Keyword and integer never match each other.
         let (ids, _) = scroll_ids(&s, json!({"filter": {"must": [m("other", json!("1"))]}})).await;
         assert!(ids.is_empty());
         let (ids, _) = scroll_ids(&s, json!({"filter": {"must": {"should": [m("other", json!(1)), m("doc_hash", json!("c"))]}}})).await;
         assert_eq!(ids, vec![40, 50]);
-        let (status, v) = post(
-            &s,
-            "count",
-            json!({"filter": {"must": [m("doc_hash", json!("a"))]}, "exact": true}),
-        )
-        .await;
+        let (status, v) = post(&s, "count", json!({"filter": {"must": [m("doc_hash", json!("a"))]}, "exact": true})).await;
         assert_eq!((status, v["result"]["count"].clone()), (200, json!(2)));
     }
 
@@ -1054,36 +853,15 @@ mod tests {
         let s = fixture().await;
         let first = |v: Value| v["result"]["points"][0]["payload"].clone();
         let (_, v) = post(&s, "scroll", json!({"limit": 1})).await;
-        assert_eq!(
-            first(v),
-            json!({"doc_hash": "a", "domain": "Security", "source_type": "transcript"})
-        );
+        assert_eq!(first(v), json!({"doc_hash": "a", "domain": "Security", "source_type": "transcript"}));
         let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_payload": false})).await;
         assert_eq!(first(v), Value::Null);
-        let (_, v) = post(
-            &s,
-            "scroll",
-            json!({"limit": 1, "with_payload": ["doc_hash", "domain", "absent"]}),
-        )
-        .await;
+        let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_payload": ["doc_hash", "domain", "absent"]})).await;
         assert_eq!(first(v), json!({"doc_hash": "a", "domain": "Security"}));
-        let (_, v) = post(
-            &s,
-            "scroll",
-            json!({"limit": 1, "with_payload": {"include": ["domain"]}}),
-        )
-        .await;
+        let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_payload": {"include": ["domain"]}})).await;
         assert_eq!(first(v), json!({"domain": "Security"}));
-        let (_, v) = post(
-            &s,
-            "scroll",
-            json!({"limit": 1, "with_payload": {"exclude": ["domain"]}}),
-        )
-        .await;
-        assert_eq!(
-            first(v),
-            json!({"doc_hash": "a", "source_type": "transcript"})
-        );
+        let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_payload": {"exclude": ["domain"]}})).await;
+        assert_eq!(first(v), json!({"doc_hash": "a", "source_type": "transcript"}));
         let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_vectors": false})).await;
         assert_eq!(v["result"]["points"][0]["vector"], Value::Null);
         let (status, v) = post(&s, "scroll", json!({"with_payload": 3})).await;
@@ -1094,56 +872,24 @@ mod tests {
     async fn errors_look_like_qdrant() {
         let s = fixture().await;
         let c = reqwest::Client::new();
-        let r = c
-            .get(format!("{}/collections/nope", s.url()))
-            .send()
-            .await
-            .expect("send");
+        let r = c.get(format!("{}/collections/nope", s.url())).send().await.expect("send");
         assert_eq!(r.status().as_u16(), 404);
         let v: Value = r.json().await.expect("json");
-        assert_eq!(
-            v["status"]["error"],
-            "Not found: Collection `nope` doesn't exist!"
-        );
+        assert_eq!(v["status"]["error"], "Not found: Collection `nope` doesn't exist!");
         let (status, v) = post(&s, "scroll", json!({"filter": {"must": [{"bogus": 1}]}})).await;
         assert_eq!(status, 400);
-        assert!(v["status"]["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("Format error in JSON body")));
+        assert!(v["status"]["error"].as_str().is_some_and(|e| e.starts_with("Format error in JSON body")));
         let (status, _) = post(&s, "scroll", json!({"limit": 0})).await;
         assert_eq!(status, 422);
-        let r = c
-            .post(format!(
-                "{}/collections/{}/points/scroll",
-                s.url(),
-                s.collection()
-            ))
-            .body("{not json")
-            .send()
-            .await
-            .expect("send");
+        let r = c.post(format!("{}/collections/{}/points/scroll", s.url(), s.collection())).body("{not json").send().await.expect("send");
         assert_eq!(r.status().as_u16(), 400);
 
         s.set_api_key(Some("k"));
-        let r = c
-            .get(format!("{}/collections/{}", s.url(), s.collection()))
-            .send()
-            .await
-            .expect("send");
+        let r = c.get(format!("{}/collections/{}", s.url(), s.collection())).send().await.expect("send");
         assert_eq!(r.status().as_u16(), 401);
-        let r = c
-            .get(format!("{}/collections/{}", s.url(), s.collection()))
-            .header("api-key", "wrong")
-            .send()
-            .await
-            .expect("send");
+        let r = c.get(format!("{}/collections/{}", s.url(), s.collection())).header("api-key", "wrong").send().await.expect("send");
         assert_eq!(r.status().as_u16(), 401);
-        let r = c
-            .get(format!("{}/collections/{}", s.url(), s.collection()))
-            .header("api-key", "k")
-            .send()
-            .await
-            .expect("send");
+        let r = c.get(format!("{}/collections/{}", s.url(), s.collection())).header("api-key", "k").send().await.expect("send");
         assert_eq!(r.status().as_u16(), 200);
     }
 
@@ -1151,19 +897,11 @@ mod tests {
     async fn collection_info_lists_indexed_fields() {
         let s = fixture().await;
         s.set_payload_index("doc_hash", "keyword");
-        let v: Value = reqwest::get(format!("{}/collections/{}", s.url(), s.collection()))
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+        let v: Value = reqwest::get(format!("{}/collections/{}", s.url(), s.collection())).await.expect("send").json().await.expect("json");
         assert_eq!(v["result"]["points_count"], 5);
         assert_eq!(v["result"]["status"], "green");
         assert_eq!(v["result"]["payload_schema"]["doc_hash"]["points"], 4);
-        assert_eq!(
-            v["result"]["payload_schema"]["doc_hash"]["data_type"],
-            "keyword"
-        );
+        assert_eq!(v["result"]["payload_schema"]["doc_hash"]["data_type"], "keyword");
     }
 
     #[tokio::test]
@@ -1176,37 +914,16 @@ mod tests {
         let (status, _) = post(&s, "scroll", json!({})).await;
         assert_eq!(status, 503);
         s.fail_matching("\"b\"", 500);
-        let (status, _) = post(
-            &s,
-            "count",
-            json!({"filter": {"must": [{"key": "doc_hash", "match": {"value": "b"}}]}}),
-        )
-        .await;
+        let (status, _) = post(&s, "count", json!({"filter": {"must": [{"key": "doc_hash", "match": {"value": "b"}}]}})).await;
         assert_eq!(status, 500);
         s.clear_faults();
         s.drop_scroll(1);
-        let dropped = reqwest::Client::new()
-            .post(format!(
-                "{}/collections/{}/points/scroll",
-                s.url(),
-                s.collection()
-            ))
-            .json(&json!({}))
-            .send()
-            .await;
+        let dropped = reqwest::Client::new().post(format!("{}/collections/{}/points/scroll", s.url(), s.collection())).json(&json!({})).send().await;
         let e = dropped.expect_err("connection closed without a response");
         assert!(e.status().is_none(), "{e}");
         let (ids, _) = scroll_ids(&s, json!({"limit": 2})).await;
         assert_eq!(ids.len(), 2);
         let st = s.stats();
-        assert_eq!(
-            (
-                st.requests,
-                st.scroll_requests,
-                st.count_requests,
-                st.points_returned
-            ),
-            (5, 4, 1, 2)
-        );
+        assert_eq!((st.requests, st.scroll_requests, st.count_requests, st.points_returned), (5, 4, 1, 2));
     }
 }

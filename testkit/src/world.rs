@@ -5,14 +5,14 @@
 
 pub use crate::peertube::{FakeVideo, Inject, Inner, StandIn, StandInConfig};
 
+use crate::fixture::{self, FixtureDoc, ScratchPg};
 use companion::cli::assign::AssignArgs;
 use companion::cli::Ctx;
+use companion::config::Config;
 use companion::config::Transport;
 use companion::context::Context;
-use companion::config::Config;
 use companion::context::Env;
 use companion::engine::journal::{self, Entry};
-use crate::fixture::{self, FixtureDoc, ScratchPg};
 use companion::peertube::video_id::VideoUuid;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -128,15 +128,11 @@ impl World {
     }
 
     pub fn pushed_at(&self, hash: &str) -> Option<String> {
-        self.conn()
-            .query_row("SELECT peertube_category_pushed_at FROM documents WHERE hash = ?1", [hash], |r| r.get(0))
-            .expect("documents row")
+        self.conn().query_row("SELECT peertube_category_pushed_at FROM documents WHERE hash = ?1", [hash], |r| r.get(0)).expect("documents row")
     }
 
     pub fn pushed_count(&self) -> i64 {
-        self.conn()
-            .query_row("SELECT count(*) FROM documents WHERE peertube_category_pushed_at IS NOT NULL", [], |r| r.get(0))
-            .expect("count")
+        self.conn().query_row("SELECT count(*) FROM documents WHERE peertube_category_pushed_at IS NOT NULL", [], |r| r.get(0)).expect("count")
     }
 
     pub fn entries(&self, run_id: &str) -> Vec<Entry> {
@@ -146,24 +142,11 @@ impl World {
     pub fn all_video_entries(&self) -> Vec<(String, String, String)> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT run_id, key, state FROM companion_journal WHERE kind = 'video' ORDER BY id").expect("prepare");
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("query")
-            .collect::<Result<Vec<_>, _>>()
-            .expect("rows");
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("query").collect::<Result<Vec<_>, _>>().expect("rows");
         rows
     }
 }
 
 pub fn push_args(dry_run: bool, limit: Option<u64>, via: Transport) -> AssignArgs {
-    AssignArgs {
-        backfill: false,
-        tiebreaker_pass: false,
-        reprocess_missing: false,
-        push_pending: true,
-        dry_run,
-        limit,
-        via: Some(via),
-        batch_size: None,
-    }
+    AssignArgs { backfill: false, tiebreaker_pass: false, reprocess_missing: false, push_pending: true, dry_run, limit, via: Some(via), batch_size: None }
 }

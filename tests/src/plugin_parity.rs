@@ -22,42 +22,24 @@ pub struct HostReport {
     pub register_ms: f64,
 }
 
-const BUILD_HINT: &str =
-    "run scripts/build-plugin.sh (it builds the wasm and packs plugin-js/*.tgz)";
+const BUILD_HINT: &str = "run scripts/build-plugin.sh (it builds the wasm and packs plugin-js/*.tgz)";
 
 /// The repository root (the workspace this crate lives in).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".."))
 }
 
 /// The one `npm pack` tarball in `plugin_js`, refusing a missing, ambiguous or
 /// stale one: a tarball older than the sources it is built from would test old code.
 pub fn find_tarball(root: &Path) -> Result<PathBuf, String> {
     let plugin_js = root.join("plugin-js");
-    let entries = fs::read_dir(&plugin_js)
-        .map_err(|e| format!("cannot read {}: {e}", plugin_js.display()))?;
-    let mut tarballs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
-        .collect();
+    let entries = fs::read_dir(&plugin_js).map_err(|e| format!("cannot read {}: {e}", plugin_js.display()))?;
+    let mut tarballs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "tgz")).collect();
     tarballs.sort();
     let tarball = match tarballs.as_slice() {
-        [] => {
-            return Err(format!(
-                "no plugin tarball in {}: {BUILD_HINT}",
-                plugin_js.display()
-            ))
-        }
+        [] => return Err(format!("no plugin tarball in {}: {BUILD_HINT}", plugin_js.display())),
         [one] => one.clone(),
-        many => {
-            return Err(format!(
-                "several tarballs in {} ({many:?}): {BUILD_HINT}",
-                plugin_js.display()
-            ))
-        }
+        many => return Err(format!("several tarballs in {} ({many:?}): {BUILD_HINT}", plugin_js.display())),
     };
     let packed_at = modified(&tarball)?;
     let sources = [
@@ -70,20 +52,14 @@ pub fn find_tarball(root: &Path) -> Result<PathBuf, String> {
     ];
     for source in &sources {
         if let Some(newer) = newest_file(source)?.filter(|(t, _)| *t > packed_at) {
-            return Err(format!(
-                "{} is older than {}: {BUILD_HINT}",
-                tarball.display(),
-                newer.1.display()
-            ));
+            return Err(format!("{} is older than {}: {BUILD_HINT}", tarball.display(), newer.1.display()));
         }
     }
     Ok(tarball)
 }
 
 fn modified(path: &Path) -> Result<SystemTime, String> {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map_err(|e| format!("cannot stat {}: {e}", path.display()))
+    fs::metadata(path).and_then(|m| m.modified()).map_err(|e| format!("cannot stat {}: {e}", path.display()))
 }
 
 /// Newest modification time under `path` (a file or a directory tree).
@@ -119,11 +95,7 @@ pub fn list_tarball(tarball: &Path) -> Result<Vec<String>, String> {
 
 /// Unpacks the tarball into `dest`; returns the package directory (npm's `package/`).
 pub fn unpack(tarball: &Path, dest: &Path) -> Result<PathBuf, String> {
-    run(Command::new("tar")
-        .arg("-xzf")
-        .arg(tarball)
-        .arg("-C")
-        .arg(dest))?;
+    run(Command::new("tar").arg("-xzf").arg(tarball).arg("-C").arg(dest))?;
     let package = dest.join("package");
     if package.join("package.json").is_file() {
         Ok(package)
@@ -140,24 +112,16 @@ pub fn run_host(root: &Path, package_dir: &Path) -> Result<String, String> {
 
 fn run(cmd: &mut Command) -> Result<String, String> {
     let shown = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| {
-        format!("cannot start {shown}: {e} (is it installed? scripts/setup.sh installs it)")
-    })?;
+    let out = cmd.output().map_err(|e| format!("cannot start {shown}: {e} (is it installed? scripts/setup.sh installs it)"))?;
     if !out.status.success() {
-        return Err(format!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("{shown} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
     }
     String::from_utf8(out.stdout).map_err(|e| format!("{shown} printed non-UTF-8: {e}"))
 }
 
 fn pairs(v: Option<&Value>) -> Result<Vec<(i64, String)>, String> {
     let Some(v) = v else { return Ok(Vec::new()) };
-    let items = v
-        .as_array()
-        .ok_or_else(|| format!("expected an array of {{id, label}}, got {v}"))?;
+    let items = v.as_array().ok_or_else(|| format!("expected an array of {{id, label}}, got {v}"))?;
     items
         .iter()
         .map(|item| {
@@ -173,22 +137,15 @@ fn pairs(v: Option<&Value>) -> Result<Vec<(i64, String)>, String> {
 
 /// Parses the stand-in's JSON report.
 pub fn parse_report(json: &str) -> Result<HostReport, String> {
-    let v: Value =
-        serde_json::from_str(json).map_err(|e| format!("report is not JSON: {e}: {json}"))?;
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("report is not JSON: {e}: {json}"))?;
     let route = v.get("route").filter(|r| !r.is_null());
     let body = route.and_then(|r| r.get("body"));
     Ok(HostReport {
         registered: pairs(v.get("registered"))?,
         refused: pairs(v.get("refused"))?,
         route_status: route.and_then(|r| r.get("status")).and_then(Value::as_i64),
-        route_fingerprint: body
-            .and_then(|b| b.get("fingerprint"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        route_version: body
-            .and_then(|b| b.get("version"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        route_fingerprint: body.and_then(|b| b.get("fingerprint")).and_then(Value::as_str).map(str::to_owned),
+        route_version: body.and_then(|b| b.get("version")).and_then(Value::as_str).map(str::to_owned),
         route_categories: pairs(body.and_then(|b| b.get("categories")))?,
         after_unregister: v
             .get("afterUnregister")
@@ -197,39 +154,23 @@ pub fn parse_report(json: &str) -> Result<HostReport, String> {
             .iter()
             .map(|x| x.as_i64().ok_or_else(|| format!("bad id {x}")))
             .collect::<Result<_, _>>()?,
-        builtins_intact: v
-            .get("builtinsIntact")
-            .and_then(Value::as_bool)
-            .ok_or("report lacks builtinsIntact")?,
-        register_ms: v
-            .get("registerMs")
-            .and_then(Value::as_f64)
-            .ok_or("report lacks registerMs")?,
+        builtins_intact: v.get("builtinsIntact").and_then(Value::as_bool).ok_or("report lacks builtinsIntact")?,
+        register_ms: v.get("registerMs").and_then(Value::as_f64).ok_or("report lacks registerMs")?,
     })
 }
 
 /// The native table as `(id, label)` pairs, in id order.
 pub fn native_table() -> Vec<(i64, String)> {
-    shared_constants::DOMAINS
-        .iter()
-        .map(|d| (i64::from(d.id), d.label.to_owned()))
-        .collect()
+    shared_constants::DOMAINS.iter().map(|d| (i64::from(d.id), d.label.to_owned())).collect()
 }
 
 fn diff_tables(what: &str, got: &[(i64, String)], want: &[(i64, String)], out: &mut Vec<String>) {
     if got.len() != want.len() {
-        out.push(format!(
-            "{what}: {} categories, native table has {}",
-            got.len(),
-            want.len()
-        ));
+        out.push(format!("{what}: {} categories, native table has {}", got.len(), want.len()));
     }
     for (g, w) in got.iter().zip(want) {
         if g != w {
-            out.push(format!(
-                "{what}: got {} {:?}, native {} {:?}",
-                g.0, g.1, w.0, w.1
-            ));
+            out.push(format!("{what}: got {} {:?}, native {} {:?}", g.0, g.1, w.0, w.1));
         }
     }
 }
@@ -240,33 +181,19 @@ pub fn compare_with_native(report: &HostReport) -> Vec<String> {
     let want = native_table();
     let mut out = Vec::new();
     diff_tables("registered", &report.registered, &want, &mut out);
-    diff_tables(
-        "route categories",
-        &report.route_categories,
-        &want,
-        &mut out,
-    );
+    diff_tables("route categories", &report.route_categories, &want, &mut out);
     if !report.refused.is_empty() {
         out.push(format!("refused by the host: {:?}", report.refused));
     }
     if report.route_status != Some(200) {
-        out.push(format!(
-            "route answered {:?}, want 200",
-            report.route_status
-        ));
+        out.push(format!("route answered {:?}, want 200", report.route_status));
     }
     let native = shared_constants::fingerprint();
     if report.route_fingerprint.as_deref() != Some(native.as_str()) {
-        out.push(format!(
-            "route fingerprint {:?}, native {native}",
-            report.route_fingerprint
-        ));
+        out.push(format!("route fingerprint {:?}, native {native}", report.route_fingerprint));
     }
     if !report.after_unregister.is_empty() {
-        out.push(format!(
-            "left after unregister: {:?}",
-            report.after_unregister
-        ));
+        out.push(format!("left after unregister: {:?}", report.after_unregister));
     }
     if !report.builtins_intact {
         out.push("built-in categories 1-18 were changed".to_owned());

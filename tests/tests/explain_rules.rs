@@ -30,10 +30,8 @@ fn uuid(n: u32) -> String {
 
 /// A window file's JSON: `n` concepts for each (domain, n).
 fn concepts(pairs: &[(&str, usize)]) -> String {
-    let items: Vec<String> = pairs
-        .iter()
-        .flat_map(|&(d, n)| std::iter::repeat_n(format!("{{\"title\": \"t\", \"content\": \"c\", \"domain\": \"{d}\"}}"), n))
-        .collect();
+    let items: Vec<String> =
+        pairs.iter().flat_map(|&(d, n)| std::iter::repeat_n(format!("{{\"title\": \"t\", \"content\": \"c\", \"domain\": \"{d}\"}}"), n)).collect();
     format!("[\n{}\n]", items.join(",\n"))
 }
 
@@ -71,11 +69,8 @@ impl Fx {
             params![hash, format!("{hash}.mp4"), format!("https://stream.echo6.co/w/{video_id}"), SOURCE, channel],
         )
         .expect("catalogue");
-        conn.execute(
-            "INSERT INTO documents(hash, filename, book_title, status) VALUES (?1, ?2, ?3, 'complete')",
-            params![hash, format!("{hash}.mp4"), title],
-        )
-        .expect("documents");
+        conn.execute("INSERT INTO documents(hash, filename, book_title, status) VALUES (?1, ?2, ?3, 'complete')", params![hash, format!("{hash}.mp4"), title])
+            .expect("documents");
     }
 
     /// Many channel-mates in one transaction (catalogue rows only).
@@ -280,10 +275,7 @@ fn alphabetical_fallback_takes_first_of_all_tied() {
     assert_eq!((e.outcome.status, e.outcome.domain), (Status::TiedManual, Some("Agriculture & Livestock")));
     let t = e.tie.as_ref().expect("tie");
     assert_eq!(t.tied, ["Agriculture & Livestock", "Security", "Vehicles"]);
-    assert_eq!(
-        counts_of(t.channel_counts.as_deref().expect("counts")),
-        [("Agriculture & Livestock", 0), ("Security", 7), ("Vehicles", 7)]
-    );
+    assert_eq!(counts_of(t.channel_counts.as_deref().expect("counts")), [("Agriculture & Livestock", 0), ("Security", 7), ("Vehicles", 7)]);
     assert_eq!(t.channel_margin, None);
     assert!(!e.stale, "{}", e.staleness.message);
     assert!(e.reason.contains("does not settle"), "{}", e.reason);
@@ -340,12 +332,7 @@ fn skipped_files_are_reported_with_reasons() {
     let skipped: Vec<(&str, &str)> = e.skipped_files.iter().map(|s| (s.file.as_str(), s.kind)).collect();
     assert_eq!(
         skipped,
-        [
-            ("window_0002.json", "malformed"),
-            ("window_0003.json", "not_array"),
-            ("window_0004.json", "not_utf8"),
-            ("window_0005.json", "unreadable"),
-        ]
+        [("window_0002.json", "malformed"), ("window_0003.json", "not_array"), ("window_0004.json", "not_utf8"), ("window_0005.json", "unreadable"),]
     );
     assert!(e.skipped_files[0].reason.contains("byte"), "{}", e.skipped_files[0].reason);
     let counted: Vec<&str> = e.windows.iter().map(|w| w.file.as_str()).collect();
@@ -404,9 +391,7 @@ fn bad_or_unknown_targets_give_clear_errors() {
     }
     // A uuid that appears inside another video's path but not as its tail.
     fx.catalogue_rows(&[h(3)], "C", SOURCE);
-    fx.rw()
-        .execute("UPDATE catalogue SET path = ?2 WHERE hash = ?1", params![h(3), format!("https://x/w/{}/extra", uuid(8))])
-        .expect("update");
+    fx.rw().execute("UPDATE catalogue SET path = ?2 WHERE hash = ?1", params![h(3), format!("https://x/w/{}/extra", uuid(8))]).expect("update");
     assert!(matches!(fx.explain(&uuid(8)), Err(Error::NotFound(_))));
 }
 
@@ -561,7 +546,11 @@ fn spot_check_is_deterministic_and_classifies() {
 fn spot_check_counts_stale_and_share_below_half() {
     let fx = spot_fixture();
     // A large margin but under half the concepts: narrow.
-    fx.window(&h(2), "window_0001.json", concepts(&[("Medical", 4), ("Security", 1), ("Vehicles", 1), ("Logistics", 1), ("Water Systems", 1), ("Tools & Equipment", 1)]));
+    fx.window(
+        &h(2),
+        "window_0001.json",
+        concepts(&[("Medical", 4), ("Security", 1), ("Vehicles", 1), ("Logistics", 1), ("Water Systems", 1), ("Tools & Equipment", 1)]),
+    );
     // Files now favour Security: stale.
     fx.window(&h(4), "window_0001.json", concepts(&[("Security", 5)]));
     let conn = recondb::open_readonly(&fx.env.recon_db).expect("ro");

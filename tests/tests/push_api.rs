@@ -1,14 +1,14 @@
 //! The api transport against the PeerTube stand-in: OAuth, preflight, retries,
 //! rate limit, systemic abort, a run killed mid-way, rollback.
 
+use companion::cli::peertube as push;
 use companion::config::Transport;
 use companion::engine::journal::EntryState;
-use testkit::fixture;
-use companion::peertube::push::{self as pusher, PushOptions};
-use companion::cli::peertube as push;
 use companion::engine::rollback;
-use testkit::world::*;
+use companion::peertube::push::{self as pusher, PushOptions};
 use std::time::{Duration, Instant};
+use testkit::fixture;
+use testkit::world::*;
 
 fn prior(i: usize) -> Option<i64> {
     // A mix of no category and PeerTube built-ins, so rollbacks have something to restore.
@@ -28,7 +28,8 @@ fn push_all_then_rollback_restores_previous_categories() {
     // Dry run: counts by domain, writes nothing, talks to nobody.
     assert_eq!(push::push_pending(&ctx, &push_args(true, None, Transport::Api)).unwrap(), 0);
     assert_eq!(w.standin.with(|i| i.put_total), 0);
-    let dry = pusher::dry_run(&w.env, &PushOptions { limit: None, dry_run: true, transport: Transport::Api, batch_size: 10, command: "push-pending".into() }).unwrap();
+    let dry = pusher::dry_run(&w.env, &PushOptions { limit: None, dry_run: true, transport: Transport::Api, batch_size: 10, command: "push-pending".into() })
+        .unwrap();
     assert_eq!(dry.selected, 31);
     assert_eq!(dry.by_domain.values().sum::<u64>(), 30);
     assert_eq!(dry.unpushable.len(), 1);
@@ -127,7 +128,11 @@ fn retries_429_500_slow_and_never_exceeds_the_rate() {
     w.standin.inject(Inject::Slow(Duration::from_millis(1500)), 1); // > timeout: retried
     w.standin.inject(Inject::Slow(Duration::from_millis(200)), 2);
     let t = Instant::now();
-    let s = companion::peertube::push::dry_run(&w.env, &PushOptions { limit: None, dry_run: true, transport: Transport::Api, batch_size: 1, command: "push-pending".into() }).unwrap();
+    let s = companion::peertube::push::dry_run(
+        &w.env,
+        &PushOptions { limit: None, dry_run: true, transport: Transport::Api, batch_size: 1, command: "push-pending".into() },
+    )
+    .unwrap();
     assert_eq!(s.selected, 40);
     let rt = rt();
     let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Api, batch_size: 1, command: "push-pending".into() };

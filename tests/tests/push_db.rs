@@ -2,17 +2,21 @@
 //! compare-and-set batches, unknown and remote videos, a killed run, rollback,
 //! reconcile (each drift kind, repair) and the emergency reset.
 
+use companion::cli::peertube as push;
 use companion::config::Transport;
+use companion::engine::rollback;
 use companion::peertube::db::PgVideos;
 use companion::peertube::push::{self as pusher, PushOptions};
 use companion::peertube::video_id::VideoUuid;
-use companion::cli::peertube as push;
-use companion::engine::rollback;
-use testkit::world::*;
 use std::time::Duration;
+use testkit::world::*;
 
 fn prior(i: usize) -> Option<i64> {
-    if i.is_multiple_of(2) { None } else { Some(((i % 18) + 1) as i64) }
+    if i.is_multiple_of(2) {
+        None
+    } else {
+        Some(((i % 18) + 1) as i64)
+    }
 }
 
 fn last_run(w: &World) -> companion::engine::journal::RunRow {

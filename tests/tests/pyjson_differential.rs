@@ -80,8 +80,20 @@ struct Gen {
 }
 
 const LEGACY: &[&str] = &[
-    "Survival", "Food", "Water", "medical", "MEDICAL", "Agriculture and Livestock", "Food & Systems",
-    "Tools &amp; Equipment", "Medical ", " Medical", "Civil  Organization", "", "Shelter", "Comms",
+    "Survival",
+    "Food",
+    "Water",
+    "medical",
+    "MEDICAL",
+    "Agriculture and Livestock",
+    "Food & Systems",
+    "Tools &amp; Equipment",
+    "Medical ",
+    " Medical",
+    "Civil  Organization",
+    "",
+    "Shelter",
+    "Comms",
 ];
 
 impl Gen {
@@ -96,9 +108,41 @@ impl Gen {
     /// Raw string content with a realistic mix of text, non-ASCII and escapes.
     fn text(&mut self, max_pieces: usize) -> String {
         const PIECES: &[&str] = &[
-            "water", "filter", "the ", "and ", "Boil for one minute. ", "caf\u{e9}", "\u{4e2d}\u{6587}", "\u{1F525}",
-            "\\n", "\\n\\n", "\\t", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\r", "\\u00e9", "\\u0026", "\\uD83D\\uDE00",
-            "\\ud800", "\\udc00", "\\uABCD", "\\u0041", " ", "  ", "&", "'", "\u{7f}", "{", "[", "]", "}", ":", ",",
+            "water",
+            "filter",
+            "the ",
+            "and ",
+            "Boil for one minute. ",
+            "caf\u{e9}",
+            "\u{4e2d}\u{6587}",
+            "\u{1F525}",
+            "\\n",
+            "\\n\\n",
+            "\\t",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\b",
+            "\\f",
+            "\\r",
+            "\\u00e9",
+            "\\u0026",
+            "\\uD83D\\uDE00",
+            "\\ud800",
+            "\\udc00",
+            "\\uABCD",
+            "\\u0041",
+            " ",
+            "  ",
+            "&",
+            "'",
+            "\u{7f}",
+            "{",
+            "[",
+            "]",
+            "}",
+            ":",
+            ",",
         ];
         let n = self.rng.gen_range(0..=max_pieces);
         (0..n).map(|_| self.pick(PIECES)).collect()
@@ -175,11 +219,7 @@ impl Gen {
             3 => V::Obj(vec![("domain".into(), V::Str(self.pick(&DOMAINS).label.into()))]),
             4..=6 => {
                 let n = self.rng.gen_range(0..5);
-                V::Arr(
-                    (0..n)
-                        .map(|_| if self.chance(0.75) { V::Str(self.label_raw()) } else { self.any(2) })
-                        .collect(),
-                )
+                V::Arr((0..n).map(|_| if self.chance(0.75) { V::Str(self.label_raw()) } else { self.any(2) }).collect())
             }
             _ => V::Str(self.label_raw()),
         })
@@ -190,11 +230,8 @@ impl Gen {
     }
 
     fn concept(&mut self) -> V {
-        let mut fields = vec![
-            ("title".to_string(), V::Str(self.text(4))),
-            ("content".to_string(), V::Str(self.text(60))),
-            ("summary".to_string(), V::Str(self.text(10))),
-        ];
+        let mut fields =
+            vec![("title".to_string(), V::Str(self.text(4))), ("content".to_string(), V::Str(self.text(60))), ("summary".to_string(), V::Str(self.text(10)))];
         if let Some(d) = self.domain() {
             let k = self.domain_key();
             fields.push((k, d));
@@ -225,11 +262,7 @@ impl Gen {
             return if self.chance(0.5) { self.concept() } else { self.scalar() };
         }
         let n = self.rng.gen_range(0..8);
-        V::Arr(
-            (0..n)
-                .map(|_| if self.chance(0.9) { self.concept() } else { self.any(2) })
-                .collect(),
-        )
+        V::Arr((0..n).map(|_| if self.chance(0.9) { self.concept() } else { self.any(2) }).collect())
     }
 
     fn file(&mut self) -> (Vec<u8>, &'static str) {
@@ -347,11 +380,8 @@ fn rust_json(bytes: &[u8]) -> Value {
 
 fn python(args: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/count_domains.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("python3 is required for this test and could not be run: {e}"));
+    let out =
+        Command::new("python3").arg(&script).args(args).output().unwrap_or_else(|e| panic!("python3 is required for this test and could not be run: {e}"));
     assert!(out.status.success(), "count_domains.py failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("count_domains.py printed JSON")
 }
@@ -424,10 +454,55 @@ fn scan_window_agrees_with_python_json() {
 #[test]
 fn token_soup_agrees_with_python_json() {
     const TOKENS: &[&str] = &[
-        "[", "]", "{", "}", ",", ":", "\"", "\"domain\"", "\"Medical\"", "\"Tools \\u0026 Equipment\"", "0", "1", "-", ".", "e",
-        "E", "+", "9", "NaN", "Infinity", "-Infinity", "Inf", "null", "nul", "true", "false", " ", "\n", "\t", "\r",
-        "\u{0c}", "\\", "\\u", "\\ud800", "\\n", "\\x", "u", "0041", "\u{1}", "\u{e9}", "\u{ff}", "{}", "[]",
-        "{\"domain\": ", "{\"dom\\u0061in\":\"Medical\"}", "{\"domain\":[\"Medical\",", "\"Medical\"]}", "\"\\ud800\"", "\"a\\\"b\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        "\"",
+        "\"domain\"",
+        "\"Medical\"",
+        "\"Tools \\u0026 Equipment\"",
+        "0",
+        "1",
+        "-",
+        ".",
+        "e",
+        "E",
+        "+",
+        "9",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "Inf",
+        "null",
+        "nul",
+        "true",
+        "false",
+        " ",
+        "\n",
+        "\t",
+        "\r",
+        "\u{0c}",
+        "\\",
+        "\\u",
+        "\\ud800",
+        "\\n",
+        "\\x",
+        "u",
+        "0041",
+        "\u{1}",
+        "\u{e9}",
+        "\u{ff}",
+        "{}",
+        "[]",
+        "{\"domain\": ",
+        "{\"dom\\u0061in\":\"Medical\"}",
+        "{\"domain\":[\"Medical\",",
+        "\"Medical\"]}",
+        "\"\\ud800\"",
+        "\"a\\\"b\"",
     ];
     let seed = seed();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xA5A5);
@@ -462,9 +537,7 @@ fn token_soup_agrees_with_python_json() {
 #[test]
 fn deep_nesting_versus_python() {
     use companion::recon::pyjson::{scan_window_max_depth, PYTHON_MAX_DEPTH};
-    let file = |d: usize| -> Vec<u8> {
-        format!("[{{\"domain\": \"Medical\", \"deep\": {}1{}}}]", "[".repeat(d - 2), "]".repeat(d - 2)).into_bytes()
-    };
+    let file = |d: usize| -> Vec<u8> { format!("[{{\"domain\": \"Medical\", \"deep\": {}1{}}}]", "[".repeat(d - 2), "]".repeat(d - 2)).into_bytes() };
     let depths = [129, 500, 900, 980, 1200, 5000];
     let files: Vec<(String, Vec<u8>)> = depths.iter().map(|d| (format!("deep_{d:05}.json"), file(*d))).collect();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -20,19 +20,10 @@ fn idx(label: &str) -> usize {
 }
 
 fn client(url: &str, tweak: impl FnOnce(&mut QdrantSettings)) -> QdrantClient {
-    let mut s = QdrantSettings {
-        url: url.to_string(),
-        ..QdrantSettings::default()
-    };
+    let mut s = QdrantSettings { url: url.to_string(), ..QdrantSettings::default() };
     tweak(&mut s);
-    let fast = RetryPolicy {
-        min_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
-    QdrantClient::new(s)
-        .expect("valid settings")
-        .with_retry_policy(fast)
+    let fast = RetryPolicy { min_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20), ..RetryPolicy::default() };
+    QdrantClient::new(s).expect("valid settings").with_retry_policy(fast)
 }
 
 fn doc(counts: &[(&str, u32)], points: u64) -> DocCounts {
@@ -60,25 +51,16 @@ async fn small_fixture() -> (QdrantStandIn, Vec<String>, HashMap<String, DocCoun
         json!({"label": "Medical"}),
     ];
     for (i, d) in a_points.iter().enumerate() {
-        s.add_point(
-            10 * i as u64 + 1,
-            json!({"doc_hash": a, "domain": d, "source_type": "transcript"}),
-        );
+        s.add_point(10 * i as u64 + 1, json!({"doc_hash": a, "domain": d, "source_type": "transcript"}));
     }
     s.add_point(5, json!({"doc_hash": a, "title": "no domain at all"}));
     // B has points but nothing valid: present with zero counts (not `no_concepts`).
     s.add_point(12, json!({"doc_hash": b, "domain": ["Not a label"]}));
     // Another source's points in the same collection, and one without doc_hash.
-    s.add_point(
-        13,
-        json!({"doc_hash": pdf, "domain": "Medical", "source_type": "pdf"}),
-    );
+    s.add_point(13, json!({"doc_hash": pdf, "domain": "Medical", "source_type": "pdf"}));
     s.add_point(14, json!({"domain": "Medical"}));
     let mut want = HashMap::new();
-    want.insert(
-        a,
-        doc(&[("Medical", 2), ("Security", 1), ("Logistics", 2)], 10),
-    );
+    want.insert(a, doc(&[("Medical", 2), ("Security", 1), ("Logistics", 2)], 10));
     want.insert(b, doc(&[], 1));
     (s, vec![h(1), h(2), c], want)
 }
@@ -90,10 +72,7 @@ async fn counts_match_a_hand_computed_expectation() {
     let batch = q.counts_for(&hashes).await.expect("counts");
     assert_eq!(batch.counts, want);
     assert!(batch.failed.is_empty());
-    assert!(
-        !batch.counts.contains_key(&h(3)),
-        "a document without points is absent"
-    );
+    assert!(!batch.counts.contains_key(&h(3)), "a document without points is absent");
     assert_eq!((batch.requests, batch.retries), (1, 0));
 
     let all = q.scroll_all_counts().await.expect("all");
@@ -124,32 +103,20 @@ fn generated(s: &QdrantStandIn, docs: u64) -> (Vec<String>, HashMap<String, DocC
         for k in 0..(i % 5) {
             id += 1 + (i * 7 + k) % 3;
             let label = DOMAINS[((i + k * k) % 18) as usize].label;
-            let domain = if k == 2 {
-                json!([label, "legacy", label])
-            } else {
-                json!(label)
-            };
+            let domain = if k == 2 { json!([label, "legacy", label]) } else { json!(label) };
             s.add_point(id, json!({"doc_hash": h(i), "domain": domain}));
             let e = want.entry(h(i)).or_default();
             e.points += 1;
             e.counts[idx(label)] += if k == 2 { 2 } else { 1 };
         }
         id += 1;
-        s.add_point(
-            id,
-            json!({"doc_hash": h(1_000_000 + i), "domain": "Medical"}),
-        );
+        s.add_point(id, json!({"doc_hash": h(1_000_000 + i), "domain": "Medical"}));
     }
     ((0..docs).map(h).collect(), want)
 }
 
 /// Scroll requests Qdrant needs: one page per `page` points, at least one per chunk.
-fn predicted_requests(
-    hashes: &[String],
-    want: &HashMap<String, DocCounts>,
-    per_request: usize,
-    page: u64,
-) -> u64 {
+fn predicted_requests(hashes: &[String], want: &HashMap<String, DocCounts>, per_request: usize, page: u64) -> u64 {
     hashes
         .chunks(per_request)
         .map(|c| {
@@ -173,19 +140,13 @@ async fn results_do_not_depend_on_page_or_chunk_size() {
             let batch = q.counts_for(&hashes).await.expect("counts");
             assert_eq!(batch.counts, want, "page {page_size}, chunk {per_request}");
             let expected = predicted_requests(&hashes, &want, per_request, u64::from(page_size));
-            assert_eq!(
-                batch.requests, expected,
-                "page {page_size}, chunk {per_request}"
-            );
+            assert_eq!(batch.requests, expected, "page {page_size}, chunk {per_request}");
             assert_eq!(s.stats().scroll_requests, expected);
         }
     }
     let q = client(&s.url(), |c| c.page_size = 7);
     let all = q.scroll_all_counts().await.expect("all");
-    let mine: HashMap<String, DocCounts> = all
-        .into_iter()
-        .filter(|(k, _)| want.contains_key(k))
-        .collect();
+    let mine: HashMap<String, DocCounts> = all.into_iter().filter(|(k, _)| want.contains_key(k)).collect();
     assert_eq!(mine, want);
 }
 
@@ -197,10 +158,7 @@ async fn two_thousand_documents_take_a_handful_of_requests() {
         for k in 0..2 {
             s.add_point(i * 3 + k, json!({"doc_hash": h(i), "domain": "Vehicles"}));
         }
-        s.add_point(
-            i * 3 + 2,
-            json!({"doc_hash": h(5000 + i), "domain": "Vehicles"}),
-        );
+        s.add_point(i * 3 + 2, json!({"doc_hash": h(5000 + i), "domain": "Vehicles"}));
         want.insert(h(i), doc(&[("Vehicles", 2)], 2));
     }
     let hashes: Vec<String> = (0..2000).map(h).collect();
@@ -210,10 +168,7 @@ async fn two_thousand_documents_take_a_handful_of_requests() {
     // ceil(2000 / 256) = 8 chunks of at most 512 points: one page each.
     assert_eq!(batch.requests, 8);
     let st = s.stats();
-    assert_eq!(
-        (st.requests, st.scroll_requests, st.points_returned),
-        (8, 8, 4000)
-    );
+    assert_eq!((st.requests, st.scroll_requests, st.points_returned), (8, 8, 4000));
 }
 
 #[tokio::test]
@@ -228,10 +183,7 @@ async fn rate_limits_and_server_errors_are_retried() {
     assert_eq!(batch.counts, want);
     assert!(batch.failed.is_empty());
     assert_eq!((batch.requests, batch.retries), (4, 3));
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "Retry-After: 1 was honoured"
-    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
 }
 
 #[tokio::test]
@@ -244,22 +196,12 @@ async fn a_chunk_failing_for_good_reports_only_its_hashes() {
         c.hashes_per_request = 3;
         c.retries = 2;
     });
-    let batch = q
-        .counts_for(&hashes)
-        .await
-        .expect("other chunks still count");
+    let batch = q.counts_for(&hashes).await.expect("other chunks still count");
     let mut failed: Vec<&str> = batch.failed.iter().map(|(h, _)| h.as_str()).collect();
     failed.sort_unstable();
     assert_eq!(failed, [h(6), h(7), h(8)]);
-    assert!(
-        batch.failed.iter().all(|(_, e)| e.contains("HTTP 500")),
-        "{:?}",
-        batch.failed
-    );
-    let expected: HashMap<String, DocCounts> = want
-        .into_iter()
-        .filter(|(k, _)| ![h(6), h(7), h(8)].contains(k))
-        .collect();
+    assert!(batch.failed.iter().all(|(_, e)| e.contains("HTTP 500")), "{:?}", batch.failed);
+    let expected: HashMap<String, DocCounts> = want.into_iter().filter(|(k, _)| ![h(6), h(7), h(8)].contains(k)).collect();
     assert_eq!(batch.counts, expected);
     assert_eq!(batch.retries, 2);
 }
@@ -273,10 +215,7 @@ async fn a_connection_dropped_mid_scroll_is_retried() {
     let batch = q.counts_for(&hashes).await.expect("counts");
     assert_eq!(batch.counts, want);
     assert_eq!(batch.retries, 1);
-    assert_eq!(
-        batch.requests,
-        predicted_requests(&hashes, &want, 256, 2) + 1
-    );
+    assert_eq!(batch.requests, predicted_requests(&hashes, &want, 256, 2) + 1);
 }
 
 #[tokio::test]
@@ -294,11 +233,7 @@ async fn an_unknown_collection_is_an_error_naming_it() {
     let q = client(&s.url(), |c| c.collection = "videos_v2".into());
     let e = q.counts_for(&hashes).await.expect_err("missing collection");
     assert!(matches!(e, Error::QdrantCollectionMissing { .. }), "{e:?}");
-    assert!(
-        e.to_string()
-            .contains("\"videos_v2\" not found at http://127.0.0.1:"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("\"videos_v2\" not found at http://127.0.0.1:"), "{e}");
     let e = q.collection_info().await.expect_err("missing collection");
     assert!(e.to_string().contains("videos_v2"), "{e}");
     assert_eq!(s.stats().requests, 2, "404 is not retried");
@@ -312,10 +247,7 @@ async fn a_missing_or_wrong_api_key_is_an_error_without_retries() {
         s.reset_stats();
         let q = client(&s.url(), |c| c.api_key = key.map(str::to_string));
         let e = q.counts_for(&hashes).await.expect_err("refused");
-        assert!(
-            matches!(e, Error::Qdrant { .. }) && e.to_string().contains("HTTP 401"),
-            "{e}"
-        );
+        assert!(matches!(e, Error::Qdrant { .. }) && e.to_string().contains("HTTP 401"), "{e}");
         assert_eq!(s.stats().requests, 1);
     }
     let q = client(&s.url(), |c| c.api_key = Some("sesame".into()));
@@ -341,10 +273,7 @@ async fn no_hashes_means_no_requests() {
     let (s, _, _) = small_fixture().await;
     let q = client(&s.url(), |_| {});
     // Also proves the call's future is Send (the engine runs it on a spawned task).
-    let batch = tokio::spawn(async move { q.counts_for(&[]).await })
-        .await
-        .expect("join")
-        .expect("empty");
+    let batch = tokio::spawn(async move { q.counts_for(&[]).await }).await.expect("join").expect("empty");
     assert_eq!((batch.counts.len(), batch.requests), (0, 0));
     assert_eq!(s.stats().requests, 0);
 }

@@ -101,15 +101,8 @@ fn review_page_in_headless_chromium() {
     )
     .expect("config");
     let log = std::fs::File::create(tmp.path().join("serve.log")).expect("log");
-    let child = Command::new(&bin)
-        .current_dir(tmp.path())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn serve");
+    let child =
+        Command::new(&bin).current_dir(tmp.path()).arg("--config").arg(&cfg).arg("serve").stdout(Stdio::null()).stderr(log).spawn().expect("spawn serve");
     let server = Server(child);
     let t0 = Instant::now();
     while http_get(port, "/healthz").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
@@ -125,7 +118,11 @@ fn review_page_in_headless_chromium() {
         .expect("running node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "browser test failed:\n{stdout}\n{stderr}\nserver log:\n{}", std::fs::read_to_string(tmp.path().join("serve.log")).unwrap_or_default());
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        std::fs::read_to_string(tmp.path().join("serve.log")).unwrap_or_default()
+    );
     let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("the script's JSON line");
     assert_eq!(seen["ok"], true);
     let hash = seen["hash"].as_str().expect("hash");
@@ -134,9 +131,8 @@ fn review_page_in_headless_chromium() {
 
     // What the browser did is in recon.db.
     let conn = rusqlite::Connection::open(data.join("recon.db")).expect("db");
-    let (d, s): (String, String) = conn
-        .query_row("SELECT recon_domain, recon_domain_status FROM documents WHERE hash = ?1", [hash], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("row");
+    let (d, s): (String, String) =
+        conn.query_row("SELECT recon_domain, recon_domain_status FROM documents WHERE hash = ?1", [hash], |r| Ok((r.get(0)?, r.get(1)?))).expect("row");
     assert_eq!((d.as_str(), s.as_str()), (domain, "manual_assigned"));
     let after: i64 = conn.query_row("SELECT count(*) FROM documents WHERE recon_domain_status = 'tied_manual'", [], |r| r.get(0)).expect("count");
     assert_eq!(after, before - 1);

@@ -107,7 +107,15 @@ async fn login_sets_a_strict_httponly_cookie_and_limits_failures() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
     assert!(r.headers.get(header::RETRY_AFTER).is_some());
 
-    let st = state(&d, { let mut c = d.config(); c.server.cookie_secure = true; c }, FakePusher::new(&d.db));
+    let st = state(
+        &d,
+        {
+            let mut c = d.config();
+            c.server.cookie_secure = true;
+            c
+        },
+        FakePusher::new(&d.db),
+    );
     let mut c = Client::new(&st);
     let r = c.login(PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
@@ -276,7 +284,12 @@ async fn caller_tokens_are_checked_per_caller() {
     // Machine clients carry no cookie, so no CSRF token is needed.
     let body = serde_json::json!({ "domain": label(6) }).to_string();
     let r = c
-        .send(caller(c.req("POST", &format!("/api/items/{}/assign", d.tied[0])), OTHER_CALLER, OTHER_TOKEN).header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap())
+        .send(
+            caller(c.req("POST", &format!("/api/items/{}/assign", d.tied[0])), OTHER_CALLER, OTHER_TOKEN)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let j = r.json();

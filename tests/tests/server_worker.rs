@@ -4,7 +4,6 @@
 
 mod server_support;
 
-use testkit::peertube::{StandIn, StandInConfig};
 use companion::peertube::video_id::VideoUuid;
 use companion::server::peertube_pusher::PeerTubePusher;
 use companion::server::pusher::RETRY_KEY;
@@ -12,6 +11,7 @@ use companion::server::worker;
 use server_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::peertube::{StandIn, StandInConfig};
 
 /// A PeerTube document RECON is still working on, with a clear winner (domain 8).
 fn add_in_progress(d: &Data, i: usize) -> String {
@@ -93,7 +93,8 @@ fn real_pusher_against_the_peertube_stand_in() {
     let took = took.expect("PeerTube got the category");
     assert!(took <= st.poll_interval * 2, "{took:?}");
     assert!(d.columns(&h).2.is_some(), "pushed timestamp set");
-    let cmds: Vec<String> = d.conn().prepare("SELECT command FROM companion_runs ORDER BY started_at").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+    let cmds: Vec<String> =
+        d.conn().prepare("SELECT command FROM companion_runs ORDER BY started_at").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
     assert!(cmds.contains(&"worker-push".to_string()), "{cmds:?}");
 }
 

@@ -57,7 +57,13 @@ pub fn assign_categories(ctx: &Ctx, a: &AssignArgs) -> Result<i32> {
                     i.hash.clone(),
                     i.title.clone().unwrap_or_default().chars().take(40).collect(),
                     i.concept_dir.as_ref().map(|_| i.files.to_string()).unwrap_or_else(|| "no dir".into()),
-                    i.quarantined_to.clone().or_else(|| i.error.clone()).unwrap_or_else(|| if s.dry_run { "would quarantine + queue".into() } else { "queued".into() }),
+                    i.quarantined_to.clone().or_else(|| i.error.clone()).unwrap_or_else(|| {
+                        if s.dry_run {
+                            "would quarantine + queue".into()
+                        } else {
+                            "queued".into()
+                        }
+                    }),
                 ]
             });
             println!("{}", output::table(&["hash", "title", "files", "action"], rows));
@@ -125,10 +131,7 @@ pub fn print_pass(ctx: &Ctx, s: &PassSummary) -> Result<()> {
         if s.bad_hashes.is_empty() { String::new() } else { format!("; invalid hashes (not used as paths): {}", s.bad_hashes.len()) }
     );
     if !s.dry_run {
-        println!(
-            "written {} rows, {} unchanged, {} changed concurrently (left alone) in {} ms",
-            s.written, s.unchanged, s.changed_concurrently, s.elapsed_ms
-        );
+        println!("written {} rows, {} unchanged, {} changed concurrently (left alone) in {} ms", s.written, s.unchanged, s.changed_concurrently, s.elapsed_ms);
         if let Some(id) = &s.run_id {
             println!("run {id}; report {}; undo with `recon-companion rollback --run {id}`", s.report.clone().unwrap_or_default());
         }

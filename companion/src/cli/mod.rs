@@ -176,11 +176,7 @@ impl DerefMut for Ctx {
 
 /// Loads the config (file ← env ← these flags) into a command context.
 pub fn load_ctx(cli: &Cli) -> Result<(Ctx, config::LoadedConfig)> {
-    let overrides = CliOverrides {
-        recon_db: cli.recon_db.clone(),
-        concepts_dir: cli.concepts_dir.clone(),
-        reports_dir: cli.reports_dir.clone(),
-    };
+    let overrides = CliOverrides { recon_db: cli.recon_db.clone(), concepts_dir: cli.concepts_dir.clone(), reports_dir: cli.reports_dir.clone() };
     let loaded = config::load(cli.config.as_deref(), &overrides)?;
     let context = Context::new(loaded.config.clone());
     Ok((Ctx { context, json: cli.json }, loaded))

@@ -21,13 +21,7 @@ pub fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
         let id = shared_constants::by_label(label).map(|d| d.id.to_string()).unwrap_or_default();
         vec![id, label.clone(), n.to_string()]
     });
-    println!(
-        "{}{} via {} — {} documents selected",
-        if s.dry_run { "DRY RUN " } else { "" },
-        s.command,
-        s.transport,
-        s.selected
-    );
+    println!("{}{} via {} — {} documents selected", if s.dry_run { "DRY RUN " } else { "" }, s.command, s.transport, s.selected);
     println!("{}", output::table(&["category", "domain", if s.dry_run { "would push" } else { "selected" }], rows));
     for (hash, why) in s.unpushable.iter().take(50) {
         println!("not pushable: {hash}: {why}");
@@ -86,12 +80,9 @@ pub fn push_pending(ctx: &Ctx, a: &AssignArgs) -> Result<i32> {
     Ok(if s.aborted.is_some() || s.failed > 0 { 1 } else { 0 })
 }
 
-
 pub fn verify_peertube(ctx: &Ctx) -> Result<i32> {
     let client = ApiClient::from_config(&ctx.cfg)?;
-    let p = runtime()?
-        .block_on(preflight::run(&client))
-        .map_err(|e| Error::PeerTube(format!("cannot reach PeerTube at {}: {e}", ctx.cfg.peertube.url)))?;
+    let p = runtime()?.block_on(preflight::run(&client)).map_err(|e| Error::PeerTube(format!("cannot reach PeerTube at {}: {e}", ctx.cfg.peertube.url)))?;
     if ctx.json {
         output::print_json(&serde_json::json!({ "ok": p.ok(), "preflight": p }))?;
     } else {
@@ -133,7 +124,13 @@ pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Transport>) -> Result<i32>
                 "{}",
                 output::table(
                     &["drift", "video", "document", "expected", "PeerTube"],
-                    rep.drift.iter().take(50).map(|d| vec![d.kind.as_str().to_string(), d.video.clone(), d.hash.clone(), d.expected.to_string(), show(d.actual)])
+                    rep.drift.iter().take(50).map(|d| vec![
+                        d.kind.as_str().to_string(),
+                        d.video.clone(),
+                        d.hash.clone(),
+                        d.expected.to_string(),
+                        show(d.actual)
+                    ])
                 )
             );
         }

@@ -25,7 +25,14 @@ pub fn runs(ctx: &Ctx, limit: u64, show: Option<&str>) -> Result<i32> {
                 "{}",
                 output::table(
                     &["#", "kind", "key", "old", "new", "state"],
-                    entries.iter().map(|e| vec![e.id.to_string(), e.kind.as_str().into(), e.key.clone(), e.old.to_string(), e.new.to_string(), e.state.as_str().into()])
+                    entries.iter().map(|e| vec![
+                        e.id.to_string(),
+                        e.kind.as_str().into(),
+                        e.key.clone(),
+                        e.old.to_string(),
+                        e.new.to_string(),
+                        e.state.as_str().into()
+                    ])
                 )
             );
         }

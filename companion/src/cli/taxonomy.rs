@@ -15,10 +15,7 @@ pub fn taxonomy(as_json: bool) -> Result<i32> {
     } else {
         println!(
             "{}",
-            output::table(
-                &["id", "label", "slug"],
-                shared_constants::all().map(|d| vec![d.id.to_string(), d.label.to_string(), d.slug.to_string()])
-            )
+            output::table(&["id", "label", "slug"], shared_constants::all().map(|d| vec![d.id.to_string(), d.label.to_string(), d.slug.to_string()]))
         );
         println!("version {version}  fingerprint {}", shared_constants::fingerprint());
     }

@@ -79,13 +79,7 @@ impl DemoSpec {
     /// The production-sized set of the benchmark: 22,000 videos, ~6 windows of
     /// ~6 concepts each, ~600 MB of JSON, a 'Transcript' channel of 9,200.
     pub fn production() -> DemoSpec {
-        DemoSpec {
-            windows_per_doc: (4, 8),
-            concepts_per_window: (4, 8),
-            content_bytes: 560,
-            transcript_docs: 9_200,
-            ..DemoSpec::demo(22_000)
-        }
+        DemoSpec { windows_per_doc: (4, 8), concepts_per_window: (4, 8), content_bytes: 560, transcript_docs: 9_200, ..DemoSpec::demo(22_000) }
     }
 }
 
@@ -125,16 +119,7 @@ pub struct DemoSummary {
 }
 
 /// Legacy domain strings found in older concept files: none of them counts.
-const LEGACY: &[&str] = &[
-    "medical",
-    "Survival",
-    "Food & Water",
-    "Comms",
-    "Medical ",
-    "agriculture & livestock",
-    "Wilderness skills",
-    "Self-Reliance",
-];
+const LEGACY: &[&str] = &["medical", "Survival", "Food & Water", "Comms", "Medical ", "agriculture & livestock", "Wilderness skills", "Self-Reliance"];
 
 /// Words that flavour a concept of each domain (indexed like `DOMAINS`).
 const DOMAIN_WORDS: [&[&str]; 18] = [
@@ -159,26 +144,124 @@ const DOMAIN_WORDS: [&[&str]; 18] = [
 ];
 
 const FILLER: &[&str] = &[
-    "the", "a", "and", "with", "for", "when", "before", "after", "every", "simple", "reliable", "method", "step",
-    "keep", "check", "use", "make", "small", "long-term", "cheap", "careful", "field", "season", "winter",
-    "summer", "home", "family", "group", "hours", "days", "this", "that", "works", "better", "than", "most",
-    "people", "expect", "without", "power", "water", "tools", "skills", "plan", "note", "common", "mistake",
+    "the",
+    "a",
+    "and",
+    "with",
+    "for",
+    "when",
+    "before",
+    "after",
+    "every",
+    "simple",
+    "reliable",
+    "method",
+    "step",
+    "keep",
+    "check",
+    "use",
+    "make",
+    "small",
+    "long-term",
+    "cheap",
+    "careful",
+    "field",
+    "season",
+    "winter",
+    "summer",
+    "home",
+    "family",
+    "group",
+    "hours",
+    "days",
+    "this",
+    "that",
+    "works",
+    "better",
+    "than",
+    "most",
+    "people",
+    "expect",
+    "without",
+    "power",
+    "water",
+    "tools",
+    "skills",
+    "plan",
+    "note",
+    "common",
+    "mistake",
 ];
 
 /// Non-ASCII words: the enricher writes with `ensure_ascii=False`, so these stay raw UTF-8.
 const NON_ASCII: &[&str] = &[
-    "café", "naïve", "jalapeño", "Zürich", "São Paulo", "température", "niño", "smörgåsbord", "crème brûlée",
-    "façade", "20 °C", "½ cup", "→", "—", "水", "火", "Überleben", "ёмкость", "μg", "straße",
+    "café",
+    "naïve",
+    "jalapeño",
+    "Zürich",
+    "São Paulo",
+    "température",
+    "niño",
+    "smörgåsbord",
+    "crème brûlée",
+    "façade",
+    "20 °C",
+    "½ cup",
+    "→",
+    "—",
+    "水",
+    "火",
+    "Überleben",
+    "ёмкость",
+    "μg",
+    "straße",
 ];
 
 const CHANNEL_A: &[&str] = &[
-    "Homestead", "Prairie", "Off-Grid", "Backwoods", "Ridge", "Coastal", "Northern", "Desert", "Urban", "Mountain",
-    "Valley", "Frontier", "Cedar", "Iron", "Stone", "Willow", "Bear Creek", "Timber", "Salt Flats", "Río Grande",
-    "Forêt", "Nordic", "Copper", "Highland",
+    "Homestead",
+    "Prairie",
+    "Off-Grid",
+    "Backwoods",
+    "Ridge",
+    "Coastal",
+    "Northern",
+    "Desert",
+    "Urban",
+    "Mountain",
+    "Valley",
+    "Frontier",
+    "Cedar",
+    "Iron",
+    "Stone",
+    "Willow",
+    "Bear Creek",
+    "Timber",
+    "Salt Flats",
+    "Río Grande",
+    "Forêt",
+    "Nordic",
+    "Copper",
+    "Highland",
 ];
 const CHANNEL_B: &[&str] = &[
-    "Skills", "Preparedness", "Academy", "Workshop", "Outpost", "Radio", "Garage", "Kitchen", "Medic", "Farm", "Lab",
-    "Trails", "Builders", "Collective", "Channel", "TV", "Notes", "Survival",
+    "Skills",
+    "Preparedness",
+    "Academy",
+    "Workshop",
+    "Outpost",
+    "Radio",
+    "Garage",
+    "Kitchen",
+    "Medic",
+    "Farm",
+    "Lab",
+    "Trails",
+    "Builders",
+    "Collective",
+    "Channel",
+    "TV",
+    "Notes",
+    "Survival",
 ];
 
 const SHORT_UUID_ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
@@ -199,16 +282,9 @@ enum WindowKind {
     TrailingGarbage,
 }
 
-const MALFORMED: [WindowKind; 6] = [
-    WindowKind::Truncated,
-    WindowKind::InvalidUtf8,
-    WindowKind::ObjectNotArray,
-    WindowKind::DeepNesting,
-    WindowKind::Bom,
-    WindowKind::TrailingGarbage,
-];
-const UNREADABLE: [WindowKind; 4] =
-    [WindowKind::Truncated, WindowKind::InvalidUtf8, WindowKind::ObjectNotArray, WindowKind::TrailingGarbage];
+const MALFORMED: [WindowKind; 6] =
+    [WindowKind::Truncated, WindowKind::InvalidUtf8, WindowKind::ObjectNotArray, WindowKind::DeepNesting, WindowKind::Bom, WindowKind::TrailingGarbage];
+const UNREADABLE: [WindowKind; 4] = [WindowKind::Truncated, WindowKind::InvalidUtf8, WindowKind::ObjectNotArray, WindowKind::TrailingGarbage];
 
 impl WindowKind {
     fn name(self) -> &'static str {
@@ -354,22 +430,13 @@ pub fn generate(dir: &Path, spec: &DemoSpec) -> Result<DemoSummary> {
     let plan = plan(spec);
     let mut summary = write_db(&db_path, spec, &plan)?;
 
-    let stats = plan
-        .docs
-        .par_iter()
-        .enumerate()
-        .map(|(i, doc)| write_doc(&concepts, spec, i, doc))
-        .try_reduce(FileStats::default, |a, b| Ok(a.merge(b)))?;
+    let stats = plan.docs.par_iter().enumerate().map(|(i, doc)| write_doc(&concepts, spec, i, doc)).try_reduce(FileStats::default, |a, b| Ok(a.merge(b)))?;
 
     summary.windows_written = stats.windows;
     summary.files_written = stats.files;
     summary.bytes_written = stats.bytes;
     summary.malformed_files = stats.malformed.iter().sum();
-    summary.malformed_by_kind = MALFORMED
-        .iter()
-        .zip(stats.malformed.iter())
-        .map(|(k, n)| (k.name().to_string(), *n))
-        .collect();
+    summary.malformed_by_kind = MALFORMED.iter().zip(stats.malformed.iter()).map(|(k, n)| (k.name().to_string(), *n)).collect();
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(summary)
 }
@@ -451,11 +518,7 @@ fn plan_channels(spec: &DemoSpec, rng: &mut ChaCha8Rng) -> Vec<Channel> {
         left -= spec.boundary_channel_docs;
     }
     let fresh_name = |rng: &mut ChaCha8Rng, names: &HashSet<String>| -> String {
-        let base = format!(
-            "{} {}",
-            CHANNEL_A[rng.gen_range(0..CHANNEL_A.len())],
-            CHANNEL_B[rng.gen_range(0..CHANNEL_B.len())]
-        );
+        let base = format!("{} {}", CHANNEL_A[rng.gen_range(0..CHANNEL_A.len())], CHANNEL_B[rng.gen_range(0..CHANNEL_B.len())]);
         let mut name = base.clone();
         let mut n = 2;
         while names.contains(&name) {
@@ -520,17 +583,14 @@ fn plan(spec: &DemoSpec) -> Plan {
     // Video → channel, shuffled so channel members are spread over time.
     // `repeat().take()`: `repeat_n` needs Rust 1.82, the workspace allows 1.80.
     #[allow(clippy::manual_repeat_n)]
-    let mut channel_of: Vec<usize> =
-        channels.iter().enumerate().flat_map(|(i, c)| std::iter::repeat(i).take(c.size)).collect();
+    let mut channel_of: Vec<usize> = channels.iter().enumerate().flat_map(|(i, c)| std::iter::repeat(i).take(c.size)).collect();
     channel_of.shuffle(&mut rng);
 
     let n_lib = (spec.docs as f64 * spec.non_stream_rate).round() as usize;
     let total = spec.docs + n_lib;
 
     // Distinct timestamps, a few repeated, handed out in random order.
-    let base = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .unwrap_or_default();
+    let base = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default();
     let mut times: Vec<i64> = Vec::with_capacity(total);
     let mut t = 0i64;
     for i in 0..total {
@@ -547,18 +607,10 @@ fn plan(spec: &DemoSpec) -> Plan {
     let mut docs = Vec::with_capacity(total);
     for (i, &ch) in channel_of.iter().enumerate() {
         let c = &channels[ch];
-        let status = if rng.gen_bool(spec.incomplete_rate) {
-            ["queued", "queued", "enriching", "failed"][rng.gen_range(0..4)]
-        } else {
-            "complete"
-        };
+        let status = if rng.gen_bool(spec.incomplete_rate) { ["queued", "queued", "enriching", "failed"][rng.gen_range(0..4)] } else { "complete" };
         let uuid = video_uuid(&mut rng);
         // A handful of old-style watch URLs without `/w/`: push reports them.
-        let path = if rng.gen_bool(0.001) {
-            format!("https://{}/videos/watch/{uuid}", spec.source)
-        } else {
-            format!("https://{}/w/{uuid}", spec.source)
-        };
+        let path = if rng.gen_bool(0.001) { format!("https://{}/videos/watch/{uuid}", spec.source) } else { format!("https://{}/w/{uuid}", spec.source) };
         // The catch-all channel has no home domain of its own.
         let (home, second) = if c.name.as_deref() == Some("Transcript") {
             let h = rng.gen_range(0..18u8);
@@ -600,11 +652,7 @@ fn plan(spec: &DemoSpec) -> Plan {
             title,
             category,
             status: if rng.gen_bool(0.9) { "complete" } else { "queued" },
-            shape: if rng.gen_bool(0.1) {
-                Shape::Tie { a: home, b: second, c: None }
-            } else {
-                Shape::Clear { winner: home }
-            },
+            shape: if rng.gen_bool(0.1) { Shape::Tie { a: home, b: second, c: None } } else { Shape::Clear { winner: home } },
             discovered_at: stamp(times[spec.docs + j]),
             home,
             second,
@@ -614,8 +662,7 @@ fn plan(spec: &DemoSpec) -> Plan {
     }
 
     // Exact engineered shares among complete videos.
-    let mut complete: Vec<usize> =
-        (0..spec.docs).filter(|&i| docs[i].status == "complete").collect();
+    let mut complete: Vec<usize> = (0..spec.docs).filter(|&i| docs[i].status == "complete").collect();
     complete.shuffle(&mut rng);
     let n_re = (complete.len() as f64 * spec.reprocess_rate).round() as usize;
     let n_tie = ((complete.len() - n_re) as f64 * spec.tie_rate).round() as usize;
@@ -654,10 +701,7 @@ fn plan(spec: &DemoSpec) -> Plan {
 
     // Videos catalogued but not yet in documents (channel sizes count them).
     let mut catalogue_only = Vec::new();
-    let small: Vec<&Channel> = channels
-        .iter()
-        .filter(|c| c.name.is_some() && c.size <= 400 && c.name.as_deref() != Some("Transcript"))
-        .collect();
+    let small: Vec<&Channel> = channels.iter().filter(|c| c.name.is_some() && c.size <= 400 && c.name.as_deref() != Some("Transcript")).collect();
     for _ in 0..(spec.docs / 200) {
         if let Some(c) = small.choose(&mut rng) {
             let hash = hex_hash(&mut rng, &mut seen);
@@ -668,7 +712,6 @@ fn plan(spec: &DemoSpec) -> Plan {
     Plan { channels, docs, catalogue_only }
 }
 
-
 fn write_db(path: &Path, spec: &DemoSpec, plan: &Plan) -> Result<DemoSummary> {
     let sq = |e: rusqlite::Error| Error::Sqlite { path: path.to_path_buf(), source: e };
     let mut conn = Connection::open(path).map_err(sq)?;
@@ -678,7 +721,9 @@ fn write_db(path: &Path, spec: &DemoSpec, plan: &Plan) -> Result<DemoSummary> {
     let mut s = DemoSummary::default();
     {
         let mut cat = tx
-            .prepare("INSERT INTO catalogue (hash, filename, path, size_bytes, source, category, status, discovered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+            .prepare(
+                "INSERT INTO catalogue (hash, filename, path, size_bytes, source, category, status, discovered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
             .map_err(sq)?;
         let mut doc = tx
             .prepare(
@@ -697,8 +742,7 @@ fn write_db(path: &Path, spec: &DemoSpec, plan: &Plan) -> Result<DemoSummary> {
                 "queued" => "queued",
                 _ => "processing",
             };
-            cat.execute(params![d.hash, d.title, d.path, d.size_bytes, source, d.category, cat_status, d.discovered_at])
-                .map_err(sq)?;
+            cat.execute(params![d.hash, d.title, d.path, d.size_bytes, source, d.category, cat_status, d.discovered_at]).map_err(sq)?;
             let done = d.status == "complete";
             let later = |h: i64| {
                 chrono::NaiveDateTime::parse_from_str(&d.discovered_at, "%Y-%m-%d %H:%M:%S")
@@ -732,8 +776,7 @@ fn write_db(path: &Path, spec: &DemoSpec, plan: &Plan) -> Result<DemoSummary> {
             .map_err(sq)?;
         }
         for (hash, channel, path) in &plan.catalogue_only {
-            cat.execute(params![hash, "untitled upload", path, 0, spec.source, channel, "catalogued", "2026-01-01 00:00:00"])
-                .map_err(sq)?;
+            cat.execute(params![hash, "untitled upload", path, 0, spec.source, channel, "catalogued", "2026-01-01 00:00:00"]).map_err(sq)?;
         }
         let mut page = tx.prepare("INSERT INTO pages (hash, page_number, text) VALUES (?1, ?2, ?3)").map_err(sq)?;
         let mut log = tx.prepare("INSERT INTO processing_log (hash, stage, message) VALUES (?1, ?2, ?3)").map_err(sq)?;
@@ -743,10 +786,8 @@ fn write_db(path: &Path, spec: &DemoSpec, plan: &Plan) -> Result<DemoSummary> {
             }
             log.execute(params![d.hash, "extract", "extracted 3 pages"]).map_err(sq)?;
         }
-        tx.execute_batch(
-            "INSERT INTO settings (key, value) VALUES ('schema_version', '14'), ('enrich_model', 'qwen2.5-14b-instruct'), ('demo', 'true');",
-        )
-        .map_err(sq)?;
+        tx.execute_batch("INSERT INTO settings (key, value) VALUES ('schema_version', '14'), ('enrich_model', 'qwen2.5-14b-instruct'), ('demo', 'true');")
+            .map_err(sq)?;
     }
     tx.commit().map_err(sq)?;
 
@@ -931,9 +972,7 @@ fn write_doc(concepts: &Path, spec: &DemoSpec, index: usize, doc: &Doc) -> Resul
         .collect();
     match doc.shape {
         Shape::Reprocess(Reprocess::OnlyEmptyArrays) => kinds.iter_mut().for_each(|k| *k = WindowKind::Empty),
-        Shape::Reprocess(Reprocess::OnlyBroken) => {
-            kinds.iter_mut().for_each(|k| *k = UNREADABLE[rng.gen_range(0..UNREADABLE.len())])
-        }
+        Shape::Reprocess(Reprocess::OnlyBroken) => kinds.iter_mut().for_each(|k| *k = UNREADABLE[rng.gen_range(0..UNREADABLE.len())]),
         Shape::Clear { .. } | Shape::Tie { .. } if !kinds.iter().any(|k| k.counts()) => kinds[0] = WindowKind::Good,
         _ => {}
     }
@@ -1303,9 +1342,7 @@ mod tests {
         assert_eq!(doc_cols.first().map(String::as_str), Some("hash"));
         assert_eq!(doc_cols.last().map(String::as_str), Some("organized_at"));
         assert!(!doc_cols.iter().any(|c| c.starts_with("recon_domain") || c.starts_with("peertube_")), "feature columns must not be pre-applied");
-        let idx: i64 = conn
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='idx_documents_status'", [], |r| r.get(0))
-            .unwrap();
+        let idx: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='idx_documents_status'", [], |r| r.get(0)).unwrap();
         assert_eq!(idx, 1);
         for other in ["pages", "settings", "processing_log"] {
             let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {other}"), [], |r| r.get(0)).unwrap();
@@ -1315,10 +1352,7 @@ mod tests {
         let count = |sql: &str| -> u64 { conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as u64 };
         assert_eq!(count("SELECT COUNT(*) FROM documents"), s.docs);
         assert_eq!(s.stream_docs, 600);
-        assert_eq!(
-            count("SELECT COUNT(*) FROM documents d JOIN catalogue c ON c.hash = d.hash WHERE c.source = 'stream.echo6.co'"),
-            600
-        );
+        assert_eq!(count("SELECT COUNT(*) FROM documents d JOIN catalogue c ON c.hash = d.hash WHERE c.source = 'stream.echo6.co'"), 600);
         assert_eq!(s.non_stream_docs, 18);
         assert_eq!(
             count("SELECT COUNT(*) FROM documents d JOIN catalogue c ON c.hash = d.hash WHERE c.source = 'stream.echo6.co' AND d.status = 'complete'"),

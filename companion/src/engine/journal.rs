@@ -59,9 +59,7 @@ impl EntryState {
         }
     }
     pub fn parse(s: &str) -> Option<EntryState> {
-        [EntryState::Applied, EntryState::Pending, EntryState::Failed, EntryState::RolledBack]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [EntryState::Applied, EntryState::Pending, EntryState::Failed, EntryState::RolledBack].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -123,26 +121,32 @@ pub fn finish_run(conn: &Connection, run_id: &str, state: &str, summary: &Value,
 /// Appends an entry; call inside the transaction that makes the change.
 pub fn record(conn: &Connection, run_id: &str, kind: Kind, key: &str, old: &Value, new: &Value, state: EntryState) -> Result<i64> {
     // Cached: a backfill or push writes thousands of entries per run.
-    conn.prepare_cached(
-        "INSERT INTO companion_journal(run_id, kind, key, old, new, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![run_id, kind.as_str(), key, old.to_string(), new.to_string(), state.as_str(), now()])?;
+    conn.prepare_cached("INSERT INTO companion_journal(run_id, kind, key, old, new, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![
+        run_id,
+        kind.as_str(),
+        key,
+        old.to_string(),
+        new.to_string(),
+        state.as_str(),
+        now()
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Moves an entry to a new state (e.g. pending → applied once PeerTube said 204).
 pub fn set_state(conn: &Connection, id: i64, state: EntryState, note: Option<&str>) -> Result<()> {
-    conn.prepare_cached("UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1")?
-        .execute(params![id, state.as_str(), note, now()])?;
+    conn.prepare_cached("UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1")?.execute(params![
+        id,
+        state.as_str(),
+        note,
+        now()
+    ])?;
     Ok(())
 }
 
 /// Replaces an entry's `new` value (a push learns the real "before" only from PeerTube).
 pub fn set_values(conn: &Connection, id: i64, old: &Value, new: &Value) -> Result<()> {
-    conn.execute(
-        "UPDATE companion_journal SET old = ?2, new = ?3 WHERE id = ?1",
-        params![id, old.to_string(), new.to_string()],
-    )?;
+    conn.execute("UPDATE companion_journal SET old = ?2, new = ?3 WHERE id = ?1", params![id, old.to_string(), new.to_string()])?;
     Ok(())
 }
 
@@ -171,9 +175,7 @@ const RUN_COLUMNS: &str = "r.run_id, r.command, r.args, r.state, r.started_at, r
 
 /// Runs, newest first.
 pub fn list_runs(conn: &Connection, limit: u64) -> Result<Vec<RunRow>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {RUN_COLUMNS} FROM companion_runs r ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?1"
-    ))?;
+    let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM companion_runs r ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?1"))?;
     let rows = stmt.query_map([limit as i64], run_from_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -185,18 +187,13 @@ pub fn get_run(conn: &Connection, run_id: &str) -> Result<RunRow> {
 }
 
 pub fn set_run_rolled_back(conn: &Connection, run_id: &str, by: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE companion_runs SET state = 'rolled_back', rolled_back_by = ?2 WHERE run_id = ?1",
-        params![run_id, by],
-    )?;
+    conn.execute("UPDATE companion_runs SET state = 'rolled_back', rolled_back_by = ?2 WHERE run_id = ?1", params![run_id, by])?;
     Ok(())
 }
 
 /// A run's entries in the order they were made.
 pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal WHERE run_id = ?1 ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal WHERE run_id = ?1 ORDER BY id")?;
     let rows = stmt
         .query_map([run_id], |r| {
             let kind: String = r.get(2)?;
@@ -213,8 +210,7 @@ pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
                 key,
                 old: parse_json(old),
                 new: parse_json(new),
-                state: EntryState::parse(&state)
-                    .ok_or_else(|| Error::Other(format!("journal entry {id}: unknown state {state:?}")))?,
+                state: EntryState::parse(&state).ok_or_else(|| Error::Other(format!("journal entry {id}: unknown state {state:?}")))?,
                 at,
                 note,
             })
@@ -224,13 +220,9 @@ pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
 
 /// Latest journal entries that touched one key (e.g. a document hash), newest first.
 pub fn history(conn: &Connection, kind: Kind, key: &str, limit: u64) -> Result<Vec<(String, String, Value, Value, String)>> {
-    let mut stmt = conn.prepare(
-        "SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
+    let mut stmt = conn.prepare("SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3")?;
     let rows = stmt
-        .query_map(params![kind.as_str(), key, limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, parse_json(r.get(2)?), parse_json(r.get(3)?), r.get(4)?))
-        })?
+        .query_map(params![kind.as_str(), key, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, parse_json(r.get(2)?), parse_json(r.get(3)?), r.get(4)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

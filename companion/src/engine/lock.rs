@@ -26,13 +26,7 @@ impl WriterLock {
     /// Takes the lock or fails at once naming the holder (run id, pid, command, since).
     pub fn acquire(recon_db: &Path, holder: &str) -> Result<WriterLock> {
         let path = lock_path(recon_db);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -43,11 +37,7 @@ impl WriterLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        let info = format!(
-            "{holder} (pid {}, since {})",
-            std::process::id(),
-            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
-        );
+        let info = format!("{holder} (pid {}, since {})", std::process::id(), chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC"));
         file.set_len(0).map_err(|e| Error::io(&path, e))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(&path, e))?;
         file.write_all(info.as_bytes()).map_err(|e| Error::io(&path, e))?;

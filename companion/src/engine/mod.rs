@@ -2,21 +2,20 @@
 //! tying together concept scans (`concepts`), the rules (`assign`), the database
 //! (`recondb`), the journal, the writer lock and the run report.
 
-
 pub mod journal;
 pub mod lock;
 pub mod report;
 pub mod rollback;
 
 use crate::assign::{self, ChannelView, Outcome, Status};
-use crate::recon::concepts::{self, DocScan, SkipStats};
+use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::recon::concepts::{self, DocScan, SkipStats};
+use crate::recon::db::{self as recondb, Candidate, DomainColumns};
+use crate::recon::pyjson::Counts;
+use crate::support::progress::progress_bar;
 use journal::{EntryState, Kind};
 use lock::WriterLock;
-use crate::recon::pyjson::Counts;
-use crate::recon::db::{self as recondb, Candidate, DomainColumns};
-use crate::support::progress::progress_bar;
-use crate::context::Env;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -157,13 +156,7 @@ impl Run {
 
 /// Writes outcomes in short transactions, each row compare-and-set against what
 /// the selection saw (`guard`), journaled with old and new values.
-fn write_outcomes(
-    conn: &mut Connection,
-    run_id: &str,
-    changes: &[Change],
-    guard: impl Fn(&DomainColumns) -> bool,
-    summary: &mut PassSummary,
-) -> Result<()> {
+fn write_outcomes(conn: &mut Connection, run_id: &str, changes: &[Change], guard: impl Fn(&DomainColumns) -> bool, summary: &mut PassSummary) -> Result<()> {
     for batch in changes.chunks(WRITE_BATCH) {
         let (written, unchanged, conflicts) = recondb::retry_busy(|| {
             let tx = recondb::write_tx(conn)?;
@@ -192,15 +185,7 @@ fn write_outcomes(
                         peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
                     };
                     recondb::set_domain_columns(&tx, &ch.hash, &new)?;
-                    journal::record(
-                        &tx,
-                        run_id,
-                        Kind::Documents,
-                        &ch.hash,
-                        &serde_json::to_value(&cur)?,
-                        &serde_json::to_value(&new)?,
-                        EntryState::Applied,
-                    )?;
+                    journal::record(&tx, run_id, Kind::Documents, &ch.hash, &serde_json::to_value(&cur)?, &serde_json::to_value(&new)?, EntryState::Applied)?;
                     w += 1;
                 }
             }
@@ -403,13 +388,7 @@ pub fn tiebreaker(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSu
     summary.percent = percentages(&summary.tally, summary.selected);
     if let Some(run) = run {
         summary.run_id = Some(run.id.clone());
-        let res = write_outcomes(
-            &mut conn,
-            &run.id,
-            &changes,
-            |cur| cur.recon_domain_status.as_deref() == Some(Status::TiedPass1.as_str()),
-            &mut summary,
-        );
+        let res = write_outcomes(&mut conn, &run.id, &changes, |cur| cur.recon_domain_status.as_deref() == Some(Status::TiedPass1.as_str()), &mut summary);
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         let outcome = if res.is_ok() { "done" } else { "failed" };
         let path = run.finish(env, &conn, outcome, &serde_json::to_value(&summary)?)?;
@@ -568,14 +547,7 @@ fn run_finish_failed(run: &Run, env: &Env, conn: &Connection, counts: &Value) {
     let _ = journal::finish_run(conn, &run.id, "failed", counts, path.as_deref());
 }
 
-fn reprocess_one(
-    conn: &mut Connection,
-    run_id: &str,
-    hash: &str,
-    dir: Option<&Path>,
-    qdir: &Path,
-    item: &mut ReprocessItem,
-) -> Result<()> {
+fn reprocess_one(conn: &mut Connection, run_id: &str, hash: &str, dir: Option<&Path>, qdir: &Path, item: &mut ReprocessItem) -> Result<()> {
     // 1. Journal the move as pending *before* it happens, so a crash between the
     //    move and the row reset still leaves a record of where the dir went.
     let mut move_entry = None;
@@ -594,8 +566,7 @@ fn reprocess_one(
     // 2. Reset and queue in one transaction with its journal entries.
     recondb::retry_busy(|| {
         let tx = recondb::write_tx(conn)?;
-        let old_doc = row_values(&tx, "documents", &RESET_COLUMNS, hash)?
-            .ok_or_else(|| Error::NotFound(format!("document {hash}")))?;
+        let old_doc = row_values(&tx, "documents", &RESET_COLUMNS, hash)?.ok_or_else(|| Error::NotFound(format!("document {hash}")))?;
         let mut new_doc = old_doc.clone();
         for c in RESET_COLUMNS {
             new_doc.insert(c.to_string(), Value::Null);
@@ -661,14 +632,8 @@ pub fn status(env: &Env) -> Result<StatusView> {
         [&env.source],
         |r| r.get::<_, i64>(0),
     )? as u64;
-    v.pushed = conn.query_row(
-        "SELECT count(*) FROM documents WHERE peertube_category_pushed_at IS NOT NULL",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? as u64;
-    let mut stmt = conn.prepare(
-        "SELECT recon_domain_status, count(*) FROM documents WHERE recon_domain_status IS NOT NULL GROUP BY 1 ORDER BY 1",
-    )?;
+    v.pushed = conn.query_row("SELECT count(*) FROM documents WHERE peertube_category_pushed_at IS NOT NULL", [], |r| r.get::<_, i64>(0))? as u64;
+    let mut stmt = conn.prepare("SELECT recon_domain_status, count(*) FROM documents WHERE recon_domain_status IS NOT NULL GROUP BY 1 ORDER BY 1")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (s, n) = row?;
         if Status::parse(&s).is_some_and(Status::is_categorized) {
@@ -676,9 +641,7 @@ pub fn status(env: &Env) -> Result<StatusView> {
         }
         v.by_status.insert(s, n as u64);
     }
-    let mut stmt = conn.prepare(
-        "SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
-    )?;
+    let mut stmt = conn.prepare("SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (d, n) = row?;
         v.by_domain.push((d, n as u64));

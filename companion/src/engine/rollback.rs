@@ -3,9 +3,9 @@
 //! A row that changed again since the run is refused unless `force`.
 
 use crate::context::Env;
+use crate::engine::journal::{self, Entry, EntryState, Kind};
 use crate::engine::{sql_to_json, Run};
 use crate::error::{Error, Result};
-use crate::engine::journal::{self, Entry, EntryState, Kind};
 use crate::recon::db as recondb;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
@@ -106,33 +106,15 @@ fn same(a: &Value, b: &Value) -> bool {
 pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos: Option<Box<dyn VideoRestorer>>) -> Result<RollbackSummary> {
     let mut conn = if dry_run { recondb::open_readonly(&env.recon_db)? } else { recondb::open(&env.recon_db)? };
     let target = journal::get_run(&conn, run_id)?;
-    let mut summary = RollbackSummary {
-        target_run: run_id.to_string(),
-        target_command: target.command.clone(),
-        dry_run,
-        forced: force,
-        ..Default::default()
-    };
+    let mut summary = RollbackSummary { target_run: run_id.to_string(), target_command: target.command.clone(), dry_run, forced: force, ..Default::default() };
     if target.state == "rolled_back" && !force {
-        return Err(Error::Rollback {
-            run: run_id.into(),
-            msg: format!("already rolled back by {}", target.rolled_back_by.unwrap_or_default()),
-        });
+        return Err(Error::Rollback { run: run_id.into(), msg: format!("already rolled back by {}", target.rolled_back_by.unwrap_or_default()) });
     }
     let entries = journal::entries(&conn, run_id)?;
-    let rows: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| matches!(e.kind, Kind::Documents | Kind::Catalogue) && e.state == EntryState::Applied)
-        .collect();
-    let dirs: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.kind == Kind::ConceptDir && matches!(e.state, EntryState::Applied | EntryState::Pending))
-        .collect();
-    let video_entries: Vec<Entry> = entries
-        .iter()
-        .filter(|e| e.kind == Kind::Video && matches!(e.state, EntryState::Applied | EntryState::Pending))
-        .cloned()
-        .collect();
+    let rows: Vec<&Entry> = entries.iter().filter(|e| matches!(e.kind, Kind::Documents | Kind::Catalogue) && e.state == EntryState::Applied).collect();
+    let dirs: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::ConceptDir && matches!(e.state, EntryState::Applied | EntryState::Pending)).collect();
+    let video_entries: Vec<Entry> =
+        entries.iter().filter(|e| e.kind == Kind::Video && matches!(e.state, EntryState::Applied | EntryState::Pending)).cloned().collect();
 
     // Plan row restores: (entry, cols, already restored?).
     let mut plan = Vec::new();
@@ -222,10 +204,7 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
                 summary.conflicts.extend(r.conflicts);
                 summary.failed.extend(r.failed);
             }
-            None => summary.failed.push(format!(
-                "{} PeerTube change(s) not rolled back: no transport configured",
-                video_entries.len()
-            )),
+            None => summary.failed.push(format!("{} PeerTube change(s) not rolled back: no transport configured", video_entries.len())),
         }
     }
     for (e, src, dest) in &dir_plan {
@@ -246,8 +225,7 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
             let mut values: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Text(e.key.clone())];
             values.extend(cols.iter().map(|c| json_to_sql(old.get(c).unwrap_or(&Value::Null))));
             tx.execute(&sql, rusqlite::params_from_iter(values))?;
-            let restored: serde_json::Map<String, Value> =
-                cols.iter().map(|c| (c.clone(), old.get(c).cloned().unwrap_or(Value::Null))).collect();
+            let restored: serde_json::Map<String, Value> = cols.iter().map(|c| (c.clone(), old.get(c).cloned().unwrap_or(Value::Null))).collect();
             journal::record(&tx, &run.id, e.kind, &e.key, cur, &Value::Object(restored), EntryState::Applied)?;
         }
         journal::set_run_rolled_back(&tx, run_id, &run.id)?;

@@ -3,14 +3,14 @@
 //! files with the engine's own rules (`assign`, `engine::decide_tie`).
 
 use crate::assign::{self, Outcome, Rule, Status};
-use crate::recon::concepts::{self, DocScan, SkipReason};
 use crate::context::Env;
+use crate::engine::journal::{self, Kind};
 use crate::engine::{self, Channels, CountCache};
 use crate::error::{Error, Result};
-use crate::engine::journal::{self, Kind};
 use crate::output::{self, pct};
-use crate::recon::pyjson::Counts;
+use crate::recon::concepts::{self, DocScan, SkipReason};
 use crate::recon::db::{self as recondb, Candidate};
+use crate::recon::pyjson::Counts;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OptionalExtension};
@@ -218,8 +218,7 @@ pub enum Target {
 }
 
 fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+    s.len() == 36 && s.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
 }
 
 fn is_short_uuid(s: &str) -> bool {
@@ -294,9 +293,8 @@ pub fn resolve(conn: &Connection, target: &Target) -> Result<String> {
         "SELECT hash, path FROM catalogue
          WHERE (?1 IS NOT NULL AND instr(lower(path), ?1) > 0) OR (?2 IS NOT NULL AND instr(path, ?2) > 0)",
     )?;
-    let rows = stmt
-        .query_map(rusqlite::params![long, short], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows =
+        stmt.query_map(rusqlite::params![long, short], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
     let mut found = BTreeSet::new();
     for (hash, path) in rows {
         let Some((_, id)) = path.as_deref().and_then(|p| p.rsplit_once("/w/")) else { continue };
@@ -335,20 +333,13 @@ struct DocRow {
 
 impl DocRow {
     fn title(&self) -> Option<String> {
-        self.book_title
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .or_else(|| self.cat_filename.clone())
-            .or_else(|| self.doc_filename.clone())
+        self.book_title.clone().filter(|t| !t.trim().is_empty()).or_else(|| self.cat_filename.clone()).or_else(|| self.doc_filename.clone())
     }
 }
 
 fn load_row(conn: &Connection, hash: &str, migrated: bool) -> Result<DocRow> {
-    let cols = if migrated {
-        "d.recon_domain, d.recon_domain_status, d.recon_domain_assigned_at, d.peertube_category_pushed_at"
-    } else {
-        "NULL, NULL, NULL, NULL"
-    };
+    let cols =
+        if migrated { "d.recon_domain, d.recon_domain_status, d.recon_domain_assigned_at, d.peertube_category_pushed_at" } else { "NULL, NULL, NULL, NULL" };
     let sql = format!(
         "SELECT d.hash IS NOT NULL, c.hash IS NOT NULL, d.book_title, d.filename, d.status, {cols},
                 c.filename, c.path, c.source, c.category
@@ -387,10 +378,7 @@ fn title_of(conn: &Connection, hash: &str) -> Result<Option<String>> {
 }
 
 fn history(conn: &Connection, hash: &str) -> Result<Vec<HistoryEntry>> {
-    let has_journal = conn
-        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'companion_journal'", [], |_| Ok(()))
-        .optional()?
-        .is_some();
+    let has_journal = conn.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'companion_journal'", [], |_| Ok(())).optional()?.is_some();
     if !has_journal {
         return Ok(Vec::new());
     }
@@ -450,9 +438,7 @@ impl<'a> Work<'a> {
         // No ORDER BY: SQLite would walk the hash index and fetch every row by
         // it (~50 ms on 22,000 rows) instead of one sequential scan (~4 ms).
         let mut stmt = self.conn.prepare("SELECT hash FROM catalogue WHERE source = ?1 AND category = ?2")?;
-        let mut members = stmt
-            .query_map([self.env.source.as_str(), ch], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut members = stmt.query_map([self.env.source.as_str(), ch], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         members.sort_unstable();
         for m in &members {
             self.channels.channel_of.insert(m.clone(), ch.to_string());
@@ -658,10 +644,9 @@ fn reason(scan: &DocScan, skipped_files: usize, outcome: &Outcome, tie: Option<&
     match outcome.rule {
         Rule::NoValidDomain if scan.bad_hash => "The hash is not a valid md5, so its concept dir is never read: no valid domain (needs_reprocess).".into(),
         Rule::NoValidDomain if !scan.dir_found => "No concept dir: nothing to count, so it needs reprocessing.".into(),
-        Rule::NoValidDomain => format!(
-            "No concept in its {} window file(s) ({skipped_files} skipped) carries a valid domain, so it needs reprocessing.",
-            scan.windows.len()
-        ),
+        Rule::NoValidDomain => {
+            format!("No concept in its {} window file(s) ({skipped_files} skipped) carries a valid domain, so it needs reprocessing.", scan.windows.len())
+        }
         Rule::ClearWinner => {
             let Some(win) = outcome.domain else { return describe(outcome) };
             let (share, margin) = assign::margin(totals, win);
@@ -675,10 +660,7 @@ fn reason(scan: &DocScan, skipped_files: usize, outcome: &Outcome, tie: Option<&
                     DOMAINS[r].label,
                     totals[r]
                 ),
-                None => format!(
-                    "Clear winner: {} is the only valid domain ({} concept(s)).",
-                    DOMAINS[win].label, totals[win]
-                ),
+                None => format!("Clear winner: {} is the only valid domain ({} concept(s)).", DOMAINS[win].label, totals[win]),
             }
         }
         Rule::Tie => describe(outcome),
@@ -687,10 +669,7 @@ fn reason(scan: &DocScan, skipped_files: usize, outcome: &Outcome, tie: Option<&
             let tie_s = format!("{} tie at {} concept(s) each", join_labels(&t.tied), t.tied_count);
             let d = outcome.domain_label().unwrap_or("-");
             let chan_counts = || {
-                t.channel_counts
-                    .as_ref()
-                    .map(|cc| cc.iter().map(|c| format!("{} {}", c.domain, c.count)).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default()
+                t.channel_counts.as_ref().map(|cc| cc.iter().map(|c| format!("{} {}", c.domain, c.count)).collect::<Vec<_>>().join(", ")).unwrap_or_default()
             };
             let ch = t.channel.as_deref().unwrap_or("");
             match outcome.rule {
@@ -883,10 +862,7 @@ pub fn verdict(e: &Explanation) -> Verdict {
         let (s, m) = assign::margin(&counts, i);
         share = Some(s);
         margin = Some(m);
-        runner_up = (0..COUNT)
-            .filter(|&j| j != i && counts[j] > 0)
-            .max_by_key(|&j| (counts[j], std::cmp::Reverse(j)))
-            .map(|j| DOMAINS[j].label);
+        runner_up = (0..COUNT).filter(|&j| j != i && counts[j] > 0).max_by_key(|&j| (counts[j], std::cmp::Reverse(j))).map(|j| DOMAINS[j].label);
     }
     // The stored domain's lead among the tied domains in the channel's counts.
     let channel_margin = match (&e.tie, idx) {
@@ -936,10 +912,7 @@ pub fn verdict(e: &Explanation) -> Verdict {
 /// draw depends only on the seed and the set of hashes) and judges each.
 pub fn spot_check(env: &Env, conn: &Connection, status: &str, sample: usize, seed: Option<u64>) -> Result<SpotCheck> {
     let st = Status::parse(status).ok_or_else(|| {
-        Error::BadTarget(format!(
-            "unknown status {status:?}: expected one of {}",
-            Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        ))
+        Error::BadTarget(format!("unknown status {status:?}: expected one of {}", Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
     })?;
     if !recondb::feature_columns_present(conn)? {
         return Err(Error::NotMigrated("recon.db has no recon_domain columns yet, so nothing is assigned".into()));
@@ -1056,21 +1029,12 @@ pub fn render_text(e: &Explanation) -> String {
     }
     if !e.skipped_files.is_empty() {
         push(&mut out, "\nSkipped files");
-        push(
-            &mut out,
-            &output::table(
-                &["file", "why", "detail"],
-                e.skipped_files.iter().map(|s| vec![s.file.clone(), s.kind.to_string(), s.reason.clone()]),
-            ),
-        );
+        push(&mut out, &output::table(&["file", "why", "detail"], e.skipped_files.iter().map(|s| vec![s.file.clone(), s.kind.to_string(), s.reason.clone()])));
     }
     if e.skipped_non_object_items + e.skipped_no_valid_domain_items > 0 {
         push(
             &mut out,
-            &format!(
-                "Skipped items in counted files: {} not objects, {} without a valid domain.",
-                e.skipped_non_object_items, e.skipped_no_valid_domain_items
-            ),
+            &format!("Skipped items in counted files: {} not objects, {} without a valid domain.", e.skipped_non_object_items, e.skipped_no_valid_domain_items),
         );
     }
     push(&mut out, "\nTotals");
@@ -1082,9 +1046,7 @@ pub fn render_text(e: &Explanation) -> String {
             &mut out,
             &output::table(
                 &["domain", "id", "count", "share"],
-                e.totals.iter().map(|d| {
-                    vec![d.domain.to_string(), d.id.to_string(), d.count.to_string(), pct(f64::from(d.count) * 100.0 / total)]
-                }),
+                e.totals.iter().map(|d| vec![d.domain.to_string(), d.id.to_string(), d.count.to_string(), pct(f64::from(d.count) * 100.0 / total)]),
             ),
         );
     }
@@ -1106,9 +1068,7 @@ pub fn render_text(e: &Explanation) -> String {
                 &mut out,
                 &output::table(
                     &["hash", "title", "tied-domain counts"],
-                    t.top_contributors.iter().map(|c| {
-                        vec![c.hash.clone(), short_text(&c.title.clone().unwrap_or_default(), 40), counts_text(&c.counts)]
-                    }),
+                    t.top_contributors.iter().map(|c| vec![c.hash.clone(), short_text(&c.title.clone().unwrap_or_default(), 40), counts_text(&c.counts)]),
                 ),
             );
         }
@@ -1151,14 +1111,7 @@ fn rule_name(r: Rule) -> &'static str {
 /// The spot check as an operator reads it.
 pub fn render_spot_text(s: &SpotCheck) -> String {
     let mut out = String::new();
-    out.push_str(&format!(
-        "spot-check: {} of {} {} document(s), seed {} (repeat with --seed {})\n",
-        s.verdicts.len(),
-        s.available,
-        s.status,
-        s.seed,
-        s.seed
-    ));
+    out.push_str(&format!("spot-check: {} of {} {} document(s), seed {} (repeat with --seed {})\n", s.verdicts.len(), s.available, s.status, s.seed, s.seed));
     if s.verdicts.is_empty() {
         out.push_str(&format!("no documents with status {}\n", s.status));
         return out;
@@ -1181,10 +1134,7 @@ pub fn render_spot_text(s: &SpotCheck) -> String {
     ));
     out.push('\n');
     let sm = &s.summary;
-    out.push_str(&format!(
-        "summary: {} clear, {} narrow, {} no domain, {} stale (of {})\n",
-        sm.clear, sm.narrow, sm.no_domain, sm.stale, sm.sampled
-    ));
+    out.push_str(&format!("summary: {} clear, {} narrow, {} no domain, {} stale (of {})\n", sm.clear, sm.narrow, sm.no_domain, sm.stale, sm.sampled));
     out.push_str(&format!("{NARROW_RULE}\n"));
     for v in s.verdicts.iter().filter(|v| v.stale) {
         out.push_str(&format!("{}: {}\n", v.hash, v.note));
@@ -1194,8 +1144,6 @@ pub fn render_spot_text(s: &SpotCheck) -> String {
     }
     out
 }
-
-
 
 #[cfg(test)]
 mod tests {
@@ -1226,11 +1174,7 @@ mod tests {
         let h = "0123456789ABCDEF0123456789abcdef";
         assert_eq!(parse_target(h).ok(), Some(Target::Hash(h.to_ascii_lowercase())));
         let u = "a44521d0-0fb8-4ade-8002-3385545c3318";
-        let want = Target::Video {
-            given: u.to_string(),
-            long: Some(u.to_string()),
-            short: Some("mhvXdrZT4jP5T8vBxuvm75".into()),
-        };
+        let want = Target::Video { given: u.to_string(), long: Some(u.to_string()), short: Some("mhvXdrZT4jP5T8vBxuvm75".into()) };
         assert_eq!(parse_target(u).ok(), Some(want.clone()));
         assert_eq!(parse_target(&format!("https://stream.echo6.co/w/{u}?start=3")).ok(), Some(want));
         match parse_target("https://x/videos/w/mhvXdrZT4jP5T8vBxuvm75/") {

@@ -155,12 +155,7 @@ fn save_token(path: &Path, t: &Token) -> Result<()> {
     }
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(serde_json::to_string(t)?.as_bytes()).map_err(|e| Error::io(&tmp, e))?;
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&tmp, e))?;
@@ -176,19 +171,9 @@ fn load_token(path: &Path, s: &ApiSettings) -> Option<Token> {
 
 impl ApiClient {
     pub fn new(s: ApiSettings) -> Result<ApiClient> {
-        let http = reqwest::Client::builder()
-            .timeout(s.timeout)
-            .connect_timeout(s.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(32)
-            .build()?;
+        let http = reqwest::Client::builder().timeout(s.timeout).connect_timeout(s.timeout.min(Duration::from_secs(10))).pool_max_idle_per_host(32).build()?;
         let token = load_token(&s.token_cache, &s);
-        Ok(ApiClient {
-            http,
-            limiter: RateLimiter::new(s.rate_per_sec),
-            auth: Mutex::new(AuthState { token, generation: 0 }),
-            stats: ApiStats::default(),
-            s,
-        })
+        Ok(ApiClient { http, limiter: RateLimiter::new(s.rate_per_sec), auth: Mutex::new(AuthState { token, generation: 0 }), stats: ApiStats::default(), s })
     }
 
     pub fn from_config(cfg: &Config) -> Result<ApiClient> {
@@ -234,10 +219,7 @@ impl ApiClient {
                         let text = resp.text().await.unwrap_or_default();
                         (ra, format!("{method} {path}: HTTP {status} {}", snippet(&text)))
                     } else {
-                        let bytes = resp
-                            .bytes()
-                            .await
-                            .map_err(|e| ApiError::Unavailable(format!("{method} {path}: reading the answer: {e}")))?;
+                        let bytes = resp.bytes().await.map_err(|e| ApiError::Unavailable(format!("{method} {path}: reading the answer: {e}")))?;
                         return Ok((status, bytes.to_vec()));
                     }
                 }
@@ -259,8 +241,9 @@ impl ApiClient {
     pub async fn get_public(&self, path: &str) -> std::result::Result<Value, ApiError> {
         let (status, body) = self.exchange(Method::GET, path, None, None, None).await?;
         match status {
-            s if s.is_success() => serde_json::from_slice(&body)
-                .map_err(|e| ApiError::Other(format!("GET {path}: answer is not JSON ({e}): {}", snippet_bytes(&body)))),
+            s if s.is_success() => {
+                serde_json::from_slice(&body).map_err(|e| ApiError::Other(format!("GET {path}: answer is not JSON ({e}): {}", snippet_bytes(&body))))
+            }
             StatusCode::NOT_FOUND => Err(ApiError::NotFound(format!("GET {path}"))),
             s => Err(classify(s, &format!("GET {path}"), &body)),
         }
@@ -286,10 +269,8 @@ impl ApiClient {
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> std::result::Result<Value, (StatusCode, String)> {
-        let (status, body) = self
-            .exchange(Method::POST, "/api/v1/users/token", None, None, Some(form))
-            .await
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let (status, body) =
+            self.exchange(Method::POST, "/api/v1/users/token", None, None, Some(form)).await.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         if !status.is_success() {
             return Err((status, snippet_bytes(&body)));
         }
@@ -318,12 +299,7 @@ impl ApiClient {
     async fn login(&self) -> std::result::Result<Token, ApiError> {
         let password = config::read_secret(&self.s.password_env, self.s.password_file.as_deref())
             .map_err(|e| ApiError::Other(e.to_string()))?
-            .ok_or_else(|| {
-                ApiError::Auth(format!(
-                    "no PeerTube password: export {} or set peertube.password_file",
-                    self.s.password_env
-                ))
-            })?;
+            .ok_or_else(|| ApiError::Auth(format!("no PeerTube password: export {} or set peertube.password_file", self.s.password_env)))?;
         let client = self.oauth_client().await?;
         self.stats.logins.fetch_add(1, Ordering::Relaxed);
         let form = [

@@ -45,9 +45,10 @@ impl PgVideos {
     /// Connects with the config's URL; the password comes from the env var or file only.
     pub async fn connect(cfg: &Config) -> Result<PgVideos> {
         let p = &cfg.peertube;
-        let url = p.db_url.as_deref().ok_or_else(|| {
-            Error::Config("peertube.db_url is not set: the db transport needs PeerTube's PostgreSQL URL (without the password)".into())
-        })?;
+        let url = p
+            .db_url
+            .as_deref()
+            .ok_or_else(|| Error::Config("peertube.db_url is not set: the db transport needs PeerTube's PostgreSQL URL (without the password)".into()))?;
         let password = config::read_secret(&p.db_password_env, p.db_password_file.as_deref())?;
         PgVideos::connect_url(url, password.as_deref(), p.db_tls).await
     }
@@ -60,18 +61,24 @@ impl PgVideos {
         pg.application_name("recon-companion");
         let (client, task) = if tls {
             let (client, conn) = pg.connect(tls_connector()?).await?;
-            (client, tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::warn!(error = %e, "postgres connection closed");
-                }
-            }))
+            (
+                client,
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::warn!(error = %e, "postgres connection closed");
+                    }
+                }),
+            )
         } else {
             let (client, conn) = pg.connect(tokio_postgres::NoTls).await?;
-            (client, tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::warn!(error = %e, "postgres connection closed");
-                }
-            }))
+            (
+                client,
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::warn!(error = %e, "postgres connection closed");
+                    }
+                }),
+            )
         };
         Ok(PgVideos { client, task })
     }
@@ -85,10 +92,7 @@ impl PgVideos {
         let mut out = HashMap::with_capacity(uuids.len());
         for chunk in uuids.chunks(LOOKUP_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(|u| u.as_str()).collect();
-            let rows = self
-                .client
-                .query("SELECT uuid::text, category, remote FROM video WHERE uuid = ANY($1::text[]::uuid[])", &[&ids])
-                .await?;
+            let rows = self.client.query("SELECT uuid::text, category, remote FROM video WHERE uuid = ANY($1::text[]::uuid[])", &[&ids]).await?;
             for r in rows {
                 let id: String = r.get(0);
                 if let Some(u) = VideoUuid::parse(&id) {
@@ -122,10 +126,8 @@ impl PgVideos {
 
     /// Runbook step 6: videos per category ≥ 100, biggest first.
     pub async fn distribution(&self) -> Result<Vec<(i32, i64)>> {
-        let rows = self
-            .client
-            .query("SELECT category, count(*) FROM video WHERE category >= 100 GROUP BY category ORDER BY count(*) DESC, category", &[])
-            .await?;
+        let rows =
+            self.client.query("SELECT category, count(*) FROM video WHERE category >= 100 GROUP BY category ORDER BY count(*) DESC, category", &[]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -136,14 +138,8 @@ impl PgVideos {
 
     /// Every video with a category ≥ 100 (the emergency reset's selection).
     pub async fn with_recon_category(&self) -> Result<Vec<(VideoUuid, i32, bool)>> {
-        let rows = self
-            .client
-            .query("SELECT uuid::text, category, remote FROM video WHERE category >= 100 ORDER BY id", &[])
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some((VideoUuid::parse(r.get::<_, &str>(0))?, r.get(1), r.get(2))))
-            .collect())
+        let rows = self.client.query("SELECT uuid::text, category, remote FROM video WHERE category >= 100 ORDER BY id", &[]).await?;
+        Ok(rows.iter().filter_map(|r| Some((VideoUuid::parse(r.get::<_, &str>(0))?, r.get(1), r.get(2)))).collect())
     }
 }
 

@@ -2,8 +2,8 @@
 //! entries around every PeerTube write — `pending` before it, then `applied`
 //! together with `peertube_category_pushed_at` in one transaction.
 
-use crate::error::Result;
 use crate::engine::journal::{EntryState, Kind};
+use crate::error::Result;
 use crate::peertube::video_id::{self, PathProblem, VideoUuid};
 use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -30,9 +30,7 @@ pub fn select_pending(conn: &Connection, source: &str, limit: Option<u64>) -> Re
     )?;
     let limit = limit.map(|l| l as i64).unwrap_or(-1);
     let rows = stmt
-        .query_map(params![source, limit], |r| {
-            Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? })
-        })?
+        .query_map(params![source, limit], |r| Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? }))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -104,9 +102,7 @@ pub fn category_of(v: &Value) -> Option<i64> {
 
 /// The newest pending video entry per video uuid.
 pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, run_id, key, old, new FROM companion_journal WHERE kind = 'video' AND state = 'pending' ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare("SELECT id, run_id, key, old, new FROM companion_journal WHERE kind = 'video' AND state = 'pending' ORDER BY id")?;
     let rows = stmt
         .query_map([], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?))
@@ -118,13 +114,7 @@ pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
         let new: Value = new.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
         out.insert(
             key,
-            Prior {
-                entry_id: id,
-                run_id,
-                old: category_of(&old),
-                new: category_of(&new),
-                hash: new.get("hash").and_then(Value::as_str).map(str::to_string),
-            },
+            Prior { entry_id: id, run_id, old: category_of(&old), new: category_of(&new), hash: new.get("hash").and_then(Value::as_str).map(str::to_string) },
         );
     }
     Ok(out)

@@ -3,9 +3,9 @@
 //! stand-in of PeerTube's API for tests and the benchmark.
 
 pub mod api;
+pub mod db;
 pub mod ledger;
 pub mod limiter;
-pub mod db;
 pub mod preflight;
 pub mod push;
 pub mod reconcile;

@@ -38,13 +38,7 @@ pub fn check_categories(live: &BTreeMap<String, String>) -> (usize, Vec<String>)
         }
     }
     if !missing.is_empty() {
-        problems.insert(
-            0,
-            format!(
-                "PeerTube lacks categories {} (is peertube-plugin-recon-domains installed and enabled?)",
-                missing.join(", ")
-            ),
-        );
+        problems.insert(0, format!("PeerTube lacks categories {} (is peertube-plugin-recon-domains installed and enabled?)", missing.join(", ")));
     }
     (ok, problems)
 }
@@ -61,10 +55,7 @@ pub fn check_plugin(answer: &Value) -> Vec<String> {
         None => problems.push("plugin route answered no fingerprint".to_string()),
     }
     if let Some(cats) = answer.get("categories").and_then(Value::as_array) {
-        let theirs: BTreeMap<i64, &str> = cats
-            .iter()
-            .filter_map(|c| Some((c.get("id")?.as_i64()?, c.get("label")?.as_str()?)))
-            .collect();
+        let theirs: BTreeMap<i64, &str> = cats.iter().filter_map(|c| Some((c.get("id")?.as_i64()?, c.get("label")?.as_str()?))).collect();
         for d in shared_constants::all() {
             match theirs.get(&i64::from(d.id)) {
                 Some(l) if *l == d.label => {}
@@ -83,11 +74,7 @@ pub fn check_plugin(answer: &Value) -> Vec<String> {
 
 /// Runs both checks. `Err` when PeerTube cannot be reached at all: never a silent pass.
 pub async fn run(client: &ApiClient) -> Result<Preflight, ApiError> {
-    let mut p = Preflight {
-        url: client.base_url().to_string(),
-        expected_fingerprint: shared_constants::fingerprint(),
-        ..Default::default()
-    };
+    let mut p = Preflight { url: client.base_url().to_string(), expected_fingerprint: shared_constants::fingerprint(), ..Default::default() };
     let live = client.categories().await?;
     let (ok, problems) = check_categories(&live);
     p.categories_ok = ok;
@@ -98,9 +85,9 @@ pub async fn run(client: &ApiClient) -> Result<Preflight, ApiError> {
             p.plugin_version = v.get("version").and_then(Value::as_str).map(str::to_string);
             p.problems.extend(check_plugin(&v));
         }
-        Err(ApiError::NotFound(_)) => p.problems.push(format!(
-            "plugin route {PLUGIN_ROUTE} not found: peertube-plugin-recon-domains is not installed (or too old)"
-        )),
+        Err(ApiError::NotFound(_)) => {
+            p.problems.push(format!("plugin route {PLUGIN_ROUTE} not found: peertube-plugin-recon-domains is not installed (or too old)"))
+        }
         Err(e @ ApiError::Unavailable(_)) => return Err(e),
         Err(e) => p.problems.push(format!("plugin route {PLUGIN_ROUTE}: {e}")),
     }

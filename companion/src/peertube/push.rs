@@ -7,8 +7,8 @@ use crate::context::Env;
 use crate::engine::Run;
 use crate::error::{Error, Result};
 use crate::peertube::api::{ApiClient, ApiError};
-use crate::peertube::ledger::{self, DocMark, Intent, Ledger, Prior, PushDoc, Unpushable};
 use crate::peertube::db::PgVideos;
+use crate::peertube::ledger::{self, DocMark, Intent, Ledger, Prior, PushDoc, Unpushable};
 use crate::peertube::preflight;
 use crate::peertube::video_id::VideoUuid;
 use crate::recon::db as recondb;
@@ -124,10 +124,7 @@ pub fn plan(docs: Vec<PushDoc>, priors: &HashMap<String, Prior>, summary: &mut P
         match ledger::target_of(&doc) {
             Ok((video, category)) => {
                 *summary.by_domain.entry(doc.domain.clone()).or_default() += 1;
-                let prior = priors
-                    .get(video.as_str())
-                    .filter(|p| p.new == Some(category) && p.hash.as_deref().is_none_or(|h| h == doc.hash))
-                    .cloned();
+                let prior = priors.get(video.as_str()).filter(|p| p.new == Some(category) && p.hash.as_deref().is_none_or(|h| h == doc.hash)).cloned();
                 jobs.push(Job { doc, video, category, prior });
             }
             Err(why) => {
@@ -166,7 +163,10 @@ impl Streak {
 
 enum VideoOutcome {
     Pushed(DocMark),
-    AlreadySet { mark: DocMark, recovered: bool },
+    AlreadySet {
+        mark: DocMark,
+        recovered: bool,
+    },
     /// Definite failure (nothing changed) or ambiguous (entry left pending).
     Failed(ApiError, String),
     NotFound(String),
@@ -180,9 +180,7 @@ fn lock(l: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
 
 async fn with_ledger<T: Send + 'static>(ledger: &Arc<Mutex<Ledger>>, f: impl FnOnce(&mut Ledger) -> Result<T> + Send + 'static) -> Result<T> {
     let l = ledger.clone();
-    tokio::task::spawn_blocking(move || f(&mut lock(&l)))
-        .await
-        .map_err(|e| Error::Other(format!("journal task: {e}")))?
+    tokio::task::spawn_blocking(move || f(&mut lock(&l))).await.map_err(|e| Error::Other(format!("journal task: {e}")))?
 }
 
 async fn api_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, job: Job) -> Result<VideoOutcome> {
@@ -199,14 +197,8 @@ async fn api_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, job: Job) -
             });
         }
     };
-    let intent = Intent {
-        hash: hash.clone(),
-        video: job.video.clone(),
-        domain: job.doc.domain.clone(),
-        category: job.category,
-        old: cur,
-        prior: job.prior.clone(),
-    };
+    let intent =
+        Intent { hash: hash.clone(), video: job.video.clone(), domain: job.doc.domain.clone(), category: job.category, old: cur, prior: job.prior.clone() };
     if cur == Some(job.category) {
         let recovered = intent.prior.is_some();
         let marks = with_ledger(&ledger, move |l| l.already_set(&[&intent])).await?;
@@ -313,51 +305,53 @@ async fn push_db(cfg: &Config, batch_size: usize, ledger: Arc<Mutex<Ledger>>, jo
         let mut writes = Vec::new();
         // The journal lock is released before any await below.
         let ids = {
-        let mut l = lock(&ledger);
-        for j in &batch {
-            let intent = |old| Intent {
-                hash: j.doc.hash.clone(),
-                video: j.video.clone(),
-                domain: j.doc.domain.clone(),
-                category: j.category,
-                old,
-                prior: j.prior.clone(),
-            };
-            match current.get(&j.video) {
-                None => {
-                    s.not_found += 1;
-                    let msg = "no such video in PeerTube's database";
-                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
-                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+            let mut l = lock(&ledger);
+            for j in &batch {
+                let intent = |old| Intent {
+                    hash: j.doc.hash.clone(),
+                    video: j.video.clone(),
+                    domain: j.doc.domain.clone(),
+                    category: j.category,
+                    old,
+                    prior: j.prior.clone(),
+                };
+                match current.get(&j.video) {
+                    None => {
+                        s.not_found += 1;
+                        let msg = "no such video in PeerTube's database";
+                        s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                        l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                    }
+                    Some(v) if v.remote => {
+                        s.remote += 1;
+                        let msg = "remote video: only its own instance may change it";
+                        s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                        l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                    }
+                    Some(v) if v.category.map(i64::from) == Some(j.category) => already.push(intent(Some(j.category))),
+                    Some(v) => writes.push(intent(v.category.map(i64::from))),
                 }
-                Some(v) if v.remote => {
-                    s.remote += 1;
-                    let msg = "remote video: only its own instance may change it";
-                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
-                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+            }
+            if !already.is_empty() {
+                let refs: Vec<&Intent> = already.iter().collect();
+                for m in l.already_set(&refs)? {
+                    s.mark(m);
                 }
-                Some(v) if v.category.map(i64::from) == Some(j.category) => already.push(intent(Some(j.category))),
-                Some(v) => writes.push(intent(v.category.map(i64::from))),
+                s.already_set += already.len() as u64;
+                s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
             }
-        }
-        if !already.is_empty() {
-            let refs: Vec<&Intent> = already.iter().collect();
-            for m in l.already_set(&refs)? {
-                s.mark(m);
+            let refs: Vec<&Intent> = writes.iter().collect();
+            if refs.is_empty() {
+                Vec::new()
+            } else {
+                l.pending(&refs)?
             }
-            s.already_set += already.len() as u64;
-            s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
-        }
-        let refs: Vec<&Intent> = writes.iter().collect();
-        if refs.is_empty() { Vec::new() } else { l.pending(&refs)? }
         };
         if !writes.is_empty() {
             s.phase("journal_pending", t);
             let t = Instant::now();
-            let rows: Vec<(VideoUuid, Option<i32>, Option<i32>)> = writes
-                .iter()
-                .map(|i| (i.video.clone(), i.old.and_then(|c| i32::try_from(c).ok()), i32::try_from(i.category).ok()))
-                .collect();
+            let rows: Vec<(VideoUuid, Option<i32>, Option<i32>)> =
+                writes.iter().map(|i| (i.video.clone(), i.old.and_then(|c| i32::try_from(c).ok()), i32::try_from(i.category).ok())).collect();
             // On an error here the entries stay pending: the transaction either
             // committed or not, and the next run reads PeerTube to tell.
             let written = pg.compare_and_set(&rows).await?;
@@ -405,9 +399,7 @@ pub fn dry_run(env: &Env, opts: &PushOptions) -> Result<PushSummary> {
 /// Preflight through the API; a refusal names every problem.
 pub async fn check_peertube(cfg: &Config) -> Result<ApiClient> {
     let client = ApiClient::from_config(cfg)?;
-    let p = preflight::run(&client).await.map_err(|e| {
-        Error::PeerTube(format!("cannot check PeerTube at {} before pushing: {e}", cfg.peertube.url))
-    })?;
+    let p = preflight::run(&client).await.map_err(|e| Error::PeerTube(format!("cannot check PeerTube at {} before pushing: {e}", cfg.peertube.url)))?;
     if !p.ok() {
         return Err(Error::Refused(format!("PeerTube is not ready for our categories: {}", p.problems.join("; "))));
     }
@@ -427,7 +419,8 @@ pub async fn push(cfg: &Config, env: &Env, opts: &PushOptions, jobs_override: Op
         client.ensure_login().await.map_err(Error::from)?;
     }
     let mut conn = recondb::open(&env.recon_db)?;
-    let run = Run::begin(env, &mut conn, &opts.command, json!({ "limit": opts.limit, "transport": opts.transport.to_string(), "batch_size": opts.batch_size }))?;
+    let run =
+        Run::begin(env, &mut conn, &opts.command, json!({ "limit": opts.limit, "transport": opts.transport.to_string(), "batch_size": opts.batch_size }))?;
     s.run_id = Some(run.id.clone());
     let jobs = match jobs_override {
         Some(j) => j,
@@ -448,12 +441,7 @@ pub async fn push(cfg: &Config, env: &Env, opts: &PushOptions, jobs_override: Op
         Transport::Api => "api",
         Transport::Db => "db",
     };
-    let ledger = Arc::new(Mutex::new(Ledger {
-        conn,
-        run_id: run.id.clone(),
-        transport,
-        require_unpushed: opts.command == "push-pending",
-    }));
+    let ledger = Arc::new(Mutex::new(Ledger { conn, run_id: run.id.clone(), transport, require_unpushed: opts.command == "push-pending" }));
     let res = match opts.transport {
         Transport::Api => push_api(cfg, client.clone(), ledger.clone(), jobs, &mut s).await,
         Transport::Db => push_db(cfg, opts.batch_size, ledger.clone(), jobs, &mut s).await,

@@ -4,11 +4,11 @@
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
+use crate::engine::journal::{self, EntryState, Kind};
 use crate::engine::Run;
 use crate::error::{Error, Result};
-use crate::engine::journal::{self, EntryState, Kind};
-use crate::peertube::ledger::{self, PushDoc};
 use crate::peertube::db::{PgVideos, VideoRow};
+use crate::peertube::ledger::{self, PushDoc};
 use crate::peertube::push::{self as pusher, Job, PushOptions, PushSummary};
 use crate::peertube::video_id::VideoUuid;
 use crate::recon::db::{self as recondb, DomainColumns};
@@ -77,7 +77,11 @@ pub struct ReconcileReport {
 pub async fn reconcile(cfg: &Config, env: &Env, repair: bool, via: Transport) -> Result<ReconcileReport> {
     let docs: Vec<PushDoc> = {
         let conn = recondb::open_readonly(&env.recon_db)?;
-        if recondb::feature_columns_present(&conn)? { ledger::select_pushed(&conn, &env.source)? } else { Vec::new() }
+        if recondb::feature_columns_present(&conn)? {
+            ledger::select_pushed(&conn, &env.source)?
+        } else {
+            Vec::new()
+        }
     };
     let pg = PgVideos::connect(cfg).await?;
     let mut rep = ReconcileReport { pushed_documents: docs.len() as u64, ..Default::default() };
@@ -123,13 +127,7 @@ pub async fn reconcile(cfg: &Config, env: &Env, repair: bool, via: Transport) ->
     rep.without_category = pg.without_category().await?;
     drop(pg);
     if repair && !repair_jobs.is_empty() {
-        let opts = PushOptions {
-            limit: None,
-            dry_run: false,
-            transport: via,
-            batch_size: cfg.peertube.batch_size,
-            command: "reconcile-repair".into(),
-        };
+        let opts = PushOptions { limit: None, dry_run: false, transport: via, batch_size: cfg.peertube.batch_size, command: "reconcile-repair".into() };
         rep.repair = Some(pusher::push(cfg, env, &opts, Some(repair_jobs)).await?);
     }
     Ok(rep)

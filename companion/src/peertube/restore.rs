@@ -4,13 +4,13 @@
 //! way: PeerTube's current value tells whether the write landed.
 
 use crate::config::{Config, Transport};
-use crate::error::{Error, Result};
 use crate::engine::journal::Entry;
-use crate::peertube::api::{ApiClient, ApiError};
-use crate::peertube::ledger::category_of;
-use crate::peertube::db::PgVideos;
-use crate::peertube::video_id::VideoUuid;
 use crate::engine::rollback::{VideoRestore, VideoRestorer};
+use crate::error::{Error, Result};
+use crate::peertube::api::{ApiClient, ApiError};
+use crate::peertube::db::PgVideos;
+use crate::peertube::ledger::category_of;
+use crate::peertube::video_id::VideoUuid;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,12 +59,7 @@ pub fn decide(w: &Want, current: Option<i64>) -> Decision {
     } else if current == w.before {
         Decision::AlreadyBefore
     } else {
-        Decision::Conflict(format!(
-            "video {}: the run wrote {} but PeerTube now holds {} (changed since)",
-            w.video,
-            show(w.wrote),
-            show(current)
-        ))
+        Decision::Conflict(format!("video {}: the run wrote {} but PeerTube now holds {} (changed since)", w.video, show(w.wrote), show(current)))
     }
 }
 
@@ -76,11 +71,7 @@ pub struct Restorer {
 
 impl Restorer {
     pub fn new(cfg: &Config, transport: Transport) -> Result<Restorer> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Other(format!("tokio runtime: {e}")))?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Other(format!("tokio runtime: {e}")))?;
         Ok(Restorer { cfg: cfg.clone(), transport, rt })
     }
 }
@@ -130,10 +121,8 @@ async fn restore_db(cfg: &Config, wants: Vec<Want>, force: bool, dry_run: bool, 
             out.restored += rows.len() as u64;
             continue;
         }
-        let cas: Vec<(VideoUuid, Option<i32>, Option<i32>)> = rows
-            .iter()
-            .map(|(w, cur)| (w.video.clone(), cur.and_then(|c| i32::try_from(c).ok()), w.before.and_then(|c| i32::try_from(c).ok())))
-            .collect();
+        let cas: Vec<(VideoUuid, Option<i32>, Option<i32>)> =
+            rows.iter().map(|(w, cur)| (w.video.clone(), cur.and_then(|c| i32::try_from(c).ok()), w.before.and_then(|c| i32::try_from(c).ok()))).collect();
         let written = pg.compare_and_set(&cas).await?;
         for (w, cur) in rows {
             if written.contains(&w.video) {
@@ -222,7 +211,10 @@ mod tests {
         let a = "9c9de5e8-0a1e-484a-b099-e80766180a6d";
         let b = "00000000-0000-0000-0000-000000000001";
         let mut r = VideoRestore::default();
-        let w = wants(&[entry(1, a, Some(3), Some(105)), entry(2, a, Some(105), Some(106)), entry(3, b, Some(7), Some(7)), entry(4, "junk", None, Some(1))], &mut r);
+        let w = wants(
+            &[entry(1, a, Some(3), Some(105)), entry(2, a, Some(105), Some(106)), entry(3, b, Some(7), Some(7)), entry(4, "junk", None, Some(1))],
+            &mut r,
+        );
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].before, Some(3));
         assert_eq!(w[0].wrote, Some(106));

@@ -138,10 +138,7 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
                     Ok(e) if is_window_name(&e.file_name()) => names.push(e.file_name()),
                     Ok(_) => {}
                     // The entry's name is unknown; still count the failure.
-                    Err(err) => scan.windows.push(WindowScan {
-                        name: String::new(),
-                        result: Err(SkipReason::Unreadable(err.to_string())),
-                    }),
+                    Err(err) => scan.windows.push(WindowScan { name: String::new(), result: Err(SkipReason::Unreadable(err.to_string())) }),
                 }
             }
         }
@@ -151,10 +148,7 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
         // The dir exists but cannot be listed: nothing counts, but say why.
         Err(err) => {
             scan.dir_found = true;
-            scan.windows.push(WindowScan {
-                name: String::new(),
-                result: Err(SkipReason::Unreadable(format!("{}: {err}", dir.display()))),
-            });
+            scan.windows.push(WindowScan { name: String::new(), result: Err(SkipReason::Unreadable(format!("{}: {err}", dir.display()))) });
         }
     }
     names.sort();
@@ -202,8 +196,13 @@ mod tests {
     fn hash_validation() {
         assert!(is_valid_hash(H1));
         for bad in [
-            "", "0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef0",
-            "../../../../etc/passwd", "0123456789abcdef/123456789abcdef", "0123456789abcdeg0123456789abcdef",
+            "",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "../../../../etc/passwd",
+            "0123456789abcdef/123456789abcdef",
+            "0123456789abcdeg0123456789abcdef",
             "0123456789abcdef0123456789abcd\u{e9}",
         ] {
             assert!(!is_valid_hash(bad), "{bad:?}");
@@ -242,10 +241,7 @@ mod tests {
         want[idx("Security")] = 1;
         assert_eq!(s.totals, want);
         assert_eq!(s.total(), 4);
-        assert_eq!(
-            s.skipped(),
-            SkipStats { unreadable: 1, not_utf8: 1, malformed: 1, not_array: 1, non_object_items: 1, no_valid_domain_items: 1 }
-        );
+        assert_eq!(s.skipped(), SkipStats { unreadable: 1, not_utf8: 1, malformed: 1, not_array: 1, non_object_items: 1, no_valid_domain_items: 1 });
         assert_eq!(s.skipped().files_skipped(), 4);
         assert!(matches!(s.windows[2].result, Err(SkipReason::NotUtf8)));
         assert!(matches!(s.windows[5].result, Err(SkipReason::Unreadable(_))));

@@ -8,25 +8,33 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The four nullable columns the feature adds to `documents`.
-pub const FEATURE_COLUMNS: [&str; 4] = [
-    "recon_domain",
-    "recon_domain_status",
-    "recon_domain_assigned_at",
-    "peertube_category_pushed_at",
-];
+pub const FEATURE_COLUMNS: [&str; 4] = ["recon_domain", "recon_domain_status", "recon_domain_assigned_at", "peertube_category_pushed_at"];
 pub const FEATURE_INDEX: &str = "idx_documents_recon_domain_status";
 
 /// RECON's own `documents` columns: `migrate --check` fails if one went missing.
 /// (`organized_at` and `catalogue.path_updated_at` came with later RECON
 /// migrations, so an older db may lack them legitimately.)
 pub const RECON_DOCUMENT_COLUMNS: [&str; 18] = [
-    "hash", "filename", "path", "size_bytes", "page_count", "book_title", "book_author",
-    "collection", "status", "pages_extracted", "concepts_extracted", "vectors_inserted",
-    "discovered_at", "extracted_at", "enriched_at", "embedded_at", "error_message",
+    "hash",
+    "filename",
+    "path",
+    "size_bytes",
+    "page_count",
+    "book_title",
+    "book_author",
+    "collection",
+    "status",
+    "pages_extracted",
+    "concepts_extracted",
+    "vectors_inserted",
+    "discovered_at",
+    "extracted_at",
+    "enriched_at",
+    "embedded_at",
+    "error_message",
     "retry_count",
 ];
-pub const RECON_CATALOGUE_COLUMNS: [&str; 8] =
-    ["hash", "filename", "path", "size_bytes", "source", "category", "status", "discovered_at"];
+pub const RECON_CATALOGUE_COLUMNS: [&str; 8] = ["hash", "filename", "path", "size_bytes", "source", "category", "status", "discovered_at"];
 
 /// RECON waits 5 s on a busy database; we wait longer since our writes are the
 /// ones that can be retried without anyone noticing.
@@ -80,16 +88,11 @@ pub fn open(path: &Path) -> Result<Connection> {
     if !path.is_file() {
         return Err(Error::NotFound(format!("recon db {}", path.display())));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .map_err(sqlite_err(path))?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
+        .map_err(sqlite_err(path))?;
     configure(&conn, path)?;
     // RECON runs in WAL mode; make sure we never switch a WAL db back to rollback mode.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(sqlite_err(path))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sqlite_err(path))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), mode, "recon db is not in WAL mode");
     } else {
@@ -106,11 +109,8 @@ pub fn open_readonly(path: &Path) -> Result<Connection> {
     if !path.is_file() {
         return Err(Error::NotFound(format!("recon db {}", path.display())));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .map_err(sqlite_err(path))?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
+        .map_err(sqlite_err(path))?;
     configure(&conn, path)?;
     Ok(conn)
 }
@@ -128,10 +128,7 @@ fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
 }
 
 fn has_index(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn
-        .query_row("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?1", [name], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?1", [name], |_| Ok(())).optional()?.is_some())
 }
 
 /// What the migration check found.
@@ -159,16 +156,17 @@ pub fn migration_state(conn: &Connection) -> Result<MigrationState> {
     }
     let cat_cols = columns(conn, "catalogue")?;
     let missing = |want: &[&str], have: &[String]| -> Vec<String> {
-        let mut out: Vec<String> =
-            want.iter().filter(|w| !have.iter().any(|h| h == *w)).map(|w| w.to_string()).collect();
+        let mut out: Vec<String> = want.iter().filter(|w| !have.iter().any(|h| h == *w)).map(|w| w.to_string()).collect();
         out.dedup();
         out
     };
     let mut missing_recon = missing(&RECON_DOCUMENT_COLUMNS, &doc_cols);
     missing_recon.extend(missing(&RECON_CATALOGUE_COLUMNS, &cat_cols).into_iter().map(|c| format!("catalogue.{c}")));
-    let companion_tables = conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('companion_runs','companion_journal','companion_state')", [], |r| r.get::<_, i64>(0))?
-        == 3;
+    let companion_tables = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('companion_runs','companion_journal','companion_state')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? == 3;
     Ok(MigrationState {
         missing_feature_columns: missing(&FEATURE_COLUMNS, &doc_cols),
         index_present: has_index(conn, FEATURE_INDEX)?,
@@ -205,9 +203,7 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<String>> {
         tx.execute(&format!("CREATE INDEX IF NOT EXISTS {FEATURE_INDEX} ON documents(recon_domain_status)"), [])?;
         applied.push(FEATURE_INDEX.to_string());
     }
-    let had_tables = tx
-        .query_row("SELECT count(*) FROM sqlite_master WHERE name='companion_journal'", [], |r| r.get::<_, i64>(0))?
-        > 0;
+    let had_tables = tx.query_row("SELECT count(*) FROM sqlite_master WHERE name='companion_journal'", [], |r| r.get::<_, i64>(0))? > 0;
     tx.execute_batch(COMPANION_SCHEMA)?;
     if !had_tables {
         applied.push("companion_* tables".into());
@@ -242,9 +238,7 @@ pub fn backfill_candidates(conn: &Connection, source: &str, limit: Option<u64>, 
     );
     let limit = limit.map(|l| l as i64).unwrap_or(-1);
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params![source, limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map(params![source, limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -255,9 +249,7 @@ pub fn tied_candidates(conn: &Connection, limit: Option<u64>) -> Result<Vec<Cand
         "SELECT d.hash, c.category FROM documents d LEFT JOIN catalogue c ON c.hash = d.hash
          WHERE d.recon_domain_status = 'tied_pass_1' ORDER BY d.discovered_at, d.rowid LIMIT ?1",
     )?;
-    let rows = stmt
-        .query_map([limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map([limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -284,12 +276,12 @@ pub fn domain_columns(conn: &Connection, hash: &str) -> Result<Option<DomainColu
              FROM documents WHERE hash = ?1",
         )?
         .query_row([hash], |r| {
-                Ok(DomainColumns {
-                    recon_domain: r.get(0)?,
-                    recon_domain_status: r.get(1)?,
-                    recon_domain_assigned_at: r.get(2)?,
-                    peertube_category_pushed_at: r.get(3)?,
-                })
+            Ok(DomainColumns {
+                recon_domain: r.get(0)?,
+                recon_domain_status: r.get(1)?,
+                recon_domain_assigned_at: r.get(2)?,
+                peertube_category_pushed_at: r.get(3)?,
+            })
         })
         .optional()?)
 }
@@ -330,8 +322,7 @@ pub fn retry_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
     for attempt in 0.. {
         match f() {
             Err(Error::Db(rusqlite::Error::SqliteFailure(e, _)))
-                if attempt < 8
-                    && matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+                if attempt < 8 && matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
             {
                 tracing::warn!(attempt, "recon db busy, retrying");
                 std::thread::sleep(delay);

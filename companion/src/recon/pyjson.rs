@@ -68,9 +68,7 @@ pub fn scan_window_max_depth(bytes: &[u8], max_depth: usize) -> Result<FileCount
     }
     // json.loads checks for the BOM before skipping whitespace.
     if bytes.starts_with(b"\xEF\xBB\xBF") {
-        return Err(Invalid::Malformed(
-            "Unexpected UTF-8 BOM at byte 0".to_string(),
-        ));
+        return Err(Invalid::Malformed("Unexpected UTF-8 BOM at byte 0".to_string()));
     }
     let mut s = Scanner { b: bytes, i: 0, stack: Vec::new(), buf: Vec::new(), max_depth };
     match s.document() {
@@ -220,11 +218,7 @@ impl<'a> Scanner<'a> {
                 return self.fail(EXPECT_KEY);
             }
             let (s, e, esc) = self.string()?;
-            let is_domain = if esc {
-                self.unescaped(s, e) == b"domain"
-            } else {
-                &self.b[s..e] == b"domain"
-            };
+            let is_domain = if esc { self.unescaped(s, e) == b"domain" } else { &self.b[s..e] == b"domain" };
             self.colon()?;
             if is_domain {
                 dom = self.domain_value(list)?;
@@ -332,10 +326,7 @@ impl<'a> Scanner<'a> {
             match self.b.get(p + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => p += 2,
                 Some(b'u') => {
-                    let ok = self
-                        .b
-                        .get(p + 2..p + 6)
-                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+                    let ok = self.b.get(p + 2..p + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
                     if !ok {
                         return Err(Fail { at: p, what: "Invalid \\uXXXX escape" });
                     }
@@ -369,11 +360,13 @@ impl<'a> Scanner<'a> {
                 b'r' => b'\r',
                 b't' => b'\t',
                 b'u' => {
-                    let cp = raw[p + 2..p + 6]
-                        .iter()
-                        .fold(0u32, |acc, &h| acc * 16 + hex_val(h));
+                    let cp = raw[p + 2..p + 6].iter().fold(0u32, |acc, &h| acc * 16 + hex_val(h));
                     p += 4;
-                    if cp < 0x80 { cp as u8 } else { 0xFF }
+                    if cp < 0x80 {
+                        cp as u8
+                    } else {
+                        0xFF
+                    }
                 }
                 other => other, // \" \\ \/
             };
@@ -687,13 +680,14 @@ mod tests {
 
     #[test]
     fn escaped_keys_and_values_compare_unescaped() {
-        let fc = ok(r#"[{"\u0064omain": "Tools \u0026 Equipment"}, {"domain": "Tools \u0026 Equipment"}, {"dom\u0061in": ["Agriculture \u0026 Livestock", "Shelter \u0026 Construction"]}]"#);
-        assert_eq!(
-            fc.counts,
-            counts(&[("Tools & Equipment", 2), ("Agriculture & Livestock", 1), ("Shelter & Construction", 1)])
+        let fc = ok(
+            r#"[{"\u0064omain": "Tools \u0026 Equipment"}, {"domain": "Tools \u0026 Equipment"}, {"dom\u0061in": ["Agriculture \u0026 Livestock", "Shelter \u0026 Construction"]}]"#,
         );
+        assert_eq!(fc.counts, counts(&[("Tools & Equipment", 2), ("Agriculture & Livestock", 1), ("Shelter & Construction", 1)]));
         // "Food & Systems" is not a label; nor are near-misses through escapes.
-        let fc = ok(r#"[{"domain": "Food \u0026 Systems"}, {"domain": "Medical\u0000"}, {"domain": "Medic\u00e1l"}, {"domain": "Medical\/"}, {"domain\u0000": "Medical"}]"#);
+        let fc = ok(
+            r#"[{"domain": "Food \u0026 Systems"}, {"domain": "Medical\u0000"}, {"domain": "Medic\u00e1l"}, {"domain": "Medical\/"}, {"domain\u0000": "Medical"}]"#,
+        );
         assert_eq!(fc.counts, [0; COUNT]);
         assert_eq!(fc.no_valid_domain, 5);
         let fc = ok(r#"[{"domain": "\u004dedical"}, {"domain": "Food\u0020Systems"}]"#);
@@ -744,7 +738,7 @@ mod tests {
         assert_eq!(scan_window(b"[\"\xFF\"]"), Err(Invalid::NotUtf8));
         assert_eq!(scan_window(b"[\"\xED\xA0\x80\"]"), Err(Invalid::NotUtf8)); // encoded surrogate
         assert_eq!(scan_window(b"[\"\xC3\"]"), Err(Invalid::NotUtf8)); // truncated sequence
-        // A BOM later in the file is just a non-whitespace byte.
+                                                                       // A BOM later in the file is just a non-whitespace byte.
         malformed(b"[]\xEF\xBB\xBF");
         ok("[{\"domain\": \"Medical\", \"t\": \"caf\u{e9} \u{1F600}\"}]");
     }
@@ -827,9 +821,24 @@ mod tests {
     #[test]
     fn structure_errors() {
         for bad in [
-            "[1,]", "[,1]", "[1 2]", "[{\"a\" 1}]", "[{\"a\":}]", "[{a: 1}]", "[{'a': 1}]", "[{\"a\":1,}]",
-            "[{\"a\":1 \"b\":2}]", "[{,}]", "[}", "[{]", "[{\"domain\": \"Medical\",}]", "[{\"domain\": [\"Medical\",]}]",
-            "[{\"domain\": [\"Medical\" \"Security\"]}]", "[{\"x\": {\"a\": 1,}}]", "[{\"x\": [1,]}]", "[[1,],]",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "[{\"a\" 1}]",
+            "[{\"a\":}]",
+            "[{a: 1}]",
+            "[{'a': 1}]",
+            "[{\"a\":1,}]",
+            "[{\"a\":1 \"b\":2}]",
+            "[{,}]",
+            "[}",
+            "[{]",
+            "[{\"domain\": \"Medical\",}]",
+            "[{\"domain\": [\"Medical\",]}]",
+            "[{\"domain\": [\"Medical\" \"Security\"]}]",
+            "[{\"x\": {\"a\": 1,}}]",
+            "[{\"x\": [1,]}]",
+            "[[1,],]",
         ] {
             malformed(bad.as_bytes());
         }

@@ -185,10 +185,7 @@ impl QdrantClient {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
             _ => return bad(&format!("url {:?} is not an http(s) URL", settings.url)),
         }
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .build()?;
+        let http = reqwest::Client::builder().timeout(settings.timeout).connect_timeout(settings.timeout.min(Duration::from_secs(10))).build()?;
         Ok(QdrantClient {
             http,
             base: settings.url.trim_end_matches('/').to_string(),
@@ -201,10 +198,7 @@ impl QdrantClient {
     /// Replaces the backoff delays (tests use milliseconds); `retries` stays
     /// `settings.retries`.
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> QdrantClient {
-        self.policy = RetryPolicy {
-            retries: self.settings.retries,
-            ..policy
-        };
+        self.policy = RetryPolicy { retries: self.settings.retries, ..policy };
         self
     }
 
@@ -215,26 +209,11 @@ impl QdrantClient {
     pub async fn collection_info(&self) -> Result<CollectionInfo> {
         let tally = Tally::default();
         let path = format!("/collections/{}", self.settings.collection);
-        let r = self
-            .call(&tally, Method::GET, &path, None)
-            .await
-            .map_err(|f| self.error("reading collection info", f))?;
-        let status = r
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
+        let r = self.call(&tally, Method::GET, &path, None).await.map_err(|f| self.error("reading collection info", f))?;
+        let status = r.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string();
         let points_count = r.get("points_count").and_then(Value::as_u64);
-        let indexed_fields = r
-            .get("payload_schema")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        Ok(CollectionInfo {
-            status,
-            points_count,
-            indexed_fields,
-        })
+        let indexed_fields = r.get("payload_schema").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        Ok(CollectionInfo { status, points_count, indexed_fields })
     }
 
     /// Exact number of points matching `filter` (all points when `None`).
@@ -245,16 +224,8 @@ impl QdrantClient {
         if let Some(f) = filter {
             body["filter"] = f;
         }
-        let r = self
-            .call(&tally, Method::POST, &path, Some(&body))
-            .await
-            .map_err(|f| self.error("counting points", f))?;
-        r.get("count").and_then(Value::as_u64).ok_or_else(|| {
-            self.error(
-                "counting points",
-                Failure::Body("answer has no `count`".into()),
-            )
-        })
+        let r = self.call(&tally, Method::POST, &path, Some(&body)).await.map_err(|f| self.error("counting points", f))?;
+        r.get("count").and_then(Value::as_u64).ok_or_else(|| self.error("counting points", Failure::Body("answer has no `count`".into())))
     }
 
     /// Counts for `hashes` (duplicates ignored), `hashes_per_request` documents
@@ -270,20 +241,13 @@ impl QdrantClient {
             // Merged only when the whole chunk succeeded: a half-read chunk
             // would under-count its documents without saying so.
             let mut local = HashMap::new();
-            let res = self
-                .scroll_pages(&tally, Some(filter), |p| {
-                    add_point(&mut local, p, Some(&wanted))
-                })
-                .await;
+            let res = self.scroll_pages(&tally, Some(filter), |p| add_point(&mut local, p, Some(&wanted))).await;
             match res {
                 Ok(()) => out.counts.extend(local),
-                Err(f) if self.is_fatal(&f) => {
-                    return Err(self.error("scrolling points by doc_hash", f))
-                }
+                Err(f) if self.is_fatal(&f) => return Err(self.error("scrolling points by doc_hash", f)),
                 Err(f) => {
                     let msg = self.error("scrolling points by doc_hash", f).to_string();
-                    out.failed
-                        .extend(chunk.iter().map(|h| ((*h).clone(), msg.clone())));
+                    out.failed.extend(chunk.iter().map(|h| ((*h).clone(), msg.clone())));
                 }
             }
         }
@@ -298,19 +262,12 @@ impl QdrantClient {
     pub async fn scroll_all_counts(&self) -> Result<HashMap<String, DocCounts>> {
         let tally = Tally::default();
         let mut all = HashMap::new();
-        self.scroll_pages(&tally, None, |p| add_point(&mut all, p, None))
-            .await
-            .map_err(|f| self.error("scrolling all points", f))?;
+        self.scroll_pages(&tally, None, |p| add_point(&mut all, p, None)).await.map_err(|f| self.error("scrolling all points", f))?;
         Ok(all)
     }
 
     /// Follows `next_page_offset` to the end, handing each point to `each`.
-    async fn scroll_pages(
-        &self,
-        tally: &Tally,
-        filter: Option<Value>,
-        mut each: impl FnMut(&Value),
-    ) -> Result<(), Failure> {
+    async fn scroll_pages(&self, tally: &Tally, filter: Option<Value>, mut each: impl FnMut(&Value)) -> Result<(), Failure> {
         let path = format!("/collections/{}/points/scroll", self.settings.collection);
         let mut offset = Value::Null;
         loop {
@@ -324,32 +281,19 @@ impl QdrantClient {
                 body["filter"] = f.clone();
             }
             let r = self.call(tally, Method::POST, &path, Some(&body)).await?;
-            let points = r
-                .get("points")
-                .and_then(Value::as_array)
-                .ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
+            let points = r.get("points").and_then(Value::as_array).ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
             points.iter().for_each(&mut each);
             match r.get("next_page_offset") {
                 None | Some(Value::Null) => return Ok(()),
                 // A server repeating an offset would otherwise loop forever.
-                Some(next) if *next == offset => {
-                    return Err(Failure::Body(format!(
-                        "next_page_offset {next} did not advance"
-                    )))
-                }
+                Some(next) if *next == offset => return Err(Failure::Body(format!("next_page_offset {next} did not advance"))),
                 Some(next) => offset = next.clone(),
             }
         }
     }
 
     /// One request with retries; returns the envelope's `result`.
-    async fn call(
-        &self,
-        tally: &Tally,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, Failure> {
+    async fn call(&self, tally: &Tally, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
         let r = retry(
             &self.policy,
             |f: &Failure| self.verdict(f),
@@ -359,18 +303,11 @@ impl QdrantClient {
             },
         )
         .await;
-        tally
-            .retries
-            .fetch_add(u64::from(r.retries), Ordering::Relaxed);
+        tally.retries.fetch_add(u64::from(r.retries), Ordering::Relaxed);
         r.result
     }
 
-    async fn attempt(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, Failure> {
+    async fn attempt(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = &self.settings.api_key {
             req = req.header("api-key", key);
@@ -381,22 +318,13 @@ impl QdrantClient {
         let resp = req.send().await.map_err(transport)?;
         self.reached.store(true, Ordering::Relaxed);
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after =
+            resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
         let bytes = resp.bytes().await.map_err(transport)?;
         if !status.is_success() {
-            return Err(Failure::Status {
-                code: status.as_u16(),
-                retry_after,
-                msg: error_text(status, &bytes),
-            });
+            return Err(Failure::Status { code: status.as_u16(), retry_after, msg: error_text(status, &bytes) });
         }
-        let mut v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Failure::Body(format!("answer is not JSON ({e})")))?;
+        let mut v: Value = serde_json::from_slice(&bytes).map_err(|e| Failure::Body(format!("answer is not JSON ({e})")))?;
         match v.get_mut("result") {
             Some(r) => Ok(r.take()),
             None => Err(Failure::Body("answer has no `result`".into())),
@@ -405,15 +333,9 @@ impl QdrantClient {
 
     fn verdict(&self, f: &Failure) -> Verdict {
         match f {
-            Failure::Transport { connect: true, .. } if !self.reached.load(Ordering::Relaxed) => {
-                Verdict::Fail
-            }
+            Failure::Transport { connect: true, .. } if !self.reached.load(Ordering::Relaxed) => Verdict::Fail,
             Failure::Transport { .. } => Verdict::Retry,
-            Failure::Status {
-                code: 429,
-                retry_after: Some(d),
-                ..
-            } => Verdict::RetryAfter(*d),
+            Failure::Status { code: 429, retry_after: Some(d), .. } => Verdict::RetryAfter(*d),
             Failure::Status { code, .. } if *code == 429 || *code >= 500 => Verdict::Retry,
             Failure::Status { .. } | Failure::Body(_) => Verdict::Fail,
         }
@@ -431,46 +353,22 @@ impl QdrantClient {
     fn error(&self, op: &str, f: Failure) -> Error {
         let url = self.base.clone();
         let msg = match f {
-            Failure::Status { code: 404, .. } => {
-                return Error::QdrantCollectionMissing {
-                    collection: self.settings.collection.clone(),
-                    url,
-                }
-            }
-            Failure::Status {
-                code: code @ (401 | 403),
-                msg,
-                ..
-            } => {
-                let key = if self.settings.api_key.is_some() {
-                    "the api key was refused"
-                } else {
-                    "no api key is set"
-                };
+            Failure::Status { code: 404, .. } => return Error::QdrantCollectionMissing { collection: self.settings.collection.clone(), url },
+            Failure::Status { code: code @ (401 | 403), msg, .. } => {
+                let key = if self.settings.api_key.is_some() { "the api key was refused" } else { "no api key is set" };
                 format!("HTTP {code} ({key}): {msg}")
             }
             Failure::Status { code, msg, .. } => format!("HTTP {code}: {msg}"),
             Failure::Transport { connect: true, msg } => format!("cannot connect: {msg}"),
-            Failure::Transport {
-                connect: false,
-                msg,
-            } => msg,
+            Failure::Transport { connect: false, msg } => msg,
             Failure::Body(msg) => msg,
         };
-        Error::Qdrant {
-            op: op.to_string(),
-            url,
-            msg,
-        }
+        Error::Qdrant { op: op.to_string(), url, msg }
     }
 }
 
 fn transport(e: reqwest::Error) -> Failure {
-    let mut msg = if e.is_timeout() {
-        "timed out".to_string()
-    } else {
-        "transport error".to_string()
-    };
+    let mut msg = if e.is_timeout() { "timed out".to_string() } else { "transport error".to_string() };
     // reqwest's own Display hides the cause (refused, reset, closed early).
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
     while let Some(s) = src {
@@ -478,19 +376,12 @@ fn transport(e: reqwest::Error) -> Failure {
         msg.push_str(&s.to_string());
         src = s.source();
     }
-    Failure::Transport {
-        connect: e.is_connect(),
-        msg,
-    }
+    Failure::Transport { connect: e.is_connect(), msg }
 }
 
 /// Qdrant's `status.error`, or the raw body (its auth layer answers plain text).
 fn error_text(status: StatusCode, body: &[u8]) -> String {
-    let from_json = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
-        v.pointer("/status/error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
+    let from_json = serde_json::from_slice::<Value>(body).ok().and_then(|v| v.pointer("/status/error").and_then(Value::as_str).map(str::to_string));
     let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
     let text: String = text.chars().take(300).collect();
     if text.is_empty() {
@@ -539,24 +430,8 @@ mod tests {
         let mut c = Counts::default();
         assert_eq!(count_domain(Some(&json!("Medical")), &mut c), 1);
         assert_eq!(count_domain(Some(&json!("medical")), &mut c), 0);
-        assert_eq!(
-            count_domain(Some(&json!("Science & Technology")), &mut c),
-            0
-        );
-        assert_eq!(
-            count_domain(
-                Some(&json!([
-                    "Medical",
-                    "bogus",
-                    7,
-                    null,
-                    "Medical",
-                    ["Logistics"]
-                ])),
-                &mut c
-            ),
-            2
-        );
+        assert_eq!(count_domain(Some(&json!("Science & Technology")), &mut c), 0);
+        assert_eq!(count_domain(Some(&json!(["Medical", "bogus", 7, null, "Medical", ["Logistics"]])), &mut c), 2);
         assert_eq!(count_domain(Some(&json!({"label": "Medical"})), &mut c), 0);
         assert_eq!(count_domain(None, &mut c), 0);
         assert_eq!(c[idx("Medical")], 3);
@@ -575,8 +450,7 @@ mod tests {
     fn a_list_doc_hash_counts_once_per_distinct_wanted_hash() {
         let mut m = HashMap::new();
         let wanted: HashSet<&str> = ["a", "b"].into_iter().collect();
-        let p =
-            json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}});
+        let p = json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}});
         add_point(&mut m, &p, Some(&wanted));
         assert_eq!(m.len(), 2);
         assert_eq!(m["a"].points, 1);
@@ -585,10 +459,7 @@ mod tests {
 
     #[test]
     fn settings_round_trip_without_the_key() {
-        let s = QdrantSettings {
-            api_key: Some("secret".into()),
-            ..QdrantSettings::default()
-        };
+        let s = QdrantSettings { api_key: Some("secret".into()), ..QdrantSettings::default() };
         let text = toml::to_string(&s).unwrap_or_default();
         assert!(text.contains("timeout_secs = 60"), "{text}");
         assert!(!text.contains("secret"));
@@ -600,18 +471,9 @@ mod tests {
     #[test]
     fn rejects_unusable_settings() {
         for s in [
-            QdrantSettings {
-                page_size: 0,
-                ..QdrantSettings::default()
-            },
-            QdrantSettings {
-                hashes_per_request: 0,
-                ..QdrantSettings::default()
-            },
-            QdrantSettings {
-                url: "localhost:6333".into(),
-                ..QdrantSettings::default()
-            },
+            QdrantSettings { page_size: 0, ..QdrantSettings::default() },
+            QdrantSettings { hashes_per_request: 0, ..QdrantSettings::default() },
+            QdrantSettings { url: "localhost:6333".into(), ..QdrantSettings::default() },
         ] {
             assert!(matches!(QdrantClient::new(s), Err(Error::Config(_))));
         }

@@ -82,10 +82,7 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
 /// An argon2id PHC string with the library's recommended parameters and a random salt.
 pub fn hash_password(password: &str) -> Result<String> {
     use argon2::password_hash::PasswordHasher;
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Other(format!("argon2: {e}")))
+    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| Error::Other(format!("argon2: {e}")))
 }
 
 /// A PHC string with cheap parameters, for tests only (debug builds make the
@@ -189,7 +186,13 @@ fn forbidden(path: &str, msg: &str) -> Response {
     if is_api(path) {
         (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": msg }))).into_response()
     } else {
-        (StatusCode::FORBIDDEN, axum::response::Html(format!("<!doctype html><title>Forbidden</title><h1>403 Forbidden</h1><p>{msg}</p><p><a href=\"/peertube/review\">Back to the review page</a></p>"))).into_response()
+        (
+            StatusCode::FORBIDDEN,
+            axum::response::Html(format!(
+                "<!doctype html><title>Forbidden</title><h1>403 Forbidden</h1><p>{msg}</p><p><a href=\"/peertube/review\">Back to the review page</a></p>"
+            )),
+        )
+            .into_response()
     }
 }
 
@@ -198,10 +201,7 @@ fn state_changing(m: &Method) -> bool {
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 /// The CSRF token a request carries: the header, else the form field (the body
@@ -215,9 +215,7 @@ async fn request_csrf(req: Request<Body>) -> std::result::Result<(Option<String>
         return Ok((None, req));
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, FORM_LIMIT)
-        .await
-        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+    let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
     let token = form_urlencoded::parse(&bytes).find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.into_owned());
     Ok((token, Request::from_parts(parts, Body::from(bytes))))
 }

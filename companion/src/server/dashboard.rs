@@ -14,8 +14,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use serde_json::json;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 use tower_sessions::{Expiry, Session};
@@ -297,13 +297,16 @@ pub async fn runs(State(st): State<AppState>, Extension(p): Extension<Principal>
     let mut runs = ops::runs(&st, limit + 1).await?;
     let more = runs.len() as u64 > limit;
     runs.truncate(limit as usize);
-    let ctx = tpl(json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "runs": runs, "more": more, "limit": limit }));
+    let ctx = tpl(
+        json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "runs": runs, "more": more, "limit": limit }),
+    );
     render(&st, "runs.html", ctx)
 }
 
 pub async fn run(State(st): State<AppState>, Extension(p): Extension<Principal>, session: Session, Path(id): Path<String>) -> PageResult {
     let (run, entries) = ops::run(&st, &id, 200).await?;
-    let ctx = tpl(json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "run": run, "entries": entries }));
+    let ctx =
+        tpl(json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "run": run, "entries": entries }));
     render(&st, "run.html", ctx)
 }
 
@@ -312,7 +315,9 @@ pub async fn rollback_confirm(State(st): State<AppState>, Extension(p): Extensio
     let (run, _) = ops::run(&st, &id, 0).await?;
     // Forced dry run: shows every row, conflicts included, instead of refusing.
     let summary = ops::rollback(&st, &id, true, true).await?;
-    let ctx = tpl(json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "run": run, "summary": summary, "done": false }));
+    let ctx = tpl(
+        json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "run": run, "summary": summary, "done": false }),
+    );
     render(&st, "rollback.html", ctx)
 }
 
@@ -322,14 +327,22 @@ pub struct RollbackForm {
     force: Option<String>,
 }
 
-pub async fn rollback(State(st): State<AppState>, Extension(p): Extension<Principal>, session: Session, Path(id): Path<String>, Form(f): Form<RollbackForm>) -> PageResult {
+pub async fn rollback(
+    State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<RollbackForm>,
+) -> PageResult {
     if f.confirm.as_deref() != Some("yes") {
         return Err(PageError(Error::Refused("a rollback needs the confirmation from its confirmation page".into())));
     }
     let summary = ops::rollback(&st, &id, f.force.as_deref() == Some("yes"), false).await?;
     tracing::warn!(run = %id, by = %p.name(), rollback_run = ?summary.run_id, "rolled back from the dashboard");
     let (run, _) = ops::run(&st, &id, 0).await?;
-    let ctx = tpl(json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "run": run, "summary": summary, "done": true }));
+    let ctx = tpl(
+        json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "run": run, "summary": summary, "done": true }),
+    );
     render(&st, "rollback.html", ctx)
 }
 
@@ -351,8 +364,6 @@ pub async fn resume(State(st): State<AppState>, Extension(p): Extension<Principa
 fn back_to(headers: &HeaderMap) -> String {
     let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok()).unwrap_or("");
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let path = ["http://", "https://"]
-        .iter()
-        .find_map(|scheme| referer.strip_prefix(scheme).and_then(|r| r.strip_prefix(host)).filter(|_| !host.is_empty()));
+    let path = ["http://", "https://"].iter().find_map(|scheme| referer.strip_prefix(scheme).and_then(|r| r.strip_prefix(host)).filter(|_| !host.is_empty()));
     auth::safe_next(path)
 }

@@ -80,9 +80,5 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     st.metrics.push_paused.set(i64::from(st.is_paused()));
     let _ = st.snapshot();
     st.update_gauges();
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        st.metrics.encode(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], st.metrics.encode()).into_response()
 }

@@ -98,9 +98,7 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, method: &str, route: &str, code: u16, secs: f64) {
-        self.requests
-            .get_or_create(&RouteLabels { method: method.to_string(), route: route.to_string(), code: code.to_string() })
-            .observe(secs);
+        self.requests.get_or_create(&RouteLabels { method: method.to_string(), route: route.to_string(), code: code.to_string() }).observe(secs);
     }
 
     /// The registry as OpenMetrics text.

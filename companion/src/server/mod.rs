@@ -83,12 +83,7 @@ pub fn router(st: AppState) -> Router {
         .with_same_site(SameSite::Strict)
         .with_secure(st.cfg.server.cookie_secure)
         .with_path("/");
-    Router::new()
-        .merge(public)
-        .merge(protected)
-        .route_layer(middleware::from_fn_with_state(st.clone(), track_latency))
-        .layer(sessions)
-        .with_state(st)
+    Router::new().merge(public).merge(protected).route_layer(middleware::from_fn_with_state(st.clone(), track_latency)).layer(sessions).with_state(st)
 }
 
 /// Applies the migration at start-up when it is missing (RECON may have done it).
@@ -169,5 +164,3 @@ pub fn serve(ctx: &Context, bind: Option<String>) -> Result<i32> {
     eprintln!("recon-companion serve: stopped");
     Ok(0)
 }
-
-

@@ -1,12 +1,12 @@
 //! What the dashboard and the API do, shared by both: validate input, assign by
 //! hand, pause pushes, roll back, explain. Handlers only translate HTTP.
 
-use crate::recon::concepts;
+use crate::engine::journal::{self, RunRow};
+use crate::engine::rollback::{self, RollbackSummary};
 use crate::engine::Run;
 use crate::error::{Error, Result};
-use crate::engine::journal::{self, RunRow};
+use crate::recon::concepts;
 use crate::recon::db as recondb;
-use crate::engine::rollback::{self, RollbackSummary};
 use crate::server::pause;
 use crate::server::pusher::PushResult;
 use crate::server::queries;

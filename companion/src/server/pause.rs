@@ -25,9 +25,7 @@ pub fn set(conn: &Connection, paused: bool) -> Result<()> {
 /// When the switch last changed (companion_state.updated_at), if ever.
 pub fn changed_at(conn: &Connection) -> Result<Option<String>> {
     use rusqlite::OptionalExtension;
-    Ok(conn
-        .query_row("SELECT updated_at FROM companion_state WHERE key = ?1", [KEY], |r| r.get(0))
-        .optional()?)
+    Ok(conn.query_row("SELECT updated_at FROM companion_state WHERE key = ?1", [KEY], |r| r.get(0)).optional()?)
 }
 
 #[cfg(test)]

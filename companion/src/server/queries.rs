@@ -3,8 +3,8 @@
 //! engine write, in short transactions).
 
 use crate::assign::{Outcome, Status};
-use crate::error::{Error, Result};
 use crate::engine::journal::{self, EntryState, Kind};
+use crate::error::{Error, Result};
 use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -37,11 +37,7 @@ pub fn count_new_documents(conn: &Connection, source: &str) -> Result<u64> {
 }
 
 pub fn count_status(conn: &Connection, status: Status) -> Result<u64> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM documents WHERE recon_domain_status = ?1",
-        [status.as_str()],
-        |r| r.get::<_, i64>(0),
-    )? as u64)
+    Ok(conn.query_row("SELECT count(*) FROM documents WHERE recon_domain_status = ?1", [status.as_str()], |r| r.get::<_, i64>(0))? as u64)
 }
 
 /// One `tied_manual` row as the review queue lists it.
@@ -66,14 +62,7 @@ pub fn review_rows(conn: &Connection) -> Result<Vec<ReviewRow>> {
     )?;
     let rows = stmt
         .query_map([], |r| {
-            Ok(ReviewRow {
-                hash: r.get(0)?,
-                title: r.get(1)?,
-                channel: r.get(2)?,
-                path: r.get(3)?,
-                fallback: r.get(4)?,
-                assigned_at: r.get(5)?,
-            })
+            Ok(ReviewRow { hash: r.get(0)?, title: r.get(1)?, channel: r.get(2)?, path: r.get(3)?, fallback: r.get(4)?, assigned_at: r.get(5)? })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
@@ -157,8 +146,7 @@ pub fn pushable_from_run(conn: &Connection, run_id: &str) -> Result<Vec<String>>
 
 /// Whether a document still waits for its push (domain set, not pushed).
 pub fn push_pending(conn: &Connection, hash: &str) -> Result<bool> {
-    Ok(recondb::domain_columns(conn, hash)?
-        .is_some_and(|c| c.recon_domain.is_some() && c.peertube_category_pushed_at.is_none()))
+    Ok(recondb::domain_columns(conn, hash)?.is_some_and(|c| c.recon_domain.is_some() && c.peertube_category_pushed_at.is_none()))
 }
 
 /// The push rule's rows (domain set, not pushed, PeerTube source) for the given documents.

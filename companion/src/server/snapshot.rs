@@ -4,12 +4,12 @@
 //! rebuilt in the background when older than its TTL, and at once after a write.
 
 use crate::assign::{self, Status};
-use crate::recon::concepts;
 use crate::context::Env;
 use crate::engine::{self, StatusView};
 use crate::error::Result;
-use crate::recon::pyjson::Counts;
+use crate::recon::concepts;
 use crate::recon::db as recondb;
+use crate::recon::pyjson::Counts;
 use crate::server::queries;
 use serde::Serialize;
 use shared_constants::{COUNT, DOMAINS};
@@ -212,11 +212,8 @@ pub const MAX_PER_PAGE: usize = 500;
 /// Filters by exact channel and by domain (see [`ReviewItem::matches_domain`]), then pages (1-based).
 pub fn select<'a>(items: &'a [ReviewItem], channel: Option<&str>, domain: Option<&str>, page: usize, per_page: usize) -> Page<'a> {
     let per_page = per_page.clamp(1, MAX_PER_PAGE);
-    let matching: Vec<&ReviewItem> = items
-        .iter()
-        .filter(|i| channel.is_none_or(|c| i.channel.as_deref() == Some(c)))
-        .filter(|i| domain.is_none_or(|d| i.matches_domain(d)))
-        .collect();
+    let matching: Vec<&ReviewItem> =
+        items.iter().filter(|i| channel.is_none_or(|c| i.channel.as_deref() == Some(c))).filter(|i| domain.is_none_or(|d| i.matches_domain(d))).collect();
     let total = matching.len();
     let pages = total.div_ceil(per_page).max(1);
     let page = page.clamp(1, pages);

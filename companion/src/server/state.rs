@@ -157,9 +157,7 @@ impl AppState {
         F: FnOnce(AppState) -> Result<T> + Send + 'static,
     {
         let st = self.clone();
-        tokio::task::spawn_blocking(move || f(st))
-            .await
-            .map_err(|e| Error::Other(format!("worker thread failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(st)).await.map_err(|e| Error::Other(format!("worker thread failed: {e}")))?
     }
 
     /// The snapshot, starting a background rebuild when it is old or invalidated.

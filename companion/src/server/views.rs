@@ -23,16 +23,12 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
     for (name, src) in TEMPLATES {
         env.add_template(name, src).map_err(|e| Error::Other(format!("template {name}: {e}")))?;
     }
-    env.add_filter("pretty_json", |v: minijinja::Value| -> String {
-        serde_json::to_string_pretty(&v).unwrap_or_default()
-    });
+    env.add_filter("pretty_json", |v: minijinja::Value| -> String { serde_json::to_string_pretty(&v).unwrap_or_default() });
     Ok(env)
 }
 
 pub fn render(env: &minijinja::Environment<'static>, name: &str, ctx: minijinja::Value) -> Result<String> {
-    env.get_template(name)
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| Error::Other(format!("rendering {name}: {e:#}")))
+    env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| Error::Other(format!("rendering {name}: {e:#}")))
 }
 
 /// One bar of the domain distribution chart.
@@ -95,7 +91,9 @@ mod tests {
         let out = render(
             &env,
             "error.html",
-            minijinja::Value::from(minijinja::value::Serde(serde_json::json!({ "title": "Oops", "message": "<script>x</script>", "status": 400, "principal": "operator", "csrf": "", "flash": [] }))),
+            minijinja::Value::from(minijinja::value::Serde(
+                serde_json::json!({ "title": "Oops", "message": "<script>x</script>", "status": 400, "principal": "operator", "csrf": "", "flash": [] }),
+            )),
         )
         .unwrap();
         assert!(out.contains("&lt;script&gt;"), "{out}");

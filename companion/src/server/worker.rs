@@ -5,9 +5,9 @@
 //! while and the tick is skipped when a CLI run holds it.
 
 use crate::assign::{self, Status};
-use crate::recon::concepts;
 use crate::engine::{self, Run};
 use crate::error::{Error, Result};
+use crate::recon::concepts;
 use crate::recon::db as recondb;
 use crate::server::pause;
 use crate::server::queries;
@@ -106,7 +106,14 @@ fn record(st: &AppState, res: &Result<Tick>, started: Instant) {
             });
             st.metrics.count_tick(result);
             if t.assigned > 0 || t.pushed > 0 || t.push_failed > 0 {
-                tracing::info!(assigned = t.assigned, pushed = t.pushed, push_failed = t.push_failed, paused = t.paused, ms = started.elapsed().as_millis() as u64, "worker tick");
+                tracing::info!(
+                    assigned = t.assigned,
+                    pushed = t.pushed,
+                    push_failed = t.push_failed,
+                    paused = t.paused,
+                    ms = started.elapsed().as_millis() as u64,
+                    "worker tick"
+                );
             }
         }
         Err(e) => {
@@ -202,18 +209,20 @@ pub fn tick(st: &AppState) -> Result<Tick> {
             }
         };
         let scans = concepts::scan_docs(&env.concepts_dir, &news);
-        let changes: Vec<(String, assign::Outcome)> = news
-            .iter()
-            .zip(&scans)
-            .map(|(h, s)| (h.clone(), assign::pass1(s.dir_found.then_some(&s.totals))))
-            .collect();
+        let changes: Vec<(String, assign::Outcome)> =
+            news.iter().zip(&scans).map(|(h, s)| (h.clone(), assign::pass1(s.dir_found.then_some(&s.totals)))).collect();
         drop(scans);
         for (_, o) in &changes {
             *t.by_status.entry(o.status.as_str().to_string()).or_default() += 1;
         }
         match queries::write_new_outcomes(&mut w, &run.id, &changes) {
             Ok((written, conflicts)) => {
-                run.finish(env, &w, "done", &json!({ "selected": changes.len(), "written": written, "changed_concurrently": conflicts, "by_status": t.by_status }))?;
+                run.finish(
+                    env,
+                    &w,
+                    "done",
+                    &json!({ "selected": changes.len(), "written": written, "changed_concurrently": conflicts, "by_status": t.by_status }),
+                )?;
                 t.assigned = written;
             }
             Err(e) => {

@@ -14,4 +14,3 @@ pub fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
     pb.set_message(what.to_string());
     pb
 }
-

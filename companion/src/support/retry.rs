@@ -19,21 +19,13 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            retries: 4,
-            min_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(10),
-            max_retry_after: Duration::from_secs(60),
-        }
+        RetryPolicy { retries: 4, min_delay: Duration::from_millis(250), max_delay: Duration::from_secs(10), max_retry_after: Duration::from_secs(60) }
     }
 }
 
 impl RetryPolicy {
     pub fn with_retries(retries: u32) -> Self {
-        RetryPolicy {
-            retries,
-            ..RetryPolicy::default()
-        }
+        RetryPolicy { retries, ..RetryPolicy::default() }
     }
 }
 
@@ -57,11 +49,7 @@ pub struct Retried<T, E> {
 
 /// Runs `f` until it succeeds, `classify` says [`Verdict::Fail`], or
 /// `policy.retries` retries are spent.
-pub async fn retry<T, E, F, Fut>(
-    policy: &RetryPolicy,
-    classify: impl Fn(&E) -> Verdict,
-    f: F,
-) -> Retried<T, E>
+pub async fn retry<T, E, F, Fut>(policy: &RetryPolicy, classify: impl Fn(&E) -> Verdict, f: F) -> Retried<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -92,12 +80,7 @@ mod tests {
     use std::cell::Cell;
 
     fn quick(retries: u32) -> RetryPolicy {
-        RetryPolicy {
-            retries,
-            min_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-            max_retry_after: Duration::from_millis(5),
-        }
+        RetryPolicy { retries, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2), max_retry_after: Duration::from_millis(5) }
     }
 
     #[tokio::test]
@@ -150,10 +133,7 @@ mod tests {
     async fn retry_after_is_honoured_but_capped() {
         let start = tokio::time::Instant::now();
         let calls = Cell::new(0);
-        let policy = RetryPolicy {
-            max_retry_after: Duration::from_secs(3),
-            ..quick(3)
-        };
+        let policy = RetryPolicy { max_retry_after: Duration::from_secs(3), ..quick(3) };
         let r = retry(
             &policy,
             |_: &&str| Verdict::RetryAfter(Duration::from_secs(100)),

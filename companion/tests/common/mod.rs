@@ -88,14 +88,8 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// Every document's (hash, domain, status), sorted by hash.
 pub fn assignments(conn: &Connection) -> Vec<(String, Option<String>, Option<String>)> {
-    let mut stmt = conn
-        .prepare("SELECT hash, recon_domain, recon_domain_status FROM documents ORDER BY hash")
-        .expect("prepare");
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("query")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("rows");
+    let mut stmt = conn.prepare("SELECT hash, recon_domain, recon_domain_status FROM documents ORDER BY hash").expect("prepare");
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("query").collect::<Result<Vec<_>, _>>().expect("rows");
     rows
 }
 

@@ -96,7 +96,16 @@ pub fn data(n_tied: usize, n_assigned: usize) -> Data {
         let (a, b) = if i % 2 == 0 { (0, 1) } else { (2, 3) };
         let fallback = if label(a) < label(b) { label(a) } else { label(b) };
         let ch = if i % 2 == 0 { "Alpha" } else { "Beta" };
-        insert_doc(&conn, &h, &format!("Tied video {i}"), ch, "complete", Some(fallback), Some("tied_manual"), &format!("2026-01-01T00:{:02}:{:02}", i / 60, i % 60));
+        insert_doc(
+            &conn,
+            &h,
+            &format!("Tied video {i}"),
+            ch,
+            "complete",
+            Some(fallback),
+            Some("tied_manual"),
+            &format!("2026-01-01T00:{:02}:{:02}", i / 60, i % 60),
+        );
         write_concepts(&concepts, &h, &[(a, 3), (b, 3), (5, 1)]);
         tied.push(h);
     }
@@ -118,11 +127,9 @@ impl Data {
 
     pub fn columns(&self, hash: &str) -> (Option<String>, Option<String>, Option<String>) {
         self.conn()
-            .query_row(
-                "SELECT recon_domain, recon_domain_status, peertube_category_pushed_at FROM documents WHERE hash = ?1",
-                [hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .query_row("SELECT recon_domain, recon_domain_status, peertube_category_pushed_at FROM documents WHERE hash = ?1", [hash], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .expect("row")
     }
 
@@ -140,12 +147,8 @@ impl Data {
     }
 
     pub fn config(&self) -> Config {
-        let mut cfg = Config {
-            recon_db: self.db.clone(),
-            concepts_dir: self.concepts.clone(),
-            reports_dir: self.dir.path().join("reports"),
-            ..Config::default()
-        };
+        let mut cfg =
+            Config { recon_db: self.db.clone(), concepts_dir: self.concepts.clone(), reports_dir: self.dir.path().join("reports"), ..Config::default() };
         cfg.server.password_hash = Some(companion::server::auth::hash_password_cheap(PASSWORD).expect("hash"));
         cfg.server.callers.insert(CALLER.into(), CallerConfig { token_sha256: sha256_hex(CALLER_TOKEN) });
         cfg.server.callers.insert(OTHER_CALLER.into(), CallerConfig { token_sha256: sha256_hex(OTHER_TOKEN) });
@@ -299,16 +302,11 @@ impl Client {
 }
 
 pub fn form_body(form: &[(&str, &str)]) -> String {
-    form.iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    form.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 /// A machine client's headers.
