@@ -5,12 +5,15 @@ use crate::recon::pyjson::Counts;
 use serde::Serialize;
 use shared_constants::{COUNT, DOMAINS};
 
-/// Values of `documents.recon_domain_status`.
+/// Values of `documents.recon_domain_status`. Serialized exactly as stored
+/// (`as_str`): serde's snake_case alone would write `tied_pass2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Assigned,
+    #[serde(rename = "tied_pass_1")]
     TiedPass1,
+    #[serde(rename = "tied_pass_2")]
     TiedPass2,
     TiedManual,
     NeedsReprocess,
@@ -230,6 +233,13 @@ mod tests {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
         assert_eq!(Status::parse("Assigned"), None);
+    }
+
+    #[test]
+    fn status_serializes_as_the_database_spells_it() {
+        for s in Status::ALL {
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::from(s.as_str())));
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The companion's one error type; `anyhow` appears only in `main.rs`.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -23,8 +25,18 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
-    #[error("sqlite: {0}")]
-    Db(#[from] rusqlite::Error),
+    /// A recon.db statement that failed, with what the companion was doing
+    /// (`op`), on which row or run (`key`: a hash or run id) and which file.
+    /// Built by [`DbContext`]; a bare `?` on a rusqlite error leaves `op` empty
+    /// and says "operation not recorded".
+    #[error("{}", DbMessage::of(.op, .key, .path, .source))]
+    Db {
+        op: Cow<'static, str>,
+        key: Option<String>,
+        path: Option<PathBuf>,
+        #[source]
+        source: rusqlite::Error,
+    },
 
     #[error("recon db is not migrated: {0} (run `recon-companion migrate`)")]
     NotMigrated(String),
@@ -74,9 +86,92 @@ pub enum Error {
     Other(String),
 }
 
+/// Kept so that `?` on a rusqlite error still compiles in code not yet
+/// converted to [`DbContext`]; its message says the operation is unknown.
+impl From<rusqlite::Error> for Error {
+    fn from(source: rusqlite::Error) -> Self {
+        Error::Db { op: Cow::Borrowed(""), key: None, path: None, source }
+    }
+}
+
+/// "recon db /x/recon.db: reading documents row 0123…: database is locked".
+struct DbMessage<'a> {
+    op: &'a str,
+    key: Option<&'a str>,
+    path: Option<&'a Path>,
+    source: &'a rusqlite::Error,
+}
+
+impl<'a> DbMessage<'a> {
+    fn of(op: &'a str, key: &'a Option<String>, path: &'a Option<PathBuf>, source: &'a rusqlite::Error) -> Self {
+        DbMessage { op, key: key.as_deref(), path: path.as_deref(), source }
+    }
+}
+
+impl fmt::Display for DbMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.op.is_empty() && self.key.is_none() && self.path.is_none() {
+            return write!(f, "sqlite (operation not recorded): {}", self.source);
+        }
+        f.write_str("recon db")?;
+        // An in-memory or temporary database has an empty path.
+        if let Some(p) = self.path.filter(|p| !p.as_os_str().is_empty()) {
+            write!(f, " {}", p.display())?;
+        }
+        if !self.op.is_empty() {
+            write!(f, ": {}", self.op)?;
+        }
+        if let Some(k) = self.key {
+            write!(f, " {k}")?;
+        }
+        write!(f, ": {}", self.source)
+    }
+}
+
+/// Says what a recon.db call was doing when it failed, so call sites stay one
+/// line: `stmt.query_row(..).ctx_key("reading documents row", hash)?`.
+pub trait DbContext<T> {
+    /// `op`: what was being done, e.g. "listing tied_manual documents".
+    fn ctx(self, op: impl Into<Cow<'static, str>>) -> Result<T>;
+    /// … on one row or run (`key`: a document hash or a run id).
+    fn ctx_key(self, op: impl Into<Cow<'static, str>>, key: &str) -> Result<T>;
+    /// … on `conn`'s database, so the message names the file too.
+    fn ctx_in(self, conn: &rusqlite::Connection, op: impl Into<Cow<'static, str>>, key: Option<&str>) -> Result<T>;
+}
+
+impl<T> DbContext<T> for std::result::Result<T, rusqlite::Error> {
+    fn ctx(self, op: impl Into<Cow<'static, str>>) -> Result<T> {
+        self.map_err(|source| Error::Db { op: op.into(), key: None, path: None, source })
+    }
+    fn ctx_key(self, op: impl Into<Cow<'static, str>>, key: &str) -> Result<T> {
+        self.map_err(|source| Error::Db { op: op.into(), key: Some(key.to_string()), path: None, source })
+    }
+    fn ctx_in(self, conn: &rusqlite::Connection, op: impl Into<Cow<'static, str>>, key: Option<&str>) -> Result<T> {
+        self.map_err(|source| Error::Db { op: op.into(), key: key.map(str::to_string), path: conn.path().map(PathBuf::from), source })
+    }
+}
+
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+
+    /// Whether this is SQLite's "busy" or "locked" (worth retrying).
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Error::Db { source: rusqlite::Error::SqliteFailure(e, _), .. } | Error::Sqlite { source: rusqlite::Error::SqliteFailure(e, _), .. } => {
+                matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            _ => false,
+        }
+    }
+
+    /// Names the database file of a [`Error::Db`] that does not name one yet.
+    pub fn in_db(self, db: &Path) -> Error {
+        match self {
+            Error::Db { op, key, path: None, source } => Error::Db { op, key, path: Some(db.to_path_buf()), source },
+            other => other,
+        }
     }
 
     /// Exit code for the CLI: 2 for usage/config problems, 1 for everything else.

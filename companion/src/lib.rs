@@ -6,7 +6,6 @@
 //! sources) → `assign` (pure rules) → `shared_constants`. See docs/architecture.md.
 
 pub mod assign;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod context;

@@ -187,6 +187,9 @@ fn tie_resolved_by_channel_lists_top_contributors() {
     assert_eq!(e.pass1.status, Status::TiedPass1);
     assert_eq!(e.rule, Rule::Channel);
     assert_eq!((e.outcome.status, e.outcome.domain), (Status::TiedPass2, Some("Security")));
+    // One spelling everywhere: the JSON says what the database stores.
+    let v = serde_json::to_value(&e).expect("json");
+    assert_eq!((&v["pass1"]["status"], &v["outcome"]["status"], &v["stored"]["status"]), (&"tied_pass_1".into(), &"tied_pass_2".into(), &"tied_pass_2".into()));
     let t = e.tie.as_ref().expect("tie");
     assert_eq!(t.tied, ["Medical", "Security"]);
     assert_eq!(t.tied_count, 2);
@@ -577,6 +580,7 @@ fn spot_check_tied_pass_2_judges_the_channel_lead() {
     fx.store(&h(2), "tied_pass_2", Some("Security"));
     let conn = recondb::open_readonly(&fx.env.recon_db).expect("ro");
     let s = spot_check(&fx.env, &conn, "tied_pass_2", 5, Some(3)).expect("spot");
+    assert_eq!(serde_json::to_value(&s).expect("json")["status"], "tied_pass_2");
     assert_eq!(s.verdicts.len(), 2);
     assert_eq!((s.verdicts[0].class, s.verdicts[0].channel_margin), (Class::Clear, Some(5)));
     assert_eq!((s.verdicts[1].class, s.verdicts[1].channel_margin), (Class::Narrow, Some(1)));

@@ -206,7 +206,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Runs { limit, show } => runs::runs(&ctx, limit, show.as_deref()),
         Command::Rollback { run, dry_run, force, via } => runs::rollback_cmd(&ctx, &run, dry_run, force, via),
         Command::Demo(a) => demo::demo(&ctx, &a),
-        Command::Bench(a) => crate::bench::run(&a.dir, a.docs, ctx.json),
+        Command::Bench(a) => crate::demo::bench::run(&a.dir, a.docs, ctx.json),
         Command::VerifyPeertube => peertube::verify_peertube(&ctx),
         Command::Reconcile { repair, via } => peertube::reconcile(&ctx, repair, via),
         Command::ResetPeertubeCategories { dry_run, yes_reset_all } => peertube::reset_categories(&ctx, dry_run, yes_reset_all),

@@ -87,6 +87,13 @@ pub fn short_to_u128(s: &str) -> Option<u128> {
     Some(v)
 }
 
+/// Whether `s` is written like a short uuid: 22 characters of the alphabet. Its
+/// value may still exceed 128 bits (then [`short_to_uuid`] gives `None`), but a
+/// catalogue path can hold it all the same, so lookups accept it as written.
+pub fn is_short_form(s: &str) -> bool {
+    s.len() == SHORT_LEN && s.bytes().all(|b| ALPHABET.contains(&b))
+}
+
 /// uuid → short uuid (`None` when `uuid` is not a uuid).
 pub fn uuid_to_short(uuid: &str) -> Option<String> {
     parse_long(uuid.trim()).map(u128_to_short)
@@ -154,6 +161,8 @@ mod tests {
         assert_eq!(short_to_u128("zzzzzzzzzzzzzzzzzzzzzz"), None);
         assert_eq!(short_to_uuid("kkGMgK9ZtnKfYAgnEtQxb0"), None, "0 is not in the alphabet");
         assert_eq!(short_to_uuid("kkGMgK9ZtnKfYAgnEtQxb"), None, "21 chars");
+        assert!(is_short_form("zzzzzzzzzzzzzzzzzzzzzz") && is_short_form(SHORT));
+        assert!(!is_short_form("kkGMgK9ZtnKfYAgnEtQxb0") && !is_short_form("kkGMgK9ZtnKfYAgnEtQxb"));
     }
 
     #[test]

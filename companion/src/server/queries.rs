@@ -4,10 +4,13 @@
 
 use crate::assign::{Outcome, Status};
 use crate::engine::journal::{self, EntryState, Kind};
-use crate::error::{Error, Result};
+use crate::error::{DbContext, Error, Result};
+use crate::peertube::ledger::PushDoc;
 use crate::recon::db::{self as recondb, DomainColumns};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::Value;
+
+pub use crate::recon::db::ReviewRow;
 
 /// Rows per write transaction: RECON's writers wait at most this long on us.
 const WRITE_BATCH: usize = 500;
@@ -16,60 +19,36 @@ const WRITE_BATCH: usize = 500;
 /// status): what RECON finished since the last poll. Rows with a status but no
 /// domain (`tied_pass_1`, `needs_reprocess`) belong to the tiebreaker and reprocess.
 pub fn new_documents(conn: &Connection, source: &str, limit: u64) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.hash FROM documents d JOIN catalogue c ON c.hash = d.hash
-         WHERE d.status = 'complete' AND d.recon_domain IS NULL AND d.recon_domain_status IS NULL
-           AND c.source = ?1
-         ORDER BY d.discovered_at, d.rowid LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![source, limit as i64], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    Ok(rows)
+    recondb::new_documents(conn, source, limit)
 }
 
 pub fn count_new_documents(conn: &Connection, source: &str) -> Result<u64> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM documents d JOIN catalogue c ON c.hash = d.hash
-         WHERE d.status = 'complete' AND d.recon_domain IS NULL AND d.recon_domain_status IS NULL
-           AND c.source = ?1",
-        [source],
-        |r| r.get::<_, i64>(0),
-    )? as u64)
+    recondb::count_new_documents(conn, source)
 }
 
 pub fn count_status(conn: &Connection, status: Status) -> Result<u64> {
-    Ok(conn.query_row("SELECT count(*) FROM documents WHERE recon_domain_status = ?1", [status.as_str()], |r| r.get::<_, i64>(0))? as u64)
-}
-
-/// One `tied_manual` row as the review queue lists it.
-#[derive(Debug, Clone)]
-pub struct ReviewRow {
-    pub hash: String,
-    pub title: Option<String>,
-    pub channel: Option<String>,
-    pub path: Option<String>,
-    pub fallback: Option<String>,
-    pub assigned_at: Option<String>,
+    recondb::count_status(conn, status)
 }
 
 /// Every document waiting for a person, oldest first.
 pub fn review_rows(conn: &Connection) -> Result<Vec<ReviewRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.hash, COALESCE(d.book_title, c.filename, d.filename), c.category, c.path,
-                d.recon_domain, d.recon_domain_assigned_at
-         FROM documents d LEFT JOIN catalogue c ON c.hash = d.hash
-         WHERE d.recon_domain_status = 'tied_manual'
-         ORDER BY d.discovered_at, d.rowid",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok(ReviewRow { hash: r.get(0)?, title: r.get(1)?, channel: r.get(2)?, path: r.get(3)?, fallback: r.get(4)?, assigned_at: r.get(5)? })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    recondb::review_rows(conn)
 }
 
 pub fn document_exists(conn: &Connection, hash: &str) -> Result<bool> {
-    Ok(conn.query_row("SELECT 1 FROM documents WHERE hash = ?1", [hash], |_| Ok(())).optional()?.is_some())
+    recondb::document_exists(conn, hash)
+}
+
+/// One document's domain columns changed, journaled in the same transaction
+/// with their old and new values (`applied`): what makes the change undoable.
+// TODO(merge): engine::write_outcomes (engine/mod.rs; engine/run.rs after the
+// split) writes the same set_domain_columns + journal::record(Applied) pair.
+// Move this function to engine/journal.rs (e.g. `journal::write_domain_columns`)
+// and call it from both places; it stays here until engine/mod.rs is free.
+fn write_journaled(tx: &Connection, run_id: &str, hash: &str, cur: &DomainColumns, new: &DomainColumns) -> Result<()> {
+    recondb::set_domain_columns(tx, hash, new)?;
+    journal::record(tx, run_id, Kind::Documents, hash, &serde_json::to_value(cur)?, &serde_json::to_value(new)?, EntryState::Applied)?;
+    Ok(())
 }
 
 /// Writes pass-1 outcomes for documents that are still untouched (compare-and-set:
@@ -96,11 +75,10 @@ pub fn write_new_outcomes(conn: &mut Connection, run_id: &str, changes: &[(Strin
                     recon_domain_assigned_at: Some(now.clone()),
                     peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
                 };
-                recondb::set_domain_columns(&tx, hash, &new)?;
-                journal::record(&tx, run_id, Kind::Documents, hash, &serde_json::to_value(&cur)?, &serde_json::to_value(&new)?, EntryState::Applied)?;
+                write_journaled(&tx, run_id, hash, &cur, &new)?;
                 w += 1;
             }
-            tx.commit()?;
+            tx.commit().ctx_key("committing new outcomes of run", run_id)?;
             Ok((w, c))
         })?;
         written += w;
@@ -121,9 +99,8 @@ pub fn write_manual(conn: &mut Connection, run_id: &str, hash: &str, label: &str
             recon_domain_assigned_at: Some(recondb::now()),
             peertube_category_pushed_at: None,
         };
-        recondb::set_domain_columns(&tx, hash, &new)?;
-        journal::record(&tx, run_id, Kind::Documents, hash, &serde_json::to_value(&cur)?, &serde_json::to_value(&new)?, EntryState::Applied)?;
-        tx.commit()?;
+        write_journaled(&tx, run_id, hash, &cur, &new)?;
+        tx.commit().ctx_key("committing the manual assignment of", hash)?;
         Ok(cur)
     })
 }
@@ -150,20 +127,9 @@ pub fn push_pending(conn: &Connection, hash: &str) -> Result<bool> {
 }
 
 /// The push rule's rows (domain set, not pushed, PeerTube source) for the given documents.
-pub fn push_docs(conn: &Connection, source: &str, hashes: &[String]) -> Result<Vec<crate::peertube::ledger::PushDoc>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
-         FROM documents d JOIN catalogue c ON c.hash = d.hash
-         WHERE d.hash = ?1 AND d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?2",
-    )?;
-    let mut out = Vec::with_capacity(hashes.len());
-    for h in hashes {
-        let row = stmt
-            .query_row(params![h, source], |r| {
-                Ok(crate::peertube::ledger::PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? })
-            })
-            .optional()?;
-        out.extend(row);
-    }
-    Ok(out)
+pub fn push_docs(conn: &Connection, source: &str, hashes: &[String]) -> Result<Vec<PushDoc>> {
+    Ok(recondb::unpushed_rows(conn, source, hashes)?
+        .into_iter()
+        .map(|r| PushDoc { hash: r.hash, path: r.path, domain: r.domain, assigned_at: r.assigned_at })
+        .collect())
 }

@@ -2,7 +2,7 @@
 //! times the dry run, the backfill and the tiebreaker, each in a child process
 //! so its peak RSS is its own; prints docs/s, MB/s of concept JSON and peak RSS.
 
-use crate::demo::{self, DemoSpec};
+use super::{self as demo, DemoSpec};
 use crate::error::{Error, Result};
 use crate::output;
 use serde::Serialize;
