@@ -571,3 +571,123 @@ pub fn unpushed_rows(conn: &Connection, source: &str, hashes: &[String]) -> Resu
     }
     Ok(out)
 }
+
+// Queries of the engine's passes and status view (moved out of `engine`).
+
+/// Columns of `documents` the reprocess reset touches (RECON's reset plus ours);
+/// also the only `documents` columns a rollback may write.
+pub const RESET_COLUMNS: [&str; 11] = [
+    "status",
+    "concepts_extracted",
+    "vectors_inserted",
+    "recon_domain",
+    "recon_domain_status",
+    "recon_domain_assigned_at",
+    "peertube_category_pushed_at",
+    "error_message",
+    "extracted_at",
+    "enriched_at",
+    "embedded_at",
+];
+
+/// One row's `cols` of `table` as JSON values (journal entries), None when absent.
+pub fn row_values(conn: &Connection, table: &str, cols: &[&str], hash: &str) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    let sql = format!("SELECT {} FROM {table} WHERE hash = ?1", cols.join(", "));
+    let row = conn
+        .query_row(&sql, [hash], |r| {
+            let mut m = serde_json::Map::new();
+            for (i, c) in cols.iter().enumerate() {
+                let v: rusqlite::types::Value = r.get(i)?;
+                m.insert((*c).to_string(), sql_to_json(v));
+            }
+            Ok(m)
+        })
+        .optional()?;
+    Ok(row)
+}
+
+pub fn sql_to_json(v: rusqlite::types::Value) -> serde_json::Value {
+    use rusqlite::types::Value as V;
+    use serde_json::json;
+    match v {
+        V::Null => serde_json::Value::Null,
+        V::Integer(i) => json!(i),
+        V::Real(f) => json!(f),
+        V::Text(s) => json!(s),
+        V::Blob(b) => json!(hex::encode(b)),
+    }
+}
+
+/// (hash, title) of `needs_reprocess` documents, oldest first.
+pub fn needs_reprocess_rows(conn: &Connection, limit: Option<u64>) -> Result<Vec<(String, Option<String>)>> {
+    let limit = limit.map(|l| l as i64).unwrap_or(-1);
+    let mut stmt = conn.prepare(
+        "SELECT hash, COALESCE(book_title, filename) FROM documents WHERE recon_domain_status = 'needs_reprocess'
+         ORDER BY discovered_at, rowid LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// RECON's reset of a document for re-extraction, queued (not left at `catalogued`).
+pub fn reset_and_queue_document(conn: &Connection, hash: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE documents SET status = 'queued', concepts_extracted = 0, vectors_inserted = 0,
+             recon_domain = NULL, recon_domain_status = NULL, recon_domain_assigned_at = NULL,
+             peertube_category_pushed_at = NULL, error_message = NULL, extracted_at = NULL,
+             enriched_at = NULL, embedded_at = NULL WHERE hash = ?1",
+        [hash],
+    )?)
+}
+
+pub fn queue_catalogue(conn: &Connection, hash: &str) -> Result<usize> {
+    Ok(conn.execute("UPDATE catalogue SET status = 'queued' WHERE hash = ?1", [hash])?)
+}
+
+fn count(conn: &Connection, sql: &str, source: Option<&str>) -> Result<u64> {
+    let n: i64 = match source {
+        Some(s) => conn.query_row(sql, [s], |r| r.get(0))?,
+        None => conn.query_row(sql, [], |r| r.get(0))?,
+    };
+    Ok(n as u64)
+}
+
+pub fn count_complete_stream(conn: &Connection, source: &str) -> Result<u64> {
+    count(conn, "SELECT count(*) FROM documents d JOIN catalogue c ON c.hash = d.hash WHERE d.status = 'complete' AND c.source = ?1", Some(source))
+}
+
+pub fn count_unassigned_stream(conn: &Connection, source: &str) -> Result<u64> {
+    count(
+        conn,
+        "SELECT count(*) FROM documents d JOIN catalogue c ON c.hash = d.hash
+         WHERE d.status = 'complete' AND c.source = ?1 AND d.recon_domain IS NULL",
+        Some(source),
+    )
+}
+
+pub fn count_unpushed_stream(conn: &Connection, source: &str) -> Result<u64> {
+    count(
+        conn,
+        "SELECT count(*) FROM documents d JOIN catalogue c ON c.hash = d.hash
+         WHERE d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?1",
+        Some(source),
+    )
+}
+
+pub fn count_pushed(conn: &Connection) -> Result<u64> {
+    count(conn, "SELECT count(*) FROM documents WHERE peertube_category_pushed_at IS NOT NULL", None)
+}
+
+/// (status, documents) for every non-NULL `recon_domain_status`, by name.
+pub fn counts_by_status(conn: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare("SELECT recon_domain_status, count(*) FROM documents WHERE recon_domain_status IS NOT NULL GROUP BY 1 ORDER BY 1")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// (domain, documents) for every non-NULL `recon_domain`, most documents first.
+pub fn counts_by_domain(conn: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare("SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

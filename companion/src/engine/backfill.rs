@@ -1,0 +1,34 @@
+//! Pass 1 over the backfill selection: count each document's concepts once, apply the rules, write in short transactions.
+
+use super::run::{finish_pass, open_for, Change};
+use super::scan_with_progress;
+use super::summary::{percentages, PassSummary};
+use crate::assign;
+use crate::context::Env;
+use crate::error::Result;
+use crate::recon::db as recondb;
+use std::time::Instant;
+
+/// Pass 1 over the backfill selection. Dry runs open the db read-only and work on
+/// an unmigrated db (the missing columns count as NULL).
+pub fn backfill(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSummary> {
+    let started = Instant::now();
+    let mut summary = PassSummary { command: "backfill".into(), dry_run, ..Default::default() };
+    let (mut conn, run) = open_for(env, "backfill", limit, dry_run)?;
+    let migrated = recondb::feature_columns_present(&conn)?;
+    let cands = recondb::backfill_candidates(&conn, &env.source, limit, migrated)?;
+    summary.selected = cands.len() as u64;
+    let hashes: Vec<String> = cands.iter().map(|c| c.hash.clone()).collect();
+    let scans = scan_with_progress(env, &hashes, "backfill");
+    let mut changes = Vec::with_capacity(cands.len());
+    for (c, scan) in cands.iter().zip(&scans) {
+        summary.note_scan(&c.hash, scan);
+        let outcome = assign::pass1(scan.dir_found.then_some(&scan.totals));
+        summary.tally.add(&outcome);
+        changes.push(Change { hash: c.hash.clone(), outcome });
+    }
+    drop(scans);
+    summary.percent = percentages(&summary.tally, summary.selected);
+    finish_pass(env, &mut conn, run, &changes, |cur| cur.recon_domain.is_none(), &mut summary, started)?;
+    Ok(summary)
+}
