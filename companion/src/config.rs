@@ -120,8 +120,15 @@ pub struct PeerTubeConfig {
     /// OAuth token cache; see [`Config::token_cache`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_cache: Option<PathBuf>,
+    /// Upper bound on requests in flight; with `adaptive` the push finds PeerTube's speed below it.
     pub concurrency: usize,
+    /// Upper bound on requests per second (admin tokens are exempt from PeerTube's own limits).
     pub rate_per_sec: f64,
+    /// Adapt the requests in flight to PeerTube's answers (grow while latency holds, halve on 429/5xx/timeouts).
+    pub adaptive: bool,
+    /// The api transport learns current categories in bulk (PostgreSQL when `db_url` is set, else PeerTube's
+    /// video list); a list older than this is read again before more videos are written.
+    pub snapshot_max_age_secs: u64,
     /// This many failures in a row abort a push run as systemic.
     pub max_consecutive_failures: u32,
     pub timeout_secs: u64,
@@ -148,7 +155,9 @@ impl Default for PeerTubeConfig {
             password_file: None,
             token_cache: None,
             concurrency: 4,
-            rate_per_sec: 20.0,
+            rate_per_sec: 100.0,
+            adaptive: true,
+            snapshot_max_age_secs: 60,
             max_consecutive_failures: 5,
             timeout_secs: 30,
             max_retries: 5,

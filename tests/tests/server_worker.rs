@@ -5,8 +5,8 @@
 mod server_support;
 
 use companion::peertube::video_id::VideoUuid;
-use companion::server::peertube_pusher::PeerTubePusher;
-use companion::server::pusher::RETRY_KEY;
+use companion::server::push_queue::PeerTubePusher;
+use companion::server::push_queue::RETRY_KEY;
 use companion::server::worker;
 use server_support::*;
 use std::sync::Arc;

@@ -67,7 +67,11 @@ pub fn runs(ctx: &Ctx, limit: u64, show: Option<&str>) -> Result<i32> {
 }
 
 pub fn rollback_cmd(ctx: &Ctx, run: &str, dry_run: bool, force: bool, via: Option<Transport>) -> Result<i32> {
-    let restorer = crate::peertube::restore::restorer(&ctx.cfg, ctx.transport(via))?;
+    // Through the transport the run used unless --via says otherwise.
+    let restorer = {
+        let conn = recondb::open_readonly(&ctx.env.recon_db)?;
+        crate::peertube::restore::restorer_for_run(&ctx.cfg, &conn, run, via)?
+    };
     let s = rollback::rollback(&ctx.env, run, force, dry_run, restorer)?;
     if ctx.json {
         output::print_json(&s)?;

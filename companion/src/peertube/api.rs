@@ -1,21 +1,18 @@
-//! PeerTube's REST API as an admin: OAuth (client from `oauth-clients/local`,
-//! password grant, refresh on 401, fresh login when the refresh fails, token
-//! cached on disk with mode 0600), an optional Host header, a rate limit, and
-//! retries with exponential backoff and jitter on 429, 5xx and timeouts that
-//! honour Retry-After.
+//! PeerTube's REST API as an admin: OAuth (client from `oauth-clients/local`, password grant, refresh on 401, fresh login when the refresh fails, token cached on disk with mode 0600), an optional Host header, a rate cap, adaptive concurrency, the paged list of local videos, and retries (`support::retry`) on 429, 5xx — PeerTube's "could not serialize access" 500 included — and timeouts, honouring Retry-After.
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
+use crate::peertube::adaptive::{Adaptive, Outcome};
 use crate::peertube::limiter::RateLimiter;
 use crate::peertube::video_id::VideoUuid;
-use rand::Rng;
+use crate::support::retry::{retry, RetryPolicy, Verdict};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 
 /// Route of the plugin's taxonomy answer (plugin-js/main.js registers `/taxonomy` on its router).
@@ -25,6 +22,17 @@ const EXPIRY_SLACK_SECS: i64 = 30;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
+/// Videos per page of `GET /api/v1/videos` (PeerTube's maximum `count`).
+pub const LIST_PAGE: usize = 100;
+/// `include` flags that show an admin every local video: NOT_PUBLISHED_STATE
+/// (1) | BLACKLISTED (2) | BLOCKED_OWNER (4) (PeerTube's `VideoInclude`).
+/// PeerTube answers 401 to `include`/`privacyOneOf` without the SEE_ALL_VIDEOS right.
+pub const LIST_INCLUDE: u32 = 1 | 2 | 4;
+/// Every privacy: public, unlisted, private, internal, password-protected.
+pub const LIST_PRIVACIES: [u8; 5] = [1, 2, 3, 4, 5];
+/// What PostgreSQL says in the body of the 500 PeerTube sends when two
+/// concurrent updates collide in its SERIALIZABLE transaction.
+const SERIALIZATION_FAILURE: &str = "could not serialize";
 
 /// Why an API call failed, sorted by what it says about the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +100,9 @@ pub struct ApiSettings {
     pub rate_per_sec: f64,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// Upper bound on requests in flight.
+    pub concurrency: usize,
+    pub adaptive: bool,
 }
 
 impl ApiSettings {
@@ -107,6 +118,8 @@ impl ApiSettings {
             rate_per_sec: p.rate_per_sec,
             timeout: Duration::from_secs(p.timeout_secs),
             max_retries: p.max_retries,
+            concurrency: p.concurrency.max(1),
+            adaptive: p.adaptive,
         }
     }
 }
@@ -118,25 +131,28 @@ pub struct ApiStats {
     pub retries: AtomicU64,
     pub logins: AtomicU64,
     pub refreshes: AtomicU64,
+    /// PeerTube's "could not serialize access" 500s (each retried).
+    pub serialization_failures: AtomicU64,
 }
 
 pub struct ApiClient {
     http: reqwest::Client,
     s: ApiSettings,
     limiter: RateLimiter,
+    /// Gates authenticated calls (the video traffic); OAuth and public GETs pass freely.
+    pub gate: Adaptive,
     auth: Mutex<AuthState>,
     pub stats: ApiStats,
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// One failed attempt: whether to retry, and the error if not.
+struct Attempt {
+    verdict: Verdict,
+    err: ApiError,
 }
 
-/// Exponential backoff with jitter: a random delay in [d/2, d], d = base·2^attempt capped.
-pub fn backoff(attempt: u32) -> Duration {
-    let d = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
-    let half = d / 2;
-    half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Retry-After in seconds (HTTP dates are rare from PeerTube's limiter; they fall back to backoff).
@@ -173,7 +189,7 @@ impl ApiClient {
     pub fn new(s: ApiSettings) -> Result<ApiClient> {
         let http = reqwest::Client::builder().timeout(s.timeout).connect_timeout(s.timeout.min(Duration::from_secs(10))).pool_max_idle_per_host(32).build()?;
         let token = load_token(&s.token_cache, &s);
-        Ok(ApiClient { http, limiter: RateLimiter::new(s.rate_per_sec), auth: Mutex::new(AuthState { token, generation: 0 }), stats: ApiStats::default(), s })
+        Ok(ApiClient { http, limiter: RateLimiter::new(s.rate_per_sec), gate: Adaptive::new(s.concurrency, s.adaptive), auth: Mutex::new(AuthState { token, generation: 0 }), stats: ApiStats::default(), s })
     }
 
     pub fn from_config(cfg: &Config) -> Result<ApiClient> {
@@ -184,7 +200,8 @@ impl ApiClient {
         &self.s.base_url
     }
 
-    /// One HTTP exchange through the rate limiter, with retries on 429/5xx/timeouts.
+    /// One HTTP exchange through the rate cap (and the adaptive gate when
+    /// `gated`), retried by the companion's retry helper on 429/5xx/timeouts.
     async fn exchange(
         &self,
         method: Method,
@@ -192,54 +209,92 @@ impl ApiClient {
         bearer: Option<&str>,
         body: Option<&Value>,
         form: Option<&[(&str, &str)]>,
+        gated: bool,
     ) -> std::result::Result<(StatusCode, Vec<u8>), ApiError> {
         let url = format!("{}{}", self.s.base_url, path);
-        let mut attempt = 0u32;
-        loop {
-            self.limiter.acquire().await;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.http.request(method.clone(), &url);
-            if let Some(h) = &self.s.host_header {
-                req = req.header(reqwest::header::HOST, h);
+        let policy = RetryPolicy { retries: self.s.max_retries, min_delay: BACKOFF_BASE, max_delay: BACKOFF_CAP, max_retry_after: RETRY_AFTER_CAP };
+        let r = retry(&policy, |a: &Attempt| a.verdict, || self.attempt(&method, path, &url, bearer, body, form, gated)).await;
+        self.stats.retries.fetch_add(u64::from(r.retries), Ordering::Relaxed);
+        r.result.map_err(|a| match (a.verdict, a.err) {
+            (Verdict::Fail, e) => e,
+            (_, e) => ApiError::Unavailable(format!("{e} (after {} attempts)", r.retries + 1)),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        url: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+        form: Option<&[(&str, &str)]>,
+        gated: bool,
+    ) -> std::result::Result<(StatusCode, Vec<u8>), Attempt> {
+        self.limiter.acquire().await;
+        let slot = if gated { Some(self.gate.acquire().await) } else { None };
+        let finish = |slot: Option<crate::peertube::adaptive::Slot<'_>>, o: Outcome| {
+            if let Some(s) = slot {
+                s.finish(o);
             }
-            if let Some(b) = bearer {
-                req = req.bearer_auth(b);
-            }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            if let Some(f) = form {
-                req = req.form(f);
-            }
-            let (wait, why) = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        let ra = retry_after(resp.headers());
-                        let text = resp.text().await.unwrap_or_default();
-                        (ra, format!("{method} {path}: HTTP {status} {}", snippet(&text)))
-                    } else {
-                        let bytes = resp.bytes().await.map_err(|e| ApiError::Unavailable(format!("{method} {path}: reading the answer: {e}")))?;
-                        return Ok((status, bytes.to_vec()));
+        };
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.http.request(method.clone(), url);
+        if let Some(h) = &self.s.host_header {
+            req = req.header(reqwest::header::HOST, h);
+        }
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(f) = form {
+            req = req.form(f);
+        }
+        let started = Instant::now();
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                    let ra = retry_after(resp.headers());
+                    let text = resp.text().await.unwrap_or_default();
+                    if status == StatusCode::INTERNAL_SERVER_ERROR && text.contains(SERIALIZATION_FAILURE) {
+                        // The update did not happen; a retry succeeds (seen on PeerTube 8.0.1).
+                        self.stats.serialization_failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    finish(slot, Outcome::Congested(ra));
+                    let why = format!("{method} {path}: HTTP {status} {}", snippet(&text));
+                    tracing::debug!(%why, "retryable answer");
+                    return Err(Attempt { verdict: ra.map_or(Verdict::Retry, Verdict::RetryAfter), err: ApiError::Unavailable(why) });
+                }
+                match resp.bytes().await {
+                    Ok(bytes) => {
+                        // Only writes sample latency: list pages and reads cost PeerTube differently.
+                        finish(slot, if status.is_success() && *method == Method::PUT { Outcome::Ok(started.elapsed()) } else { Outcome::Neutral });
+                        Ok((status, bytes.to_vec()))
+                    }
+                    Err(e) => {
+                        finish(slot, Outcome::Neutral);
+                        Err(Attempt { verdict: Verdict::Fail, err: ApiError::Unavailable(format!("{method} {path}: reading the answer: {e}")) })
                     }
                 }
-                Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => (None, format!("{method} {path}: {e}")),
-                Err(e) => return Err(ApiError::Other(format!("{method} {path}: {e}"))),
-            };
-            if attempt >= self.s.max_retries {
-                return Err(ApiError::Unavailable(format!("{why} (after {} attempts)", attempt + 1)));
             }
-            let delay = wait.unwrap_or_else(|| backoff(attempt));
-            tracing::debug!(attempt, ?delay, %why, "retrying");
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(delay).await;
-            attempt += 1;
+            Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => {
+                finish(slot, Outcome::Congested(None));
+                Err(Attempt { verdict: Verdict::Retry, err: ApiError::Unavailable(format!("{method} {path}: {e}")) })
+            }
+            Err(e) => {
+                finish(slot, Outcome::Neutral);
+                Err(Attempt { verdict: Verdict::Fail, err: ApiError::Other(format!("{method} {path}: {e}")) })
+            }
         }
     }
 
     /// An anonymous GET answering JSON (categories, the plugin route).
     pub async fn get_public(&self, path: &str) -> std::result::Result<Value, ApiError> {
-        let (status, body) = self.exchange(Method::GET, path, None, None, None).await?;
+        let (status, body) = self.exchange(Method::GET, path, None, None, None, false).await?;
         match status {
             s if s.is_success() => {
                 serde_json::from_slice(&body).map_err(|e| ApiError::Other(format!("GET {path}: answer is not JSON ({e}): {}", snippet_bytes(&body))))
@@ -251,7 +306,7 @@ impl ApiClient {
 
     async fn oauth_client(&self) -> std::result::Result<(String, String), ApiError> {
         let path = "/api/v1/oauth-clients/local";
-        let (status, body) = self.exchange(Method::GET, path, None, None, None).await?;
+        let (status, body) = self.exchange(Method::GET, path, None, None, None, false).await?;
         if status == StatusCode::FORBIDDEN {
             return Err(ApiError::Auth(format!(
                 "GET {path} answered 403 ({}): PeerTube hands out its OAuth client only to requests whose Host is its own hostname — set peertube.host_header (the runbook uses stream.echo6.co)",
@@ -270,7 +325,7 @@ impl ApiClient {
 
     async fn token_request(&self, form: &[(&str, &str)]) -> std::result::Result<Value, (StatusCode, String)> {
         let (status, body) =
-            self.exchange(Method::POST, "/api/v1/users/token", None, None, Some(form)).await.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            self.exchange(Method::POST, "/api/v1/users/token", None, None, Some(form), false).await.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         if !status.is_success() {
             return Err((status, snippet_bytes(&body)));
         }
@@ -382,7 +437,7 @@ impl ApiClient {
         let (mut token, mut generation) = self.access_token().await?;
         let mut renewed = false;
         loop {
-            let (status, bytes) = self.exchange(method.clone(), path, Some(&token), body, None).await?;
+            let (status, bytes) = self.exchange(method.clone(), path, Some(&token), body, None, true).await?;
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 (token, generation) = self.renew(Some(generation)).await?;
                 renewed = true;
@@ -404,11 +459,7 @@ impl ApiClient {
         match status {
             s if s.is_success() => {
                 let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Other(format!("GET {path}: {e}")))?;
-                Ok(match v.get("category") {
-                    Some(Value::Object(c)) => c.get("id").and_then(Value::as_i64),
-                    Some(Value::Number(n)) => n.as_i64(),
-                    _ => None,
-                })
+                Ok(category_id(&v))
             }
             StatusCode::NOT_FOUND => Err(ApiError::NotFound(format!("video {video}"))),
             s => Err(classify(s, &format!("GET {path}"), &body)),
@@ -432,11 +483,64 @@ impl ApiClient {
         }
     }
 
+    /// One page of every local video an admin may see — unlisted, private,
+    /// internal, password-protected, unpublished, blocked ones included
+    /// (`GET /api/v1/videos?isLocal=true&include=7&privacyOneOf=1..5&nsfw=both`,
+    /// oldest first so uploads during the read only append): (total, uuid → category).
+    pub async fn local_videos_page(&self, start: usize) -> std::result::Result<(u64, Vec<(VideoUuid, Option<i64>)>), ApiError> {
+        let path = list_path(start);
+        let (status, body) = self.authed(Method::GET, &path, None).await?;
+        if !status.is_success() {
+            return Err(classify(status, &format!("GET {path}"), &body));
+        }
+        let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Other(format!("GET {path}: answer is not JSON ({e})")))?;
+        let total = v.get("total").and_then(Value::as_u64).unwrap_or(0);
+        let data = v.get("data").and_then(Value::as_array).ok_or_else(|| ApiError::Other(format!("GET {path}: no data array in the answer")))?;
+        Ok((total, data.iter().filter_map(|d| Some((VideoUuid::parse(d.get("uuid")?.as_str()?)?, category_id(d)))).collect()))
+    }
+
+    /// Every local video's category, read page by page (pages after the first
+    /// in parallel through the gate). `None` when reading them would cost more
+    /// requests than `worth` per-video reads: the caller reads those instead.
+    pub async fn local_videos(self: &std::sync::Arc<Self>, worth: usize) -> std::result::Result<Option<HashMap<VideoUuid, Option<i64>>>, ApiError> {
+        let (total, first) = self.local_videos_page(0).await?;
+        let pages = (total as usize).div_ceil(LIST_PAGE);
+        if pages > worth.max(1) {
+            return Ok(None);
+        }
+        let mut out: HashMap<VideoUuid, Option<i64>> = first.into_iter().collect();
+        let mut set = tokio::task::JoinSet::new();
+        for page in 1..pages {
+            let c = self.clone();
+            set.spawn(async move { c.local_videos_page(page * LIST_PAGE).await });
+        }
+        while let Some(r) = set.join_next().await {
+            let (_, rows) = r.map_err(|e| ApiError::Other(format!("video list task: {e}")))??;
+            out.extend(rows);
+        }
+        Ok(Some(out))
+    }
+
     /// `GET /api/v1/videos/categories` as id → label.
     pub async fn categories(&self) -> std::result::Result<BTreeMap<String, String>, ApiError> {
         let v = self.get_public("/api/v1/videos/categories").await?;
         let obj = v.as_object().ok_or_else(|| ApiError::Other("categories: answer is not a JSON object".into()))?;
         Ok(obj.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect())
+    }
+}
+
+/// The list query of [`ApiClient::local_videos_page`].
+pub fn list_path(start: usize) -> String {
+    let privacies: String = LIST_PRIVACIES.iter().map(|p| format!("&privacyOneOf={p}")).collect();
+    format!("/api/v1/videos?isLocal=true&include={LIST_INCLUDE}{privacies}&nsfw=both&sort=createdAt&skipCount=false&start={start}&count={LIST_PAGE}")
+}
+
+/// A video's category id as PeerTube shows it (`{"id": 105, "label": …}`, or a bare number).
+fn category_id(v: &Value) -> Option<i64> {
+    match v.get("category") {
+        Some(Value::Object(c)) => c.get("id").and_then(Value::as_i64),
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
     }
 }
 
@@ -468,13 +572,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        for attempt in 0..20 {
-            let d = backoff(attempt);
-            let full = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+    fn list_query_asks_for_every_local_video() {
+        let p = list_path(200);
+        for part in ["isLocal=true", "include=7", "privacyOneOf=1&", "privacyOneOf=2&", "privacyOneOf=3&", "privacyOneOf=4&", "privacyOneOf=5&", "nsfw=both", "start=200", "count=100"] {
+            assert!(p.contains(part), "{part} missing from {p}");
         }
-        assert!(backoff(30) <= BACKOFF_CAP);
+        assert_eq!(category_id(&json!({"category": {"id": 105, "label": "x"}})), Some(105));
+        assert_eq!(category_id(&json!({"category": {"id": null, "label": "Unknown"}})), None);
+        assert_eq!(category_id(&json!({"category": 7})), Some(7));
     }
 
     #[test]
@@ -520,6 +625,8 @@ mod tests {
             rate_per_sec: 1.0,
             timeout: Duration::from_secs(1),
             max_retries: 0,
+            concurrency: 1,
+            adaptive: true,
         };
         assert!(load_token(&p, &s).is_some());
         let other = ApiSettings { username: "someone-else".into(), ..s };

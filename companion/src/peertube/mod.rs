@@ -2,6 +2,7 @@
 //! push runs with their journal, rollback, reconcile and reset, and a
 //! stand-in of PeerTube's API for tests and the benchmark.
 
+pub mod adaptive;
 pub mod api;
 pub mod db;
 pub mod ledger;

@@ -1,6 +1,4 @@
-//! A push run: select pending documents, check PeerTube, write each video's
-//! category through the api or db transport with the journal around every
-//! write, and stop as systemic after N failures in a row.
+//! A push run: select pending documents, check PeerTube, learn current categories in bulk, write only the videos that change through the api or db transport with the journal around every write, and stop as systemic after N failures in a row.
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
@@ -64,6 +62,17 @@ pub struct PushSummary {
     pub elapsed_ms: u64,
     pub http_requests: u64,
     pub http_retries: u64,
+    /// Of those retries, PeerTube's "could not serialize access" 500s (the write had not happened).
+    pub serialization_retries: u64,
+    /// Where the api transport learned current categories (postgresql, video list, per-video GET).
+    pub snapshot: String,
+    /// Videos settled (pushed or already right) per second of the run.
+    pub videos_per_sec: f64,
+    /// HTTP requests per selected video (RECON's writer: 1, the old GET+PUT client: 2).
+    pub requests_per_video: f64,
+    /// Highest number of requests in flight the adaptive gate allowed, and where it ended.
+    pub concurrency_reached: usize,
+    pub concurrency_final: usize,
     /// Where the time went (db transport): lookup, journal, write, confirm.
     pub phase_ms: BTreeMap<String, u64>,
 }
@@ -183,6 +192,30 @@ async fn with_ledger<T: Send + 'static>(ledger: &Arc<Mutex<Ledger>>, f: impl FnO
     tokio::task::spawn_blocking(move || f(&mut lock(&l))).await.map_err(|e| Error::Other(format!("journal task: {e}")))?
 }
 
+/// The write of one video whose current category is known and journaled as pending.
+async fn put_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, id: i64, intent: Intent) -> Result<VideoOutcome> {
+    match client.set_category(&intent.video, Some(intent.category)).await {
+        Ok(()) => {
+            let marks = with_ledger(&ledger, move |l| l.applied(&[(id, &intent)])).await?;
+            Ok(VideoOutcome::Pushed(marks[0]))
+        }
+        Err(e) => {
+            let msg = format!("{} (doc {}): {e}", intent.video, intent.hash);
+            // A timeout may have landed: the entry stays pending, and the next
+            // run or a rollback reads PeerTube to learn what happened.
+            if !matches!(e, ApiError::Unavailable(_)) {
+                let note = e.to_string();
+                with_ledger(&ledger, move |l| l.failed(&[(id, note)])).await?;
+            }
+            Ok(match e {
+                ApiError::NotFound(_) => VideoOutcome::NotFound(msg),
+                e => VideoOutcome::Failed(e, msg),
+            })
+        }
+    }
+}
+
+/// A video the bulk read did not show: read it, then write it if needed (GET + PUT).
 async fn api_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, job: Job) -> Result<VideoOutcome> {
     let hash = job.doc.hash.clone();
     let cur = match client.video_category(&job.video).await {
@@ -206,89 +239,249 @@ async fn api_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, job: Job) -
     }
     let i2 = intent.clone();
     let id = with_ledger(&ledger, move |l| l.pending(&[&i2])).await?[0];
-    match client.set_category(&job.video, Some(job.category)).await {
-        Ok(()) => {
-            let marks = with_ledger(&ledger, move |l| l.applied(&[(id, &intent)])).await?;
-            Ok(VideoOutcome::Pushed(marks[0]))
+    put_one(client, ledger, id, intent).await
+}
+
+/// Videos per round of the api transport: their current categories are read
+/// (PostgreSQL) or checked for freshness (the list) right before they are
+/// written, so an edit made in PeerTube during a long run is seen.
+const API_CHUNK: usize = 200;
+
+/// What the bulk read says about one video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Category(Option<i64>),
+    /// No such row in PeerTube's database.
+    Missing,
+    Remote,
+}
+
+/// Where the api transport learns current categories before writing.
+enum Snapshot {
+    /// PeerTube's PostgreSQL (`db_url`): one query per chunk.
+    Pg(PgVideos),
+    /// PeerTube's paged list of local videos, re-read when older than `max_age`.
+    List { map: HashMap<VideoUuid, Option<i64>>, taken: Instant, max_age: std::time::Duration },
+    /// Too few videos to be worth a bulk read: GET each before its PUT.
+    PerVideo,
+}
+
+impl Snapshot {
+    fn name(&self) -> &'static str {
+        match self {
+            Snapshot::Pg(_) => "postgresql",
+            Snapshot::List { .. } => "video list",
+            Snapshot::PerVideo => "per-video GET",
         }
-        Err(e) => {
-            let msg = format!("{} (doc {hash}): {e}", job.video);
-            // A timeout may have landed: the entry stays pending, and the next
-            // run or a rollback reads PeerTube to learn what happened.
-            if !matches!(e, ApiError::Unavailable(_)) {
-                let note = e.to_string();
-                with_ledger(&ledger, move |l| l.failed(&[(id, note)])).await?;
+    }
+
+    async fn open(cfg: &Config, client: &Arc<ApiClient>, videos: usize) -> Result<Snapshot> {
+        if cfg.peertube.db_url.is_some() {
+            match PgVideos::connect(cfg).await {
+                Ok(pg) => return Ok(Snapshot::Pg(pg)),
+                // The API can still tell: a read-only helper must not stop the push.
+                Err(e) => tracing::warn!(error = %e, "cannot read current categories from PeerTube's PostgreSQL; using its video list"),
             }
-            Ok(match e {
-                ApiError::NotFound(_) => VideoOutcome::NotFound(msg),
-                e => VideoOutcome::Failed(e, msg),
-            })
+        }
+        Snapshot::list(cfg, client, videos).await
+    }
+
+    async fn list(cfg: &Config, client: &Arc<ApiClient>, videos: usize) -> Result<Snapshot> {
+        let max_age = std::time::Duration::from_secs(cfg.peertube.snapshot_max_age_secs.max(1));
+        Ok(match client.local_videos(videos).await.map_err(|e| Error::PeerTube(format!("reading PeerTube's list of local videos: {e}")))? {
+            Some(map) => Snapshot::List { map, taken: Instant::now(), max_age },
+            None => Snapshot::PerVideo,
+        })
+    }
+
+    /// Current state of a chunk's videos; absent = unknown (read per video).
+    async fn lookup(&mut self, cfg: &Config, client: &Arc<ApiClient>, chunk: &[Job], remaining: usize) -> Result<HashMap<VideoUuid, Known>> {
+        if let Snapshot::List { taken, max_age, .. } = self {
+            if taken.elapsed() > *max_age {
+                *self = Snapshot::list(cfg, client, remaining).await?;
+            }
+        }
+        Ok(match self {
+            Snapshot::Pg(pg) => {
+                let ids: Vec<&VideoUuid> = chunk.iter().map(|j| &j.video).collect();
+                let rows = pg.current(&ids).await?;
+                chunk
+                    .iter()
+                    .map(|j| {
+                        let k = match rows.get(&j.video) {
+                            None => Known::Missing,
+                            Some(r) if r.remote => Known::Remote,
+                            Some(r) => Known::Category(r.category.map(i64::from)),
+                        };
+                        (j.video.clone(), k)
+                    })
+                    .collect()
+            }
+            Snapshot::List { map, .. } => chunk.iter().filter_map(|j| Some((j.video.clone(), Known::Category(*map.get(&j.video)?)))).collect(),
+            Snapshot::PerVideo => HashMap::new(),
+        })
+    }
+}
+
+/// Live counters of an api push, for the progress line.
+struct Progress {
+    pb: indicatif::ProgressBar,
+    started: Instant,
+    last_log: Instant,
+    total: u64,
+    done: u64,
+}
+
+impl Progress {
+    /// Long pushes log a line this often when stderr is not a terminal.
+    const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+    fn tick(&mut self, n: u64, client: &ApiClient) {
+        self.done += n;
+        self.pb.inc(n);
+        let retries = client.stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+        let in_flight = client.gate.current();
+        self.pb.set_message(format!("push ×{in_flight} r{retries}"));
+        if self.pb.is_hidden() && self.last_log.elapsed() >= Self::LOG_EVERY {
+            self.last_log = Instant::now();
+            let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            let eta = (self.total - self.done.min(self.total)) as f64 / rate.max(1e-9);
+            tracing::info!(done = self.done, total = self.total, videos_per_sec = format!("{rate:.1}"), eta_secs = eta.round(), retries, in_flight, "pushing");
         }
     }
 }
 
-async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, jobs: Vec<Job>, s: &mut PushSummary) -> Result<()> {
+fn tally(out: VideoOutcome, s: &mut PushSummary, streak: &mut Streak, max_fail: u32) {
+    match out {
+        VideoOutcome::Pushed(m) => {
+            s.pushed += 1;
+            s.mark(m);
+            streak.n = 0;
+        }
+        VideoOutcome::AlreadySet { mark, recovered } => {
+            s.already_set += 1;
+            s.recovered += u64::from(recovered);
+            s.mark(mark);
+            streak.n = 0;
+        }
+        VideoOutcome::NotFound(msg) => {
+            // A deleted video says nothing about the system: no streak.
+            s.not_found += 1;
+            s.note_failure(msg);
+        }
+        VideoOutcome::Failed(e, msg) => {
+            s.note_failure(msg);
+            streak.n += 1;
+            streak.last = Some(e);
+            if streak.n >= max_fail && s.aborted.is_none() {
+                s.aborted = Some(format!("{} consecutive failures: {}", streak.n, streak.cause()));
+            }
+        }
+    }
+}
+
+/// A spawned write or read+write, with the pending entry it owns (if any).
+type Task = (Option<i64>, Result<VideoOutcome>);
+
+async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, jobs: Vec<Job>, s: &mut PushSummary, show: bool) -> Result<()> {
     let max_fail = cfg.peertube.max_consecutive_failures;
+    // Tasks in flight at most; the client's adaptive gate decides how many requests really go out.
     let sem = Arc::new(tokio::sync::Semaphore::new(cfg.peertube.concurrency.max(1)));
     let mut streak = Streak::default();
     let total = jobs.len() as u64;
-    let pb = crate::support::progress::progress_bar(std::io::IsTerminal::is_terminal(&std::io::stderr()), total, "push");
-    'rounds: for round in unique_batches(jobs, usize::MAX) {
-        let mut set = tokio::task::JoinSet::new();
-        let handle = |res: std::result::Result<Result<VideoOutcome>, tokio::task::JoinError>, s: &mut PushSummary, streak: &mut Streak| -> Result<()> {
-            pb.inc(1);
-            let out = res.map_err(|e| Error::Other(format!("push task: {e}")))??;
-            match out {
-                VideoOutcome::Pushed(m) => {
-                    s.pushed += 1;
-                    s.mark(m);
-                    streak.n = 0;
-                }
-                VideoOutcome::AlreadySet { mark, recovered } => {
-                    s.already_set += 1;
-                    s.recovered += u64::from(recovered);
-                    s.mark(mark);
-                    streak.n = 0;
-                }
-                VideoOutcome::NotFound(msg) => {
-                    // A deleted video says nothing about the system: no streak.
+    let pb = crate::support::progress::progress_bar(show && std::io::IsTerminal::is_terminal(&std::io::stderr()), total, "push");
+    let mut progress = Progress { pb, started: Instant::now(), last_log: Instant::now(), total, done: 0 };
+    let t = Instant::now();
+    let mut snapshot = Snapshot::open(cfg, &client, jobs.len()).await?;
+    s.snapshot = snapshot.name().to_string();
+    s.phase("snapshot", t);
+    let mut remaining = jobs.len();
+    for chunk in unique_batches(jobs, API_CHUNK) {
+        if s.aborted.is_some() {
+            break;
+        }
+        let t = Instant::now();
+        let known = snapshot.lookup(cfg, &client, &chunk, remaining).await?;
+        remaining = remaining.saturating_sub(chunk.len());
+        let (mut already, mut writes, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        let mut l = lock(&ledger);
+        for j in chunk {
+            let intent = |old| Intent { hash: j.doc.hash.clone(), video: j.video.clone(), domain: j.doc.domain.clone(), category: j.category, old, prior: j.prior.clone() };
+            match known.get(&j.video) {
+                // Already right: no request reaches PeerTube for it.
+                Some(Known::Category(c)) if *c == Some(j.category) => already.push(intent(*c)),
+                Some(Known::Category(c)) => writes.push(intent(*c)),
+                Some(Known::Missing) => {
                     s.not_found += 1;
-                    s.note_failure(msg);
+                    let msg = "no such video in PeerTube's database";
+                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                    progress.tick(1, &client);
                 }
-                VideoOutcome::Failed(e, msg) => {
-                    s.note_failure(msg);
-                    streak.n += 1;
-                    streak.last = Some(e);
-                    if streak.n >= max_fail && s.aborted.is_none() {
-                        s.aborted = Some(format!("{} consecutive failures: {}", streak.n, streak.cause()));
-                    }
+                Some(Known::Remote) => {
+                    s.remote += 1;
+                    let msg = "remote video: only its own instance may change it";
+                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                    progress.tick(1, &client);
                 }
+                None => unknown.push(j),
             }
-            Ok(())
-        };
-        for job in round {
+        }
+        if !already.is_empty() {
+            let refs: Vec<&Intent> = already.iter().collect();
+            for m in l.already_set(&refs)? {
+                s.mark(m);
+            }
+            s.already_set += already.len() as u64;
+            s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
+            streak.n = 0;
+            progress.tick(already.len() as u64, &client);
+        }
+        // One transaction journals the chunk's writes before any is made.
+        let ids = if writes.is_empty() { Vec::new() } else { l.pending(&writes.iter().collect::<Vec<_>>())? };
+        drop(l);
+        s.phase("journal_pending", t);
+        let t = Instant::now();
+        let mut set: tokio::task::JoinSet<Task> = tokio::task::JoinSet::new();
+        let mut not_started: Vec<(i64, String)> = Vec::new();
+        let work = ids.into_iter().zip(writes).map(|(id, i)| (Some(id), Some(i), None)).chain(unknown.into_iter().map(|j| (None, None, Some(j))));
+        for (id, intent, job) in work {
             if s.aborted.is_some() {
-                break;
+                if let Some(id) = id {
+                    not_started.push((id, format!("not attempted: {}", s.aborted.clone().unwrap_or_default())));
+                }
+                continue;
             }
             let permit = sem.clone().acquire_owned().await.map_err(|e| Error::Other(e.to_string()))?;
             let (c, l) = (client.clone(), ledger.clone());
             set.spawn(async move {
-                let r = api_one(c, l, job).await;
+                let r = match (intent, job) {
+                    (Some(i), _) => put_one(c, l, id.unwrap_or_default(), i).await,
+                    (None, Some(j)) => api_one(c, l, j).await,
+                    (None, None) => Err(Error::Other("push task without work".into())),
+                };
                 drop(permit);
-                r
+                (id, r)
             });
             while let Some(res) = set.try_join_next() {
-                handle(res, s, &mut streak)?;
+                let (_, r) = res.map_err(|e| Error::Other(format!("push task: {e}")))?;
+                tally(r?, s, &mut streak, max_fail);
+                progress.tick(1, &client);
             }
         }
         while let Some(res) = set.join_next().await {
-            handle(res, s, &mut streak)?;
+            let (_, r) = res.map_err(|e| Error::Other(format!("push task: {e}")))?;
+            tally(r?, s, &mut streak, max_fail);
+            progress.tick(1, &client);
         }
-        if s.aborted.is_some() {
-            break 'rounds;
+        if !not_started.is_empty() {
+            // Journaled but never sent: closed, so no pending entry suggests a write.
+            with_ledger(&ledger, move |l| l.failed(&not_started)).await?;
         }
+        s.phase("write", t);
     }
-    pb.finish_and_clear();
+    progress.pb.finish_and_clear();
     Ok(())
 }
 
@@ -443,12 +636,19 @@ pub async fn push(cfg: &Config, env: &Env, opts: &PushOptions, jobs_override: Op
     };
     let ledger = Arc::new(Mutex::new(Ledger { conn, run_id: run.id.clone(), transport, require_unpushed: opts.command == "push-pending" }));
     let res = match opts.transport {
-        Transport::Api => push_api(cfg, client.clone(), ledger.clone(), jobs, &mut s).await,
+        Transport::Api => push_api(cfg, client.clone(), ledger.clone(), jobs, &mut s, env.progress).await,
         Transport::Db => push_db(cfg, opts.batch_size, ledger.clone(), jobs, &mut s).await,
     };
     s.elapsed_ms = started.elapsed().as_millis() as u64;
     s.http_requests = client.stats.requests.load(std::sync::atomic::Ordering::Relaxed);
     s.http_retries = client.stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    s.serialization_retries = client.stats.serialization_failures.load(std::sync::atomic::Ordering::Relaxed);
+    s.videos_per_sec = (s.pushed + s.already_set) as f64 / (s.elapsed_ms.max(1) as f64 / 1000.0);
+    s.requests_per_video = if s.selected == 0 { 0.0 } else { s.http_requests as f64 / s.selected as f64 };
+    if opts.transport == Transport::Api {
+        s.concurrency_reached = client.gate.reached();
+        s.concurrency_final = client.gate.current();
+    }
     let outcome = match (&res, &s.aborted) {
         (Err(_), _) => "failed",
         (Ok(()), Some(_)) => "aborted",

@@ -1,7 +1,4 @@
-//! Rolling PeerTube back: puts each journaled video's previous category back
-//! through either transport, only where PeerTube still holds what the run
-//! wrote (unless forced). Pending entries of a killed run are resolved the same
-//! way: PeerTube's current value tells whether the write landed.
+//! Rolling PeerTube back: puts each journaled video's previous category back through the transport the run used (unless told otherwise), only where PeerTube still holds what the run wrote (unless forced); pending entries of a killed run are resolved from PeerTube's current value.
 
 use crate::config::{Config, Transport};
 use crate::engine::journal::Entry;
@@ -233,4 +230,35 @@ mod tests {
 /// The restorer a rollback hands to `engine::rollback` for PeerTube's side.
 pub fn restorer(cfg: &Config, transport: Transport) -> Result<Option<Box<dyn VideoRestorer>>> {
     Ok(Some(Box::new(Restorer::new(cfg, transport)?)))
+}
+
+/// The transport a run wrote PeerTube through: push runs record it in their
+/// arguments (`{"transport": "db"}`), and every video entry records it in its
+/// values; `None` when the run wrote no video.
+pub fn run_transport(conn: &rusqlite::Connection, run_id: &str) -> Result<Option<Transport>> {
+    let run = crate::engine::journal::get_run(conn, run_id)?;
+    if let Some(t) = run.args.get("transport").and_then(serde_json::Value::as_str).and_then(|t| t.parse().ok()) {
+        return Ok(Some(t));
+    }
+    let mut seen = None;
+    for e in crate::engine::journal::entries(conn, run_id)?.iter().filter(|e| e.kind == crate::engine::journal::Kind::Video) {
+        let t = e.new.get("transport").or_else(|| e.old.get("transport")).and_then(serde_json::Value::as_str).and_then(|t| t.parse::<Transport>().ok());
+        match (seen, t) {
+            // A run that used both restores through the API, which checks everything.
+            (Some(a), Some(b)) if a != b => return Ok(Some(Transport::Api)),
+            (None, Some(b)) => seen = Some(b),
+            _ => {}
+        }
+    }
+    Ok(seen)
+}
+
+/// The restorer for rolling back `run_id`: through `explicit` when given
+/// (`--via`), else the transport the run used, else the config's default.
+pub fn restorer_for_run(cfg: &Config, conn: &rusqlite::Connection, run_id: &str, explicit: Option<Transport>) -> Result<Option<Box<dyn VideoRestorer>>> {
+    let transport = match explicit {
+        Some(t) => t,
+        None => run_transport(conn, run_id)?.unwrap_or(cfg.peertube.transport),
+    };
+    restorer(cfg, transport)
 }

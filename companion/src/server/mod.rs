@@ -10,8 +10,7 @@ pub mod http_error;
 pub mod metrics;
 pub mod ops;
 pub mod pause;
-pub mod peertube_pusher;
-pub mod pusher;
+pub mod push_queue;
 pub mod queries;
 pub mod render_cache;
 pub mod snapshot;
@@ -141,7 +140,7 @@ pub fn serve(ctx: &Context, bind: Option<String>) -> Result<i32> {
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("tokio runtime: {e}")))?;
-    let pusher = Arc::new(peertube_pusher::PeerTubePusher::new(ctx.cfg.clone(), env.clone(), rt.handle().clone()));
+    let pusher = Arc::new(push_queue::PeerTubePusher::new(ctx.cfg.clone(), env.clone(), rt.handle().clone()));
     let st = AppState::new(ctx.cfg.clone(), env, pusher)?;
     if let Err(e) = st.snapshot.rebuild(&st.env, &st.cfg.server.public_url) {
         tracing::warn!(error = %e, "first snapshot failed; the dashboard retries");

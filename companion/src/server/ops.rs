@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::recon::concepts;
 use crate::recon::db as recondb;
 use crate::server::pause;
-use crate::server::pusher::PushResult;
+use crate::server::push_queue::PushResult;
 use crate::server::queries;
 use crate::server::state::AppState;
 use serde::Serialize;
@@ -185,18 +185,18 @@ pub fn parse_run_id(raw: &str) -> Result<String> {
     Ok(r.to_string())
 }
 
-/// Rolls a run back (or shows what that would do), through the configured
-/// PeerTube transport for its video entries.
+/// Rolls a run back (or shows what that would do), restoring its video
+/// entries through the PeerTube transport the run used.
 pub async fn rollback(st: &AppState, run_id: &str, force: bool, dry_run: bool) -> Result<RollbackSummary> {
     let id = parse_run_id(run_id)?;
     let out = st
         .blocking(move |st| {
-            {
+            let restorer = {
                 let conn = st.pool.get().map_err(|e| Error::Other(format!("recon db pool: {e}")))?;
                 journal::get_run(&conn, &id)?;
-            }
+                crate::peertube::restore::restorer_for_run(&st.cfg, &conn, &id, None)?
+            };
             let _gate = st.writer_gate();
-            let restorer = crate::peertube::restore::restorer(&st.cfg, st.cfg.peertube.transport)?;
             rollback::rollback(&st.env, &id, force, dry_run, restorer)
         })
         .await?;

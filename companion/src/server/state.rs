@@ -6,7 +6,7 @@ use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::server::auth::LoginLimiter;
 use crate::server::metrics::Metrics;
-use crate::server::pusher::{Pusher, RetryQueue};
+use crate::server::push_queue::{Pusher, RetryQueue};
 use crate::server::snapshot::SnapshotCache;
 use crate::server::views;
 use r2d2_sqlite::SqliteConnectionManager;

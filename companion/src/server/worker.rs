@@ -320,7 +320,7 @@ pub fn tick(st: &AppState) -> Result<Tick> {
                         break;
                     }
                     tracing::warn!(error = %e, n = pending.len(), "push failed");
-                    pending.iter().map(|h| crate::server::pusher::PushResult::failed(h, e.to_string(), false)).collect()
+                    pending.iter().map(|h| crate::server::push_queue::PushResult::failed(h, e.to_string(), false)).collect()
                 }
             };
             let now = chrono::Utc::now().timestamp();

@@ -7,7 +7,7 @@ use axum::http::{header, Request, Response, StatusCode};
 use companion::config::{CallerConfig, Config};
 use companion::context::Env;
 use companion::error::Result;
-use companion::server::pusher::{PushResult, Pusher};
+use companion::server::push_queue::{PushResult, Pusher};
 use companion::server::state::AppState;
 use http_body_util::BodyExt;
 use rusqlite::{params, Connection};
