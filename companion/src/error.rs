@@ -72,6 +72,10 @@ pub enum Error {
 
     #[error("{0}")]
     Other(String),
+
+    /// A request body over the service's limit (`server.max_body_bytes`).
+    #[error("request body too large: {0}")]
+    TooLarge(String),
 }
 
 impl Error {
