@@ -304,3 +304,49 @@ pub fn columns_json(pairs: &[(&str, Value)]) -> Value {
     }
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().expect("db");
+        c.execute_batch(
+            "CREATE TABLE companion_runs (run_id TEXT PRIMARY KEY, command TEXT NOT NULL, args TEXT NOT NULL, state TEXT NOT NULL,
+                 started_at TEXT NOT NULL, finished_at TEXT, summary TEXT, report_path TEXT, rolled_back_by TEXT, pid INTEGER);
+             CREATE TABLE companion_journal (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+                 old TEXT, new TEXT, state TEXT NOT NULL, at TEXT NOT NULL, note TEXT);",
+        )
+        .expect("schema");
+        c
+    }
+
+    #[test]
+    fn a_dead_run_is_marked_interrupted_by_the_next_and_gets_a_report() {
+        let c = conn();
+        let dead = start_run(&c, "push", &serde_json::json!({"limit": 5})).expect("start");
+        record(&c, &dead, Kind::Video, "v1", &serde_json::json!({"category": 1}), &serde_json::json!({"category": 101}), EntryState::Applied).expect("rec");
+        record(&c, &dead, Kind::Video, "v2", &serde_json::json!({"category": 1}), &serde_json::json!({"category": 102}), EntryState::Pending).expect("rec");
+        // The process dies here; the next run (holding the lock) starts.
+        let next = start_run(&c, "backfill", &serde_json::json!({})).expect("start");
+        let row = get_run(&c, &dead).expect("row");
+        assert_eq!(row.state, INTERRUPTED);
+        assert!(row.finished_at.is_some());
+        assert_eq!(row.summary.as_ref().expect("summary")["journal"]["video"]["pending"], 1);
+        assert_eq!(get_run(&c, &next).expect("row").state, "running");
+        assert!(row.report_path.is_none(), "written when the next run finishes");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = dir.path().join(format!("{next}.json"));
+        finish_run(&c, &next, "done", &serde_json::json!({}), Some(&report.display().to_string())).expect("finish");
+        let row = get_run(&c, &dead).expect("row");
+        let path = std::path::PathBuf::from(row.report_path.expect("report written"));
+        assert_eq!(path.parent(), Some(dir.path()));
+        let body = crate::engine::report::read_verified(&path).expect("verified");
+        assert_eq!(body["outcome"], INTERRUPTED);
+        assert_eq!(body["counts"]["journal"]["video"]["applied"], 1);
+        assert_eq!(get_run(&c, &next).expect("row").state, "done", "the finished run is not touched");
+        // Nothing left to mark.
+        assert!(mark_interrupted(&c).expect("mark").is_empty());
+    }
+}

@@ -464,6 +464,63 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/peertube/review");
         assert_eq!(safe_next(Some("/\\evil")), "/peertube/review");
         assert_eq!(safe_next(None), "/peertube/review");
+        // Browsers drop tabs and newlines: "/\t/evil" would become "//evil".
+        for bad in ["/\t/evil.example", "/\n", "/\r\n/evil", "/\\evil", "/a\\b", "", "evil", "/ /x", "/caf\u{e9}", "/\u{0}", "\t/x"] {
+            assert_eq!(safe_next(Some(bad)), "/peertube/review", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(3000)))), "/peertube/review", "overlong");
+        assert_eq!(safe_redirect(Some("/runs/x?y=http://z"), "/runs"), "/runs/x?y=http://z", "a query may hold a URL: it stays a path");
+        assert_eq!(safe_redirect(Some("//x"), "/runs"), "/runs");
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = vec![parse_net("127.0.0.1").unwrap(), parse_net("10.0.0.0/8").unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.2.3".parse().unwrap());
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        // From the proxy: the right-most address that is not a proxy (the left one is the client's own claim).
+        assert_eq!(client_ip(Some(local), &h, &trusted), "203.0.113.9".parse::<IpAddr>().unwrap());
+        // From anyone else the header is ignored.
+        assert_eq!(client_ip(Some(stranger), &h, &trusted), stranger);
+        assert_eq!(client_ip(Some(local), &h, &[]), local, "no trusted proxies: the peer");
+        // No header, or garbage in it: the peer.
+        assert_eq!(client_ip(Some(local), &HeaderMap::new(), &trusted), local);
+        h.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(client_ip(Some(local), &h, &trusted), local);
+        assert!(parse_net("10.0.0.0/33").is_none() && parse_net("localhost").is_none());
+    }
+
+    #[test]
+    fn attempts_count_before_the_check_and_per_address() {
+        let l = LoginLimiter::with_concurrency(5, Duration::from_secs(60), 2);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t0 = Instant::now();
+        // A burst of 100 parallel attempts: five get through to a password check.
+        let passed = (0..100).filter(|_| l.try_attempt(ip, t0).is_ok()).count();
+        assert_eq!(passed, 5);
+        assert!(l.try_attempt("192.0.2.2".parse().unwrap(), t0).is_ok(), "another address is not affected");
+        // IPv6 counts per /64: rotating the low bits does not help.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        for i in 0..5 {
+            assert!(l.try_attempt(v6(&format!("2001:db8::{i}")), t0).is_ok());
+        }
+        assert!(l.try_attempt(v6("2001:db8::ffff"), t0).is_err());
+        assert!(l.try_attempt(v6("2001:db8:0:1::1"), t0).is_ok(), "another /64");
+        l.succeeded(ip);
+        assert!(l.try_attempt(ip, t0).is_ok());
+    }
+
+    #[tokio::test]
+    async fn verification_slots_are_capped() {
+        let l = LoginLimiter::with_concurrency(5, Duration::from_secs(60), 2);
+        let a = l.verification_slot(Duration::from_millis(10)).await;
+        let b = l.verification_slot(Duration::from_millis(10)).await;
+        assert!(a.is_some() && b.is_some());
+        assert!(l.verification_slot(Duration::from_millis(10)).await.is_none(), "a third waits, then is refused");
+        drop(a);
+        assert!(l.verification_slot(Duration::from_millis(10)).await.is_some());
     }
 
     #[test]
