@@ -194,6 +194,19 @@ pub struct ServerConfig {
     pub tiebreaker_interval_secs: u64,
     /// PeerTube's public base URL, for links to videos.
     pub public_url: String,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` is
+    /// believed; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Failed logins per client address (IPv6: per /64) within `login_window_secs`
+    /// before that address is refused without a password check.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+    /// Password verifications (argon2, ~19 MiB each) running at once, service-wide.
+    pub login_max_concurrent: u32,
+    /// A request still unanswered after this many seconds gets 408.
+    pub request_timeout_secs: u64,
+    /// Largest request body accepted (bytes); larger ones get 413.
+    pub max_body_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -207,6 +220,12 @@ impl Default for ServerConfig {
             poll_interval_secs: 10,
             tiebreaker_interval_secs: 3_600,
             public_url: "https://stream.echo6.co".into(),
+            trusted_proxies: Vec::new(),
+            login_max_failures: 5,
+            login_window_secs: 60,
+            login_max_concurrent: 2,
+            request_timeout_secs: 60,
+            max_body_bytes: 64 * 1024,
         }
     }
 }
@@ -540,6 +559,22 @@ impl Config {
             return Err("server.tiebreaker_interval_secs: must be at least 1".into());
         }
         check_url("server.public_url", &sv.public_url, &["http", "https"])?;
+        for p in &sv.trusted_proxies {
+            if crate::server::auth::parse_net(p).is_none() {
+                return Err(format!("server.trusted_proxies: not an address or CIDR network: {p:?}"));
+            }
+        }
+        for (key, v) in [
+            ("login_max_failures", u64::from(sv.login_max_failures)),
+            ("login_window_secs", sv.login_window_secs),
+            ("login_max_concurrent", u64::from(sv.login_max_concurrent)),
+            ("request_timeout_secs", sv.request_timeout_secs),
+            ("max_body_bytes", sv.max_body_bytes),
+        ] {
+            if v == 0 {
+                return Err(format!("server.{key}: must be at least 1"));
+            }
+        }
         Ok(())
     }
 }

@@ -84,6 +84,10 @@ pub enum Error {
 
     #[error("{0}")]
     Other(String),
+
+    /// A request body over the service's limit (`server.max_body_bytes`).
+    #[error("request body too large: {0}")]
+    TooLarge(String),
 }
 
 /// Kept so that `?` on a rusqlite error still compiles in code not yet

@@ -1,10 +1,14 @@
-//! `migrate`: add the feature's columns and index to recon.db, or check them.
+//! `migrate`: add the feature's columns and index to recon.db, check them, or
+//! revert them (after exporting the journal).
 
 use super::Ctx;
-use crate::error::Result;
+use crate::engine::journal;
+use crate::error::{Error, Result};
 use crate::output;
 use crate::recon::db as recondb;
 use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 pub fn migrate(ctx: &Ctx, check: bool) -> Result<i32> {
     if check {
@@ -41,4 +45,74 @@ pub fn migrate(ctx: &Ctx, check: bool) -> Result<i32> {
         println!("applied: {}", applied.join(", "));
     }
     Ok(if st.ok() { 0 } else { 1 })
+}
+
+/// `migrate --revert [--dry-run]`: the runbook's schema revert as a command.
+/// Holds the writer lock throughout (so it refuses while a run is in progress
+/// and no run starts meanwhile), exports `companion_runs` and `companion_journal`
+/// to the reports dir, and only then drops the index and the four columns.
+pub fn revert(ctx: &Ctx, dry_run: bool) -> Result<i32> {
+    let mut conn = if dry_run { recondb::open_readonly(&ctx.env.recon_db)? } else { recondb::open(&ctx.env.recon_db)? };
+    let _lock = crate::engine::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion migrate --revert")?;
+    let plan = recondb::revert_plan(&conn)?;
+    let tables = recondb::migration_state(&conn)?.companion_tables;
+    let (runs, entries) = if tables { export_counts(&conn)? } else { (0, 0) };
+    let dir = ctx.env.reports_dir.join(format!("revert-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+    if dry_run {
+        if ctx.json {
+            output::print_json(&json!({ "dry_run": true, "would_drop": plan, "would_export": { "dir": dir, "runs": runs, "journal_entries": entries } }))?;
+        } else {
+            println!("would export {runs} run(s) and {entries} journal entr(ies) to {}", dir.display());
+            let mut drop: Vec<String> = plan.columns.iter().map(|c| format!("documents.{c}")).collect();
+            if plan.index {
+                drop.insert(0, recondb::FEATURE_INDEX.to_string());
+            }
+            println!("would drop: {}", if drop.is_empty() { "nothing (not migrated)".into() } else { drop.join(", ") });
+            println!("DRY RUN: nothing changed");
+        }
+        return Ok(0);
+    }
+    let exported = if tables { export(&conn, &dir)? } else { Vec::new() };
+    let dropped = recondb::revert_migration(&mut conn)?;
+    if ctx.json {
+        output::print_json(&json!({ "exported": exported, "dropped": dropped }))?;
+    } else {
+        for p in &exported {
+            println!("exported {}", p.display());
+        }
+        println!("{}", if dropped.is_empty() { "nothing to drop: not migrated".to_string() } else { format!("dropped: {}", dropped.join(", ")) });
+    }
+    Ok(0)
+}
+
+fn export_counts(conn: &rusqlite::Connection) -> Result<(i64, i64)> {
+    let runs = conn.query_row("SELECT count(*) FROM companion_runs", [], |r| r.get(0))?;
+    let entries = conn.query_row("SELECT count(*) FROM companion_journal", [], |r| r.get(0))?;
+    Ok((runs, entries))
+}
+
+/// Writes runs.json (every run) and journal.jsonl (every entry, one JSON line
+/// each) into `dir`, both complete before anything is dropped.
+fn export(conn: &rusqlite::Connection, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let runs = journal::list_runs(conn, u64::MAX >> 1)?;
+    let runs_path = dir.join("runs.json");
+    std::fs::write(&runs_path, serde_json::to_string_pretty(&runs)?).map_err(|e| Error::io(&runs_path, e))?;
+    let journal_path = dir.join("journal.jsonl");
+    let file = std::fs::File::create(&journal_path).map_err(|e| Error::io(&journal_path, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut stmt = conn.prepare("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()).unwrap_or(serde_json::Value::Null);
+        let line = json!({
+            "id": r.get::<_, i64>(0)?, "run_id": r.get::<_, String>(1)?, "kind": r.get::<_, String>(2)?, "key": r.get::<_, String>(3)?,
+            "old": parse(r.get(4)?), "new": parse(r.get(5)?), "state": r.get::<_, String>(6)?, "at": r.get::<_, String>(7)?,
+            "note": r.get::<_, Option<String>>(8)?,
+        });
+        writeln!(out, "{line}").map_err(|e| Error::io(&journal_path, e))?;
+    }
+    out.flush().map_err(|e| Error::io(&journal_path, e))?;
+    out.get_ref().sync_all().map_err(|e| Error::io(&journal_path, e))?;
+    Ok(vec![runs_path, journal_path])
 }

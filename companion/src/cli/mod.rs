@@ -61,11 +61,18 @@ pub enum Command {
     Taxonomy,
     /// Print the effective configuration (secrets masked) and where each part came from.
     Config,
-    /// Add the feature's 4 columns and index to recon.db (idempotent), or --check them.
+    /// Add the feature's 4 columns and index to recon.db (idempotent), --check them, or --revert them.
     Migrate {
         /// Only verify: exit 0 if the columns, index and every RECON column are present, 1 if not.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "revert")]
         check: bool,
+        /// Drop the 4 columns and the index again, after exporting the runs and
+        /// the journal to the reports dir; refused while a run holds the writer lock.
+        #[arg(long)]
+        revert: bool,
+        /// With --revert: show what would be exported and dropped; change nothing.
+        #[arg(long, requires = "revert")]
+        dry_run: bool,
     },
     /// The runbook's `assign-categories`: without a pass flag, show status.
     #[command(name = "assign-categories")]
@@ -201,7 +208,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Migrate { check } => migrate::migrate(&ctx, check),
+        Command::Migrate { check, revert, dry_run } => {
+            if revert {
+                migrate::revert(&ctx, dry_run)
+            } else {
+                migrate::migrate(&ctx, check)
+            }
+        }
         Command::AssignCategories(a) => assign::assign_categories(&ctx, &a),
         Command::Runs { limit, show } => runs::runs(&ctx, limit, show.as_deref()),
         Command::Rollback { run, dry_run, force, via } => runs::rollback_cmd(&ctx, &run, dry_run, force, via),

@@ -2,6 +2,7 @@
 //! directory or PeerTube video it changes is recorded with old and new values in
 //! `companion_runs` / `companion_journal` — in the same transaction as the change
 //! itself, so a run killed at any point leaves journal and data in agreement.
+//! A run whose process died is marked `interrupted` by the next run to start.
 
 use crate::error::{Error, Result};
 use crate::recon::db::now;
@@ -99,8 +100,17 @@ pub fn new_run_id(command: &str) -> String {
     format!("{}-{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), cmd, suffix)
 }
 
-/// Records the start of a run (state `running`).
+/// State of a run whose process died before finishing it.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// Records the start of a run (state `running`). The caller holds the writer
+/// lock, so any other run still `running` lost its holder: it is marked
+/// `interrupted` first.
 pub fn start_run(conn: &Connection, command: &str, args: &Value) -> Result<String> {
+    let dead = mark_interrupted(conn)?;
+    if !dead.is_empty() {
+        tracing::warn!(runs = ?dead, "marked runs interrupted: their process died while holding the writer lock");
+    }
     let run_id = new_run_id(command);
     conn.execute(
         "INSERT INTO companion_runs(run_id, command, args, state, started_at, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
@@ -109,13 +119,72 @@ pub fn start_run(conn: &Connection, command: &str, args: &Value) -> Result<Strin
     Ok(run_id)
 }
 
-/// Records the end of a run.
+/// Records the end of a run. Interrupted runs still without a report get one,
+/// written from their journal beside this run's report.
 pub fn finish_run(conn: &Connection, run_id: &str, state: &str, summary: &Value, report_path: Option<&str>) -> Result<()> {
     conn.execute(
         "UPDATE companion_runs SET state = ?2, finished_at = ?3, summary = ?4, report_path = ?5 WHERE run_id = ?1",
         params![run_id, state, now(), summary.to_string(), report_path],
     )?;
+    if let Some(dir) = report_path.and_then(|p| std::path::Path::new(p).parent()) {
+        // The run itself is done: a failing report for an older run must not fail it.
+        if let Err(e) = write_interrupted_reports(conn, dir) {
+            tracing::warn!(error = %e, "could not write the report of an interrupted run");
+        }
+    }
     Ok(())
+}
+
+/// Marks every `running` run `interrupted` (only call while holding the writer
+/// lock: then none of them can still be alive). Returns their ids.
+pub fn mark_interrupted(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT run_id, pid FROM companion_runs WHERE state = 'running' ORDER BY started_at")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    let at = now();
+    for (id, pid) in &rows {
+        let counts = entry_counts(conn, id)?;
+        let summary = serde_json::json!({
+            "interrupted": true,
+            "reason": format!("the process (pid {}) died before finishing the run; found by the next run to take the writer lock", pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())),
+            "journal": counts,
+        });
+        conn.execute(
+            "UPDATE companion_runs SET state = ?2, finished_at = ?3, summary = ?4 WHERE run_id = ?1 AND state = 'running'",
+            params![id, INTERRUPTED, at, summary.to_string()],
+        )?;
+    }
+    Ok(rows.into_iter().map(|(id, _)| id).collect())
+}
+
+/// A run's journal entries counted by kind and state (`{"documents": {"applied": 3}}`).
+pub fn entry_counts(conn: &Connection, run_id: &str) -> Result<Value> {
+    let mut stmt = conn.prepare("SELECT kind, state, count(*) FROM companion_journal WHERE run_id = ?1 GROUP BY kind, state ORDER BY kind, state")?;
+    let rows = stmt.query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+    let mut out = Map::new();
+    for (kind, state, n) in rows {
+        if let Value::Object(m) = out.entry(kind).or_insert_with(|| Value::Object(Map::new())) {
+            m.insert(state, Value::from(n));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Writes a report for each interrupted run that has none, from its journal
+/// (what it had done before it died), into `dir`. Returns the paths.
+pub fn write_interrupted_reports(conn: &Connection, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT run_id FROM companion_runs WHERE state = ?1 AND report_path IS NULL ORDER BY started_at")?
+        .query_map([INTERRUPTED], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut paths = Vec::new();
+    for id in ids {
+        let run = get_run(conn, &id)?;
+        let rep = crate::engine::report::interrupted(&run, entry_counts(conn, &id)?);
+        let path = crate::engine::report::write(dir, &rep)?;
+        conn.execute("UPDATE companion_runs SET report_path = ?2 WHERE run_id = ?1", params![id, path.display().to_string()])?;
+        paths.push(path);
+    }
+    Ok(paths)
 }
 
 /// Appends an entry; call inside the transaction that makes the change.
@@ -234,4 +303,50 @@ pub fn columns_json(pairs: &[(&str, Value)]) -> Value {
         m.insert((*k).to_string(), v.clone());
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().expect("db");
+        c.execute_batch(
+            "CREATE TABLE companion_runs (run_id TEXT PRIMARY KEY, command TEXT NOT NULL, args TEXT NOT NULL, state TEXT NOT NULL,
+                 started_at TEXT NOT NULL, finished_at TEXT, summary TEXT, report_path TEXT, rolled_back_by TEXT, pid INTEGER);
+             CREATE TABLE companion_journal (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+                 old TEXT, new TEXT, state TEXT NOT NULL, at TEXT NOT NULL, note TEXT);",
+        )
+        .expect("schema");
+        c
+    }
+
+    #[test]
+    fn a_dead_run_is_marked_interrupted_by_the_next_and_gets_a_report() {
+        let c = conn();
+        let dead = start_run(&c, "push", &serde_json::json!({"limit": 5})).expect("start");
+        record(&c, &dead, Kind::Video, "v1", &serde_json::json!({"category": 1}), &serde_json::json!({"category": 101}), EntryState::Applied).expect("rec");
+        record(&c, &dead, Kind::Video, "v2", &serde_json::json!({"category": 1}), &serde_json::json!({"category": 102}), EntryState::Pending).expect("rec");
+        // The process dies here; the next run (holding the lock) starts.
+        let next = start_run(&c, "backfill", &serde_json::json!({})).expect("start");
+        let row = get_run(&c, &dead).expect("row");
+        assert_eq!(row.state, INTERRUPTED);
+        assert!(row.finished_at.is_some());
+        assert_eq!(row.summary.as_ref().expect("summary")["journal"]["video"]["pending"], 1);
+        assert_eq!(get_run(&c, &next).expect("row").state, "running");
+        assert!(row.report_path.is_none(), "written when the next run finishes");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = dir.path().join(format!("{next}.json"));
+        finish_run(&c, &next, "done", &serde_json::json!({}), Some(&report.display().to_string())).expect("finish");
+        let row = get_run(&c, &dead).expect("row");
+        let path = std::path::PathBuf::from(row.report_path.expect("report written"));
+        assert_eq!(path.parent(), Some(dir.path()));
+        let body = crate::engine::report::read_verified(&path).expect("verified");
+        assert_eq!(body["outcome"], INTERRUPTED);
+        assert_eq!(body["counts"]["journal"]["video"]["applied"], 1);
+        assert_eq!(get_run(&c, &next).expect("row").state, "done", "the finished run is not touched");
+        // Nothing left to mark.
+        assert!(mark_interrupted(&c).expect("mark").is_empty());
+    }
 }

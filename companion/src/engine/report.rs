@@ -19,6 +19,25 @@ pub struct Report {
     pub counts: Value,
 }
 
+/// The report of a run whose process died: what its journal holds, by kind
+/// and state (`pending` entries are writes whose outcome was never recorded).
+pub fn interrupted(run: &crate::engine::journal::RunRow, journal_counts: Value) -> Report {
+    Report {
+        run_id: run.run_id.clone(),
+        command: run.command.clone(),
+        arguments: run.args.clone(),
+        dry_run: false,
+        started_at: run.started_at.clone(),
+        finished_at: run.finished_at.clone().unwrap_or_default(),
+        outcome: crate::engine::journal::INTERRUPTED.to_string(),
+        counts: json!({
+            "interrupted": true,
+            "journal": journal_counts,
+            "note": "the run's process died before it finished; every change it made is in the journal and `rollback --run` undoes them",
+        }),
+    }
+}
+
 /// Canonical body → sha256 hex; the file holds `{"body": …, "sha256": …}` so the
 /// hash can be checked by re-serialising `body` compactly.
 pub fn body_sha256(body: &Value) -> String {

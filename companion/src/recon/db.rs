@@ -71,6 +71,11 @@ CREATE TABLE IF NOT EXISTS companion_state (
     value TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS companion_sessions (
+    id_sha256 TEXT PRIMARY KEY,     -- sha256 of the cookie's id: the table alone logs nobody in
+    data TEXT NOT NULL,             -- JSON of the session's values
+    expires_at INTEGER NOT NULL     -- unix seconds
+);
 ";
 
 fn sqlite_err(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -690,4 +695,96 @@ pub fn counts_by_domain(conn: &Connection) -> Result<Vec<(String, u64)>> {
     let mut stmt = conn.prepare("SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+// ---------------------------------------------------------------- sessions
+
+/// The service's login sessions (`companion_sessions`). Created on first use
+/// too, since a db migrated before the table existed passes `migration_state`.
+pub const SESSION_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS companion_sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS companion_sessions_expiry ON companion_sessions(expires_at);
+";
+
+pub fn ensure_session_table(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SESSION_SCHEMA)?;
+    Ok(())
+}
+
+/// Inserts a new session; `false` when the key is taken (the caller picks another id).
+pub fn session_insert(conn: &Connection, key: &str, data: &str, expires_at: i64) -> Result<bool> {
+    let n = conn.execute("INSERT OR IGNORE INTO companion_sessions(id_sha256, data, expires_at) VALUES (?1, ?2, ?3)", params![key, data, expires_at])?;
+    Ok(n == 1)
+}
+
+pub fn session_upsert(conn: &Connection, key: &str, data: &str, expires_at: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO companion_sessions(id_sha256, data, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(id_sha256) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+        params![key, data, expires_at],
+    )?;
+    Ok(())
+}
+
+/// A session's data and expiry, unless it expired before `now` (unix seconds).
+pub fn session_get(conn: &Connection, key: &str, now: i64) -> Result<Option<(String, i64)>> {
+    Ok(conn
+        .query_row("SELECT data, expires_at FROM companion_sessions WHERE id_sha256 = ?1 AND expires_at > ?2", params![key, now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+pub fn session_delete(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM companion_sessions WHERE id_sha256 = ?1", [key])?;
+    Ok(())
+}
+
+/// Deletes expired sessions; returns how many.
+pub fn session_delete_expired(conn: &Connection, now: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM companion_sessions WHERE expires_at <= ?1", [now])?)
+}
+
+// ---------------------------------------------------------------- revert
+
+/// What reverting the feature's migration drops (present ones only).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RevertPlan {
+    pub columns: Vec<String>,
+    pub index: bool,
+}
+
+pub fn revert_plan(conn: &Connection) -> Result<RevertPlan> {
+    let have = columns(conn, "documents")?;
+    if have.is_empty() {
+        return Err(Error::NotMigrated("no `documents` table: is this RECON's recon.db?".into()));
+    }
+    Ok(RevertPlan {
+        columns: FEATURE_COLUMNS.iter().filter(|c| have.iter().any(|h| h == *c)).map(|c| c.to_string()).collect(),
+        index: has_index(conn, FEATURE_INDEX)?,
+    })
+}
+
+/// The original runbook's revert in one transaction: drop the index, then the
+/// four columns (SQLite >= 3.35). RECON's own columns and the `companion_*`
+/// tables are left alone. Returns what it dropped.
+pub fn revert_migration(conn: &mut Connection) -> Result<Vec<String>> {
+    let tx = write_tx(conn)?;
+    let plan = revert_plan(&tx)?;
+    let mut dropped = Vec::new();
+    if plan.index {
+        tx.execute(&format!("DROP INDEX IF EXISTS {FEATURE_INDEX}"), [])?;
+        dropped.push(FEATURE_INDEX.to_string());
+    }
+    for col in &plan.columns {
+        // Names come from FEATURE_COLUMNS, never from input.
+        tx.execute(&format!("ALTER TABLE documents DROP COLUMN {col}"), [])?;
+        dropped.push(format!("documents.{col}"));
+    }
+    tx.commit()?;
+    Ok(dropped)
 }

@@ -19,7 +19,13 @@ use serde_json::{json, Value};
 type ApiResult = Result<Json<Value>, ApiError>;
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    r.map(|Json(v)| v).map_err(|e| ApiError(Error::BadTarget(format!("request body: {}", e.body_text()))))
+    r.map(|Json(v)| v).map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(Error::TooLarge(e.body_text()))
+        } else {
+            ApiError(Error::BadTarget(format!("request body: {}", e.body_text())))
+        }
+    })
 }
 
 pub async fn stats(State(st): State<AppState>) -> ApiResult {

@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 use tower_sessions::{Expiry, Session};
 
@@ -99,8 +99,16 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-fn client_ip(ci: Option<&axum::extract::ConnectInfo<SocketAddr>>) -> IpAddr {
-    ci.map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+fn peer_ip(ci: Option<&axum::extract::ConnectInfo<SocketAddr>>) -> Option<IpAddr> {
+    ci.map(|c| c.0.ip())
+}
+
+fn throttled(st: &AppState, next: &str, msg: &str, status: StatusCode, wait: std::time::Duration) -> PageResult {
+    let mut r = login_page(st, next, Some(msg), status)?;
+    if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Ok(r)
 }
 
 pub async fn login(
@@ -115,15 +123,7 @@ pub async fn login(
     if cookie.is_empty() || !auth::ct_eq_str(cookie, &f.csrf) {
         return login_page(&st, &next, Some("The login form expired (missing or wrong CSRF token): try again."), StatusCode::FORBIDDEN);
     }
-    let ip = client_ip(ci.as_ref().map(|e| &e.0));
-    if let Some(wait) = st.limiter.blocked(ip, Instant::now()) {
-        let msg = format!("Too many failed logins from {ip}: wait {} s.", wait.as_secs());
-        let mut r = login_page(&st, &next, Some(&msg), StatusCode::TOO_MANY_REQUESTS)?;
-        if let Ok(v) = wait.as_secs().to_string().parse() {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(r);
-    }
+    let ip = auth::client_ip(peer_ip(ci.as_ref().map(|e| &e.0)), &headers, &st.trusted_proxies);
     let Some(phc) = st.cfg.server.password_hash.clone() else {
         return login_page(
             &st,
@@ -132,10 +132,27 @@ pub async fn login(
             StatusCode::SERVICE_UNAVAILABLE,
         );
     };
+    // Counted before the check: parallel guesses from one address get only as
+    // many argon2 runs as the limit allows.
+    if let Err(wait) = st.limiter.try_attempt(ip, Instant::now()) {
+        let msg = format!("Too many failed logins from {ip}: wait {} s.", wait.as_secs());
+        return throttled(&st, &next, &msg, StatusCode::TOO_MANY_REQUESTS, wait);
+    }
+    // Service-wide, few checks run at once; a flood waits briefly, then is refused.
+    let Some(slot) = st.limiter.verification_slot(auth::VERIFY_QUEUE_WAIT).await else {
+        tracing::warn!(%ip, "login refused: password checks saturated");
+        return throttled(
+            &st,
+            &next,
+            "The server is busy checking other logins: try again in a few seconds.",
+            StatusCode::SERVICE_UNAVAILABLE,
+            auth::VERIFY_QUEUE_WAIT,
+        );
+    };
     let password = f.password;
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&phc, &password)).await.unwrap_or(false);
+    drop(slot);
     if !ok {
-        st.limiter.failed(ip, Instant::now());
         tracing::warn!(%ip, "failed login");
         return login_page(&st, &next, Some("Wrong password."), StatusCode::UNAUTHORIZED);
     }
@@ -150,6 +167,7 @@ pub async fn login(
     Ok(Redirect::to(&next).into_response())
 }
 
+/// Deletes the session row (not just the cookie): a copied cookie is dead too.
 pub async fn logout(session: Session) -> PageResult {
     session.flush().await.map_err(|e| PageError(Error::Other(format!("session: {e}"))))?;
     Ok(Redirect::to("/login").into_response())

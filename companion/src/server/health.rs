@@ -1,14 +1,17 @@
 //! Liveness (/healthz), readiness (/readyz: db, migration, worker, PeerTube —
-//! each state in the body, 503 unless all hold) and /metrics.
+//! each state in the body, 503 unless all hold; the details only for a session
+//! or a caller token) and /metrics.
 
 use crate::recon::db as recondb;
+use crate::server::auth;
 use crate::server::state::{AppState, PEERTUBE_CHECK_EVERY};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::json;
+use tower_sessions::Session;
 
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "alive" }))
@@ -59,15 +62,20 @@ pub fn readiness(st: &AppState) -> Vec<(&'static str, Check)> {
     vec![("db", db), ("migration", migration), ("worker", worker), ("peertube", peertube)]
 }
 
-pub async fn readyz(State(st): State<AppState>) -> Response {
+/// Anyone gets ready/not ready per component; the details (paths, URLs,
+/// upstream errors) only a logged-in operator or a configured caller.
+pub async fn readyz(State(st): State<AppState>, headers: HeaderMap, session: Session) -> Response {
+    let detailed = auth::identify(&st, &headers, Some(&session)).await.is_some();
     let checks = st.blocking(|st| Ok(readiness(&st))).await.unwrap_or_default();
     let ready = !checks.is_empty() && checks.iter().all(|(_, c)| c.ok);
     let mut body = serde_json::Map::new();
     body.insert("ready".into(), json!(ready));
     for (name, c) in checks {
-        body.insert(name.into(), json!(c));
+        body.insert(name.into(), if detailed { json!(c) } else { json!({ "ok": c.ok }) });
     }
-    body.insert("push_paused".into(), json!(st.is_paused()));
+    if detailed {
+        body.insert("push_paused".into(), json!(st.is_paused()));
+    }
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(serde_json::Value::Object(body))).into_response()
 }

@@ -11,6 +11,7 @@ pub fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::BadHash(_) | Error::BadDomain(_) | Error::BadTarget(_) => StatusCode::BAD_REQUEST,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Locked(_) | Error::Refused(_) | Error::Rollback { .. } => StatusCode::CONFLICT,
         Error::NotMigrated(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::PeerTube(_) | Error::Http(_) => StatusCode::BAD_GATEWAY,

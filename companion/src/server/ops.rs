@@ -2,7 +2,7 @@
 //! hand, pause pushes, roll back, explain. Handlers only translate HTTP.
 
 use crate::engine::journal::{self, RunRow};
-use crate::engine::rollback::{self, RollbackSummary};
+use crate::engine::rollback::{self, RollbackSummary, VideoRestore, VideoRestorer};
 use crate::engine::Run;
 use crate::error::{Error, Result};
 use crate::recon::concepts;
@@ -185,8 +185,25 @@ pub fn parse_run_id(raw: &str) -> Result<String> {
     Ok(r.to_string())
 }
 
-/// Rolls a run back (or shows what that would do), restoring its video
-/// entries through the PeerTube transport the run used.
+/// A rollback preview's stand-in for PeerTube: counts the videos the journal
+/// says the run changed, without contacting PeerTube (whether each still holds
+/// what the run wrote is checked when the rollback really runs).
+pub struct JournalPreview;
+
+impl VideoRestorer for JournalPreview {
+    fn restore(&mut self, entries: &[journal::Entry], _force: bool, dry_run: bool) -> Result<VideoRestore> {
+        if !dry_run {
+            return Err(Error::Refused("a rollback preview cannot change PeerTube".into()));
+        }
+        let mut out = VideoRestore::default();
+        out.restored = crate::peertube::restore::wants(entries, &mut out).len() as u64;
+        Ok(out)
+    }
+}
+
+/// Rolls a run back, restoring its video entries through the PeerTube
+/// transport the run used, or previews it from the journal and recon.db alone
+/// (`dry_run`).
 pub async fn rollback(st: &AppState, run_id: &str, force: bool, dry_run: bool) -> Result<RollbackSummary> {
     let id = parse_run_id(run_id)?;
     let out = st
@@ -194,6 +211,10 @@ pub async fn rollback(st: &AppState, run_id: &str, force: bool, dry_run: bool) -
             let restorer = {
                 let conn = st.pool.get().map_err(|e| Error::Other(format!("recon db pool: {e}")))?;
                 journal::get_run(&conn, &id)?;
+                if dry_run {
+                    // No restorer, no runtime, no PeerTube: a preview reads only the journal and recon.db.
+                        return rollback::rollback(&st.env, &id, force, true, Some(Box::new(JournalPreview)));
+                }
                 crate::peertube::restore::restorer_for_run(&st.cfg, &conn, &id, None)?
             };
             let _gate = st.writer_gate();

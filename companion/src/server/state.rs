@@ -1,5 +1,5 @@
 //! What every handler and the worker share: config, read-only connection pool,
-//! snapshot, metrics, pusher, retry queue, login limiter, templates.
+//! snapshot, metrics, pusher, retry queue, login limiter, session store, templates.
 
 use crate::config::Config;
 use crate::context::Env;
@@ -62,7 +62,11 @@ pub struct Inner {
     pub worker: Mutex<WorkerStatus>,
     pub peertube: Mutex<PeerTubeCheck>,
     pub limiter: LoginLimiter,
+    /// `server.trusted_proxies`, parsed (the config check refused bad entries).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub templates: minijinja::Environment<'static>,
+    /// Sessions, kept in recon.db's `companion_sessions` so a restart logs nobody out.
+    pub sessions: crate::server::session_store::SqliteSessionStore,
     pub pages: crate::server::render_cache::RenderCache,
     pub poll_interval: Duration,
     pub tiebreaker_interval: Duration,
@@ -109,8 +113,15 @@ impl AppState {
         };
         let poll_interval = Duration::from_secs(cfg.server.poll_interval_secs.max(1));
         let tiebreaker_interval = Duration::from_secs(cfg.server.tiebreaker_interval_secs.max(1));
+        let limiter = LoginLimiter::with_concurrency(
+            cfg.server.login_max_failures as usize,
+            Duration::from_secs(cfg.server.login_window_secs.max(1)),
+            cfg.server.login_max_concurrent as usize,
+        );
+        let trusted_proxies = cfg.server.trusted_proxies.iter().filter_map(|p| crate::server::auth::parse_net(p)).collect();
         Ok(AppState(Arc::new(Inner {
             templates: views::templates()?,
+            sessions: crate::server::session_store::SqliteSessionStore::new(&env.recon_db),
             pages: Default::default(),
             cfg,
             env,
@@ -122,7 +133,8 @@ impl AppState {
             writer: Mutex::new(()),
             worker: Mutex::new(WorkerStatus::default()),
             peertube: Mutex::new(PeerTubeCheck::default()),
-            limiter: LoginLimiter::new(5, Duration::from_secs(60)),
+            limiter,
+            trusted_proxies,
             poll_interval,
             tiebreaker_interval,
             paused: AtomicBool::new(paused),
