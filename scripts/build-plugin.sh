@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the PeerTube plugin tarball: plugin-wasm -> wasm32 -> wasm-bindgen (nodejs)
-# -> wasm-opt -> plugin-js/dist -> `npm pack` in plugin-js/.
+# Builds the PeerTube plugin tarball: plugin-wasm -> wasm32 -> wasm-opt ->
+# wasm-bindgen (nodejs) -> plugin-js/dist -> `npm pack` in plugin-js/.
 # Idempotent: every run rebuilds dist/ and the tarball from scratch (cargo keeps
 # its own incremental cache). Prints the tarball path, its size and the wasm size.
 set -euo pipefail
@@ -64,7 +64,8 @@ else
   # Reference types off (std is built from source here, so all of it agrees):
   # binaryen before 116 (Debian 12 ships 108) corrupts the externref table
   # wasm-bindgen builds with them. rustup's prebuilt std has them on, so that
-  # route keeps them (and falls back to the unoptimised module if wasm-opt breaks it).
+  # route keeps them; wasm-opt runs before wasm-bindgen (below), so neither
+  # route meets that bug.
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:-} -Ctarget-feature=-reference-types" \
   RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$TARGET_DIR" \
     /usr/bin/cargo build --profile "$PROFILE" --target "$TARGET" \
@@ -73,38 +74,58 @@ fi
 RAW_WASM="$TARGET_DIR/$TARGET/$PROFILE/plugin_wasm.wasm"
 [[ -f "$RAW_WASM" ]] || die "cargo did not produce $RAW_WASM"
 
-# --- JS glue + wasm into plugin-js/dist (cleared first so nothing stale ships).
-rm -rf "$DIST"
-mkdir -p "$DIST"
-"$WASM_BINDGEN" --target nodejs --no-typescript --out-dir "$DIST" "$RAW_WASM"
-WASM="$DIST/plugin_wasm_bg.wasm"
-[[ -f "$WASM" && -f "$DIST/plugin_wasm.js" ]] || die "wasm-bindgen did not write $DIST/plugin_wasm.js and $WASM"
+# --- wasm-opt, before wasm-bindgen. Debian 12's binaryen (108) rewrites the
+# export of wasm-bindgen's externref table to point at the funcref table (even
+# with --enable-reference-types, even at -O0), so a module optimised after
+# wasm-bindgen fails to load. Optimising rustc's output first and letting
+# wasm-bindgen add its table afterwards avoids the bug with any binaryen.
+# The features are those rustc emits by default for wasm32 (older binaryen must
+# be told); --all-features would also allow ones the module does not use.
+WASM_OPT_FEATURES=(--enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int
+  --enable-sign-ext --enable-mutable-globals --enable-multivalue)
+BINDGEN_INPUT="$RAW_WASM"
+OPT_DIR="$TARGET_DIR/wasm-opt"
+if command -v wasm-opt >/dev/null 2>&1; then
+  rm -rf "$OPT_DIR"
+  mkdir -p "$OPT_DIR"
+  # Same file name as the input: wasm-bindgen names its output after it.
+  if wasm-opt -Oz "${WASM_OPT_FEATURES[@]}" -o "$OPT_DIR/plugin_wasm.wasm" "$RAW_WASM" 2>"$OPT_DIR/wasm-opt.log"; then
+    BINDGEN_INPUT="$OPT_DIR/plugin_wasm.wasm"
+  else
+    say "warning: wasm-opt failed ($(head -n 1 "$OPT_DIR/wasm-opt.log")); shipping the unoptimized wasm"
+  fi
+else
+  say "wasm-opt not found (package binaryen); shipping the unoptimized wasm"
+fi
 
+# Loads the module in node and calls two exports. Node's stack trace goes to a
+# log beside dist/; a failure is reported by its first error line only.
 loads_in_node() {
   node -e '
     const t = require(process.argv[1]);
     const c = t.categories();
     if (!Array.isArray(c) || c.length === 0 || typeof t.fingerprint() !== "string") process.exit(1);
-  ' "$DIST/plugin_wasm.js"
+  ' "$DIST/plugin_wasm.js" 2>"$DIST.load-error.log"
 }
-loads_in_node || die "the wasm-bindgen output does not load in node"
+load_error() { grep -m 1 -E 'Error|error' "$DIST.load-error.log" || echo "exports missing or wrong"; }
 
-if command -v wasm-opt >/dev/null 2>&1; then
-  # Older binaryen must be told which post-MVP features rustc emits by default.
-  cp "$WASM" "$WASM.unopt"
-  if wasm-opt -Oz \
-      --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-multivalue \
-      -o "$WASM.opt" "$WASM" && mv "$WASM.opt" "$WASM" && loads_in_node; then
-    rm -f "$WASM.unopt"
-  else
-    mv "$WASM.unopt" "$WASM"
-    rm -f "$WASM.opt"
-    say "warning: wasm-opt failed or broke the module; shipping the unoptimized wasm"
-  fi
-else
-  say "wasm-opt not found (package binaryen); shipping the unoptimized wasm"
+# --- JS glue + wasm into plugin-js/dist (cleared first so nothing stale ships).
+bindgen() {
+  rm -rf "$DIST"
+  mkdir -p "$DIST"
+  "$WASM_BINDGEN" --target nodejs --no-typescript --out-dir "$DIST" "$1"
+  [[ -f "$DIST/plugin_wasm_bg.wasm" && -f "$DIST/plugin_wasm.js" ]] || die "wasm-bindgen did not write $DIST/plugin_wasm.js and plugin_wasm_bg.wasm"
+}
+bindgen "$BINDGEN_INPUT"
+WASM="$DIST/plugin_wasm_bg.wasm"
+if ! loads_in_node; then
+  [[ "$BINDGEN_INPUT" != "$RAW_WASM" ]] || die "the wasm-bindgen output does not load in node: $(load_error)"
+  say "warning: the optimized module does not load in node ($(load_error)); shipping the unoptimized wasm"
+  bindgen "$RAW_WASM"
+  loads_in_node || die "the wasm-bindgen output does not load in node: $(load_error)"
 fi
+rm -f "$DIST.load-error.log"
+say "wasm: $(stat -c %s "$RAW_WASM") bytes from rustc, $(stat -c %s "$WASM") bytes shipped"
 
 # --- Pack.
 cd "$PLUGIN_JS"

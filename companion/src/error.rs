@@ -34,8 +34,9 @@ pub enum Error {
         op: Cow<'static, str>,
         key: Option<String>,
         path: Option<PathBuf>,
+        /// Boxed: keeps `Error` small, as every `Result` in the crate carries it.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 
     #[error("recon db is not migrated: {0} (run `recon-companion migrate`)")]
@@ -94,7 +95,7 @@ pub enum Error {
 /// converted to [`DbContext`]; its message says the operation is unknown.
 impl From<rusqlite::Error> for Error {
     fn from(source: rusqlite::Error) -> Self {
-        Error::Db { op: Cow::Borrowed(""), key: None, path: None, source }
+        Error::Db { op: Cow::Borrowed(""), key: None, path: None, source: Box::new(source) }
     }
 }
 
@@ -145,13 +146,13 @@ pub trait DbContext<T> {
 
 impl<T> DbContext<T> for std::result::Result<T, rusqlite::Error> {
     fn ctx(self, op: impl Into<Cow<'static, str>>) -> Result<T> {
-        self.map_err(|source| Error::Db { op: op.into(), key: None, path: None, source })
+        self.map_err(|source| Error::Db { op: op.into(), key: None, path: None, source: Box::new(source) })
     }
     fn ctx_key(self, op: impl Into<Cow<'static, str>>, key: &str) -> Result<T> {
-        self.map_err(|source| Error::Db { op: op.into(), key: Some(key.to_string()), path: None, source })
+        self.map_err(|source| Error::Db { op: op.into(), key: Some(key.to_string()), path: None, source: Box::new(source) })
     }
     fn ctx_in(self, conn: &rusqlite::Connection, op: impl Into<Cow<'static, str>>, key: Option<&str>) -> Result<T> {
-        self.map_err(|source| Error::Db { op: op.into(), key: key.map(str::to_string), path: conn.path().map(PathBuf::from), source })
+        self.map_err(|source| Error::Db { op: op.into(), key: key.map(str::to_string), path: conn.path().map(PathBuf::from), source: Box::new(source) })
     }
 }
 
@@ -162,12 +163,12 @@ impl Error {
 
     /// Whether this is SQLite's "busy" or "locked" (worth retrying).
     pub fn is_busy(&self) -> bool {
-        match self {
-            Error::Db { source: rusqlite::Error::SqliteFailure(e, _), .. } | Error::Sqlite { source: rusqlite::Error::SqliteFailure(e, _), .. } => {
-                matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            }
-            _ => false,
-        }
+        let source = match self {
+            Error::Db { source, .. } => source.as_ref(),
+            Error::Sqlite { source, .. } => source,
+            _ => return false,
+        };
+        matches!(source, rusqlite::Error::SqliteFailure(e, _) if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
     }
 
     /// Names the database file of a [`Error::Db`] that does not name one yet.
@@ -184,5 +185,24 @@ impl Error {
             Error::Config(_) | Error::BadHash(_) | Error::BadTarget(_) | Error::BadDomain(_) => 2,
             _ => 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_errors_say_what_was_being_done() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let fail = || conn.query_row("SELECT nope FROM documents", [], |r| r.get::<_, String>(0));
+        let bare: Error = fail().unwrap_err().into();
+        assert!(bare.to_string().starts_with("sqlite (operation not recorded): "), "{bare}");
+        let e = fail().ctx_key("reading documents row", "0123").unwrap_err().in_db(Path::new("/x/recon.db"));
+        assert!(e.to_string().starts_with("recon db /x/recon.db: reading documents row 0123: "), "{e}");
+        // An in-memory database has no file to name.
+        let e = fail().ctx_in(&conn, "reading documents row", Some("0123")).unwrap_err();
+        assert!(e.to_string().starts_with("recon db: reading documents row 0123: "), "{e}");
+        assert!(!e.is_busy());
     }
 }

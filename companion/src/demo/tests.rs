@@ -141,6 +141,10 @@ fn small_demo_has_recon_schema_and_engineered_outcomes() {
             > 0
     );
     assert!(count("SELECT COUNT(*) FROM catalogue WHERE length(substr(path, instr(path, '/w/') + 3)) = 36") > 0);
+    // Every video id is PeerTube's: a short one decodes to a uuid.
+    let mut st = conn.prepare("SELECT path FROM catalogue WHERE path LIKE '%/w/%'").unwrap();
+    let paths: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+    assert!(paths.iter().all(|p| crate::peertube::video_id::from_path(p).is_ok()), "a video id that PeerTube's codec cannot read");
     assert_eq!(count("SELECT COUNT(*) FROM documents WHERE length(hash) != 32 OR hash GLOB '*[^0-9a-f]*'"), 0);
 
     // Rates as asked, exactly as planned.

@@ -1,5 +1,4 @@
-//! `explain` and `spot-check`: read-only answers to "why this domain?", recomputed
-//! from the concept files with the engine's own rules.
+//! `explain` and `spot-check`: read-only answers to "why this domain?", recomputed with the engine's own rules.
 
 mod compute;
 mod model;
