@@ -352,6 +352,8 @@ pub async fn rollback(
     Path(id): Path<String>,
     Form(f): Form<RollbackForm>,
 ) -> PageResult {
+    // The path first: a hostile id is a 400 whatever the form says.
+    ops::parse_run_id(&id)?;
     if f.confirm.as_deref() != Some("yes") {
         return Err(PageError(Error::Refused("a rollback needs the confirmation from its confirmation page".into())));
     }
