@@ -43,7 +43,8 @@ async fn the_route_list_is_the_router() {
         // A listed method is routed (never 404/405); an unlisted one is 405.
         for m in r.methods {
             let resp = c.send(c.req(m, &fill(r.path, &d.tied[0], RUN_ID)).body(Body::empty()).unwrap()).await;
-            assert!(resp.status != StatusCode::NOT_FOUND && resp.status != StatusCode::METHOD_NOT_ALLOWED, "{m} {}: {}", r.path, resp.status);
+            // (A handler's own 404, for the unknown run, has a body; the router's has none.)
+            assert!(resp.status != StatusCode::METHOD_NOT_ALLOWED && !(resp.status == StatusCode::NOT_FOUND && resp.body.is_empty()), "{m} {}: {}", r.path, resp.status);
         }
         for m in ["PUT", "DELETE", "PATCH"] {
             let resp = c.send(c.req(m, &fill(r.path, &d.tied[0], RUN_ID)).body(Body::empty()).unwrap()).await;
@@ -124,11 +125,16 @@ async fn every_state_changing_route_refuses_a_missing_or_wrong_csrf_token() {
         ];
         for (what, req) in cases {
             let resp = c.send(req).await;
+            // The login form's token is a form field only: a JSON login is not even read.
+            if r.path == "/login" && what.contains("header") {
+                assert_eq!(resp.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{m} {path} with {what}: {}", resp.body);
+                continue;
+            }
             assert_eq!(resp.status, StatusCode::FORBIDDEN, "{m} {path} with {what}: {}", resp.body);
             checked += 1;
         }
     }
-    assert!(checked >= 5 * 10, "{checked}");
+    assert!(checked >= 5 * 10 - 2, "{checked}");
     assert_eq!(d.columns(&d.tied[0]).1.as_deref(), Some("tied_manual"), "nothing assigned");
     assert!(!st.is_paused(), "nothing paused");
     // Still logged in: the refused logout did not log out.
@@ -148,7 +154,7 @@ fn hostile_params() -> Vec<String> {
         "%FF%FE%FD".into(),
         "%C0%AF".into(),
         "%ED%A0%80".into(),
-        "%0D%0ALocation:%20http://evil".into(),
+        "%0D%0ALocation:%20http:%2F%2Fevil".into(),
         "%3Cscript%3E".into(),
         "'%20OR%201=1--".into(),
         "%20".into(),
@@ -323,7 +329,12 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn a_panicking_handler_answers_an_error_page_with_the_headers() {
     let (_d, st) = setup();
-    let app = axum::Router::new().route("/boom", axum::routing::get(|| async { panic!("handler bug") }));
+    let app = axum::Router::new().route("/boom", axum::routing::get(|| async {
+        if std::hint::black_box(true) {
+            panic!("handler bug");
+        }
+        "unreachable"
+    }));
     let mut c = Client { app: companion::server::harden(app, &st.cfg.server), cookies: Vec::new(), csrf: None };
     let r = c.get("/boom").await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -371,6 +382,19 @@ async fn sessions_survive_a_restart_and_logout_kills_them_server_side() {
     assert_eq!(stolen.get("/peertube/review").await.status, StatusCode::SEE_OTHER);
 }
 
+async fn login(c: &mut Client, proxy: std::net::SocketAddr, xff: &str, pw: &str) -> StatusCode {
+    let form = c.get("/login").await;
+    let token = csrf_in(&form.body).unwrap();
+    let mut req = c
+        .req("POST", "/login")
+        .header("x-forwarded-for", xff)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form_body(&[("password", pw), ("csrf", &token)])))
+        .unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(proxy));
+    c.send(req).await.status
+}
+
 #[tokio::test]
 async fn forwarded_for_from_a_trusted_proxy_separates_clients() {
     let d = data(1, 0);
@@ -378,30 +402,15 @@ async fn forwarded_for_from_a_trusted_proxy_separates_clients() {
     cfg.server.trusted_proxies = vec!["127.0.0.1".into()];
     let st = state(&d, cfg, FakePusher::new(&d.db));
     let proxy: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let login = |c: &mut Client, xff: &'static str, pw: &'static str| {
-        let fut = async move {
-            let form = c.get("/login").await;
-            let token = csrf_in(&form.body).unwrap();
-            let mut req = c
-                .req("POST", "/login")
-                .header("x-forwarded-for", xff)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(form_body(&[("password", pw), ("csrf", &token)])))
-                .unwrap();
-            req.extensions_mut().insert(axum::extract::ConnectInfo(proxy));
-            c.send(req).await.status
-        };
-        fut
-    };
     let mut attacker = Client::new(&st);
     for _ in 0..5 {
-        assert_eq!(login(&mut attacker, "198.51.100.66", "guess").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(login(&mut attacker, proxy, "198.51.100.66", "guess").await, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(login(&mut attacker, "198.51.100.66", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(&mut attacker, proxy, "198.51.100.66", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
     // Spoofing another address in front of the proxy's entry does not help.
-    assert_eq!(login(&mut attacker, "203.0.113.1, 198.51.100.66", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(&mut attacker, proxy, "203.0.113.1, 198.51.100.66", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
     let mut operator = Client::new(&st);
-    assert_eq!(login(&mut operator, "203.0.113.5", PASSWORD).await, StatusCode::SEE_OTHER, "the operator is not locked out");
+    assert_eq!(login(&mut operator, proxy, "203.0.113.5", PASSWORD).await, StatusCode::SEE_OTHER, "the operator is not locked out");
 }
 
 // ---------------------------------------------------------------- property tests
