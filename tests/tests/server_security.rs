@@ -44,7 +44,12 @@ async fn the_route_list_is_the_router() {
         for m in r.methods {
             let resp = c.send(c.req(m, &fill(r.path, &d.tied[0], RUN_ID)).body(Body::empty()).unwrap()).await;
             // (A handler's own 404, for the unknown run, has a body; the router's has none.)
-            assert!(resp.status != StatusCode::METHOD_NOT_ALLOWED && !(resp.status == StatusCode::NOT_FOUND && resp.body.is_empty()), "{m} {}: {}", r.path, resp.status);
+            assert!(
+                resp.status != StatusCode::METHOD_NOT_ALLOWED && !(resp.status == StatusCode::NOT_FOUND && resp.body.is_empty()),
+                "{m} {}: {}",
+                r.path,
+                resp.status
+            );
         }
         for m in ["PUT", "DELETE", "PATCH"] {
             let resp = c.send(c.req(m, &fill(r.path, &d.tied[0], RUN_ID)).body(Body::empty()).unwrap()).await;
@@ -70,16 +75,13 @@ async fn every_protected_route_refuses_an_anonymous_request() {
         for req in reqs {
             let resp = c.send(req).await;
             match r.access {
-                Access::Public => assert!(
-                    resp.status != StatusCode::UNAUTHORIZED && !resp.location().starts_with("/login?"),
-                    "{m} {path} is public: {}",
-                    resp.status
-                ),
+                Access::Public => {
+                    assert!(resp.status != StatusCode::UNAUTHORIZED && !resp.location().starts_with("/login?"), "{m} {path} is public: {}", resp.status)
+                }
                 Access::Protected if is_api(r.path) => assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "{m} {path}: {}", resp.body),
                 Access::Protected => {
                     assert!(
-                        resp.status == StatusCode::SEE_OTHER && resp.location().starts_with("/login?next=")
-                            || resp.status == StatusCode::UNAUTHORIZED,
+                        resp.status == StatusCode::SEE_OTHER && resp.location().starts_with("/login?next=") || resp.status == StatusCode::UNAUTHORIZED,
                         "{m} {path}: {} {}",
                         resp.status,
                         resp.location()
@@ -115,7 +117,10 @@ async fn every_state_changing_route_refuses_a_missing_or_wrong_csrf_token() {
         };
         let cases: Vec<(&str, Request<Body>)> = vec![
             ("no token", c.req(m, &path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(form(None))).unwrap()),
-            ("wrong form token", c.req(m, &path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(form(Some("0000")))).unwrap()),
+            (
+                "wrong form token",
+                c.req(m, &path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(form(Some("0000")))).unwrap(),
+            ),
             (
                 "another session's token",
                 c.req(m, &path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(form(Some(&foreign)))).unwrap(),
@@ -172,11 +177,13 @@ async fn hostile_path_parameters_get_400_never_500() {
         for p in hostile_params() {
             let path = fill(r.path, &p, &p);
             let body = form_body(&[("csrf", &csrf), ("confirm", "yes"), ("domain", label(1))]);
-            let req = c.req(m, &path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").header("x-csrf-token", &csrf).body(Body::from(body)).unwrap();
+            let req =
+                c.req(m, &path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").header("x-csrf-token", &csrf).body(Body::from(body)).unwrap();
             let resp = c.send(req).await;
             assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{m} {path}: {}", resp.body.chars().take(300).collect::<String>());
             // A machine client gets the same answer.
-            let resp = c.send(caller(c.req(m, &path), CALLER, CALLER_TOKEN).header(header::CONTENT_TYPE, "application/json").body(Body::from("{}")).unwrap()).await;
+            let resp =
+                c.send(caller(c.req(m, &path), CALLER, CALLER_TOKEN).header(header::CONTENT_TYPE, "application/json").body(Body::from("{}")).unwrap()).await;
             assert_eq!(resp.status, StatusCode::BAD_REQUEST, "caller {m} {path}");
             checked += 2;
         }
@@ -329,12 +336,15 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn a_panicking_handler_answers_an_error_page_with_the_headers() {
     let (_d, st) = setup();
-    let app = axum::Router::new().route("/boom", axum::routing::get(|| async {
-        if std::hint::black_box(true) {
-            panic!("handler bug");
-        }
-        "unreachable"
-    }));
+    let app = axum::Router::new().route(
+        "/boom",
+        axum::routing::get(|| async {
+            if std::hint::black_box(true) {
+                panic!("handler bug");
+            }
+            "unreachable"
+        }),
+    );
     let mut c = Client { app: companion::server::harden(app, &st.cfg.server), cookies: Vec::new(), csrf: None };
     let r = c.get("/boom").await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
