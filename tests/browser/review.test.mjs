@@ -1,6 +1,8 @@
 // Browser test of the review dashboard in headless Chromium (Debian's
 // /usr/bin/chromium, driven by playwright-core): log in, assign a domain to the
-// first video in the queue, and see its row leave the queue.
+// first video in the queue, and see its row leave the queue; the security
+// headers (CSP, framing, nosniff, referrer, no-store) arrive and the CSP lets
+// the page's own hashed style through.
 //
 // Needs a running `recon-companion serve`: BASE_URL (e.g. http://127.0.0.1:8787)
 // and PASSWORD in the environment. Exits 0 on success, 1 on any failure, and
@@ -28,6 +30,9 @@ const seen = {};
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(15000);
+  // A CSP that blocked the page's own style (or anything else) is a failure.
+  const cspViolations = [];
+  page.on('console', (m) => { if (/Content[- ]Security[- ]Policy/i.test(m.text())) cspViolations.push(m.text()); });
 
   // Not logged in: the review page sends us to the login form.
   await page.goto(`${BASE_URL}/peertube/review`);
@@ -40,6 +45,23 @@ try {
 
   await page.fill('#password', PASSWORD);
   await Promise.all([page.waitForURL(/\/peertube\/review/), page.click('#login')]);
+
+  // The security headers on an authenticated page, as the browser received them.
+  const resp = await page.goto(`${BASE_URL}/peertube/review`);
+  const h = resp.headers();
+  seen.headers = {
+    csp: h['content-security-policy'], xfo: h['x-frame-options'], nosniff: h['x-content-type-options'],
+    referrer: h['referrer-policy'], cache: h['cache-control'],
+  };
+  if (!/frame-ancestors 'none'/.test(h['content-security-policy'] || '')) fail(`no frame-ancestors in CSP: ${h['content-security-policy']}`);
+  if (/unsafe-inline/.test(h['content-security-policy'] || '')) fail('CSP allows unsafe-inline');
+  if (h['x-frame-options'] !== 'DENY') fail(`X-Frame-Options: ${h['x-frame-options']}`);
+  if (h['x-content-type-options'] !== 'nosniff') fail(`X-Content-Type-Options: ${h['x-content-type-options']}`);
+  if (h['referrer-policy'] !== 'same-origin') fail(`Referrer-Policy: ${h['referrer-policy']}`);
+  if (!/no-store/.test(h['cache-control'] || '')) fail(`Cache-Control: ${h['cache-control']}`);
+  // The hashed inline style applies (the header bar is dark), so the CSP hash matches.
+  seen.header_bg = await page.evaluate(() => getComputedStyle(document.querySelector('header')).backgroundColor);
+  if (seen.header_bg !== 'rgb(29, 35, 39)') fail(`the page's style was blocked: header background ${seen.header_bg}`);
   const rows = page.locator('#review-table tbody tr[data-hash]');
   seen.rows_before = await rows.count();
   if (seen.rows_before === 0) fail('the review queue is empty: the demo data should hold tied_manual videos');
@@ -69,6 +91,7 @@ try {
   await page.goto(`${BASE_URL}/peertube/item/${hash}`);
   const stored = await page.textContent('body');
   if (!stored.includes('manual_assigned')) fail('detail page does not show manual_assigned');
+  if (cspViolations.length) fail(`CSP violations: ${cspViolations.join(' | ')}`);
   console.log(JSON.stringify({ ok: true, ...seen }));
 } catch (e) {
   fail(`${e && e.stack ? e.stack : e}`);

@@ -1,7 +1,8 @@
 //! Browser test of the dashboard: a real `recon-companion serve` on a demo
 //! dataset, driven in headless Chromium by tests/browser/review.test.mjs
 //! (playwright-core + Debian's /usr/bin/chromium): log in, assign a domain on
-//! the review page, see the row leave the queue. Fails — never skips — when
+//! the review page, see the row leave the queue; the security headers arrive
+//! and the CSP lets the page's hashed style through. Fails — never skips — when
 //! node, chromium or playwright-core is missing.
 
 mod server_support;
@@ -125,6 +126,8 @@ fn review_page_in_headless_chromium() {
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("the script's JSON line");
     assert_eq!(seen["ok"], true);
+    assert_eq!(seen["headers"]["xfo"], "DENY", "{seen}");
+    assert!(seen["headers"]["csp"].as_str().is_some_and(|c| c.contains("frame-ancestors 'none'")), "{seen}");
     let hash = seen["hash"].as_str().expect("hash");
     let domain = seen["domain"].as_str().expect("domain");
     drop(server);

@@ -496,3 +496,51 @@ async fn metrics_need_auth_and_expose_the_families() {
         assert!(b.contains(needle), "{needle} missing:\n{b}");
     }
 }
+
+#[tokio::test]
+async fn previews_read_only_the_journal_and_dead_runs_show_as_interrupted() {
+    let (d, _p, st) = setup(2);
+    let mut c = Client::new(&st);
+    c.login(PASSWORD).await;
+    let csrf = c.csrf.clone().unwrap();
+    // A push run killed with kill -9: `running`, one video written, one pending.
+    let conn = d.conn();
+    let dead = companion::engine::journal::start_run(&conn, "push", &serde_json::json!({})).unwrap();
+    let video = uuid_of(&d.tied[0]);
+    let rec = |key: &str, state| {
+        companion::engine::journal::record(
+            &conn,
+            &dead,
+            companion::engine::journal::Kind::Video,
+            key,
+            &serde_json::json!({ "category": 3 }),
+            &serde_json::json!({ "category": 104 }),
+            state,
+        )
+        .unwrap()
+    };
+    rec(&video, companion::engine::journal::EntryState::Applied);
+    rec(&uuid_of(&d.tied[1]), companion::engine::journal::EntryState::Pending);
+
+    // The preview: from the journal alone (PeerTube at 127.0.0.1:9 would fail).
+    let r = c.get(&format!("/runs/{dead}/rollback")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("2 video(s) to restore in PeerTube"), "{}", r.body);
+    let r = c.post_json(&format!("/api/runs/{dead}/rollback"), serde_json::json!({"dry_run": true}), Some(&csrf)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["videos_restored"], 2);
+    assert_eq!(r.json()["failed"], serde_json::json!([]));
+
+    // The next run to take the lock marks it interrupted, and writes its report when it finishes.
+    let r = c.post_json(&format!("/api/items/{}/assign", d.tied[0]), serde_json::json!({"domain": label(9)}), Some(&csrf)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = c.get("/api/runs").await;
+    let runs = r.json()["runs"].as_array().unwrap().clone();
+    let row = runs.iter().find(|x| x["run_id"] == dead.as_str()).unwrap();
+    assert_eq!(row["state"], "interrupted", "{row}");
+    let report = row["report_path"].as_str().expect("report written");
+    let body = companion::engine::report::read_verified(std::path::Path::new(report)).unwrap();
+    assert_eq!(body["counts"]["journal"]["video"]["pending"], 1);
+    let page = c.get("/runs").await;
+    assert!(page.body.contains("interrupted") && page.body.contains(&format!("/runs/{dead}/rollback")), "shown with its rollback link");
+}

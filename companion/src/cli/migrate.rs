@@ -116,3 +116,49 @@ fn export(conn: &rusqlite::Connection, dir: &Path) -> Result<Vec<PathBuf>> {
     out.get_ref().sync_all().map_err(|e| Error::io(&journal_path, e))?;
     Ok(vec![runs_path, journal_path])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_then_revert_drops_the_columns_and_index_and_keeps_the_journal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("recon.db");
+        let mut conn = rusqlite::Connection::open(&db).expect("db");
+        conn.execute_batch(crate::recon::schema::RECON_SCHEMA).expect("schema");
+        recondb::migrate(&mut conn).expect("migrate");
+        let run = journal::start_run(&conn, "backfill", &json!({})).expect("run");
+        journal::record(
+            &conn,
+            &run,
+            journal::Kind::Documents,
+            "h1",
+            &json!({"recon_domain": null}),
+            &json!({"recon_domain": "X"}),
+            journal::EntryState::Applied,
+        )
+        .expect("entry");
+        let plan = recondb::revert_plan(&conn).expect("plan");
+        assert_eq!(plan.columns.len(), 4);
+        assert!(plan.index);
+
+        let out = export(&conn, &dir.path().join("export")).expect("export");
+        let runs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out[0]).expect("runs")).expect("json");
+        assert_eq!(runs[0]["run_id"], run.as_str());
+        let lines = std::fs::read_to_string(&out[1]).expect("journal");
+        assert_eq!(lines.lines().count(), 1);
+        assert!(lines.contains("\"key\":\"h1\""), "{lines}");
+
+        let dropped = recondb::revert_migration(&mut conn).expect("revert");
+        assert_eq!(dropped.len(), 5, "{dropped:?}");
+        let st = recondb::migration_state(&conn).expect("state");
+        assert_eq!(st.missing_feature_columns.len(), 4);
+        assert!(!st.index_present);
+        assert!(st.missing_recon_columns.is_empty(), "RECON's own columns stay: {st:?}");
+        assert!(st.companion_tables, "the journal stays");
+        assert!(recondb::revert_migration(&mut conn).expect("again").is_empty(), "idempotent");
+        // And the migration applies again.
+        assert_eq!(recondb::migrate(&mut conn).expect("re-migrate").len(), 5);
+    }
+}

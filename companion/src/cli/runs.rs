@@ -42,6 +42,7 @@ pub fn runs(ctx: &Ctx, limit: u64, show: Option<&str>) -> Result<i32> {
     if ctx.json {
         output::print_json(&list)?;
     } else {
+        let interrupted = list.iter().filter(|r| r.state == journal::INTERRUPTED).count();
         println!(
             "{}",
             output::table(
@@ -62,6 +63,12 @@ pub fn runs(ctx: &Ctx, limit: u64, show: Option<&str>) -> Result<i32> {
                 })
             )
         );
+        if interrupted > 0 {
+            println!(
+                "{interrupted} run(s) interrupted: their process died before finishing (kill -9, crash); \
+                 their journal says what they changed, and `rollback --run RUN_ID` undoes it"
+            );
+        }
     }
     Ok(0)
 }

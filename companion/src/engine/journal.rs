@@ -287,8 +287,11 @@ pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
         .collect()
 }
 
+/// One past change of a key: (run id, at, old, new, state).
+pub type HistoryRow = (String, String, Value, Value, String);
+
 /// Latest journal entries that touched one key (e.g. a document hash), newest first.
-pub fn history(conn: &Connection, kind: Kind, key: &str, limit: u64) -> Result<Vec<(String, String, Value, Value, String)>> {
+pub fn history(conn: &Connection, kind: Kind, key: &str, limit: u64) -> Result<Vec<HistoryRow>> {
     let mut stmt = conn.prepare("SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3")?;
     let rows = stmt
         .query_map(params![kind.as_str(), key, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, parse_json(r.get(2)?), parse_json(r.get(3)?), r.get(4)?)))?

@@ -10,6 +10,7 @@ use crate::server::render_cache::{fill, CSRF_PLACEHOLDER, WORKER_PLACEHOLDER};
 use crate::server::snapshot::{self, DEFAULT_PER_PAGE};
 use crate::server::state::AppState;
 use crate::server::views;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -51,6 +52,15 @@ fn tpl(v: serde_json::Value) -> minijinja::Value {
 
 fn render(st: &AppState, name: &str, ctx: minijinja::Value) -> PageResult {
     Ok(Html(views::render(&st.templates, name, ctx)?).into_response())
+}
+
+/// A form that could not be read: 413 when too large, else 400.
+fn form_error(e: FormRejection) -> PageError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        PageError(Error::TooLarge(e.body_text()))
+    } else {
+        PageError(Error::BadTarget(format!("form: {}", e.body_text())))
+    }
 }
 
 fn none_if_empty(s: &Option<String>) -> Option<&str> {
@@ -267,8 +277,11 @@ pub async fn assign(
     Extension(p): Extension<Principal>,
     session: Session,
     Path(hash): Path<String>,
-    Form(f): Form<std::collections::HashMap<String, String>>,
+    f: Result<Form<std::collections::HashMap<String, String>>, FormRejection>,
 ) -> PageResult {
+    // The path first: a hostile hash is a 400 whatever the body is.
+    ops::parse_hash(&hash)?;
+    let Form(f) = f.map_err(form_error)?;
     let domain = f.get(&format!("d-{}", hash.trim().to_ascii_lowercase())).or_else(|| f.get("domain")).cloned().unwrap_or_default();
     let back = f.get("back").cloned();
     let a = ops::assign(&st, &hash, &domain, &p.name()).await?;
@@ -350,8 +363,11 @@ pub async fn rollback(
     Extension(p): Extension<Principal>,
     session: Session,
     Path(id): Path<String>,
-    Form(f): Form<RollbackForm>,
+    f: Result<Form<RollbackForm>, FormRejection>,
 ) -> PageResult {
+    // The path first: a hostile id is a 400 whatever the form says.
+    ops::parse_run_id(&id)?;
+    let Form(f) = f.map_err(form_error)?;
     if f.confirm.as_deref() != Some("yes") {
         return Err(PageError(Error::Refused("a rollback needs the confirmation from its confirmation page".into())));
     }

@@ -76,7 +76,7 @@ impl SqliteSessionStore {
     }
 
     fn should_sweep(&self) -> bool {
-        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == 0
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(SWEEP_EVERY)
     }
 }
 
