@@ -53,6 +53,7 @@ impl Fx {
             mega_threshold: 500,
             mega_skip: vec!["Transcript".into()],
             progress: false,
+            concepts: Default::default(),
         };
         Fx { _dir: dir, env }
     }

@@ -6,6 +6,8 @@
 //! so that they never change a planned outcome, whichever way a reader treats
 //! the ambiguous ones (a UTF-8 BOM).
 
+pub mod qdrant;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::Path;
