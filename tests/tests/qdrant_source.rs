@@ -52,11 +52,13 @@ impl World {
     }
 
     fn config(&self, db: &Path, kind: SourceKind) -> Config {
-        let mut cfg = Config::default();
-        cfg.recon_db = db.to_path_buf();
-        cfg.concepts_dir = self.data().join("concepts");
-        cfg.reports_dir = self.dir.path().join("reports");
-        cfg.concept_source = kind;
+        let mut cfg = Config {
+            recon_db: db.to_path_buf(),
+            concepts_dir: self.data().join("concepts"),
+            reports_dir: self.dir.path().join("reports"),
+            concept_source: kind,
+            ..Config::default()
+        };
         cfg.qdrant.url = self.qdrant.url();
         cfg.qdrant.collection = self.qdrant.collection().to_string();
         cfg.qdrant.retry_base_ms = 5;

@@ -63,7 +63,7 @@ pub fn write_points(dir: &Path, peertube_source: &str) -> Result<PointsSummary> 
         for (i, n) in scan.totals.iter().enumerate() {
             labels.extend(std::iter::repeat_n(DOMAINS[i].label, *n as usize));
         }
-        if labels.is_empty() && status.as_deref() == Some("complete") && seed % 10 != 0 {
+        if labels.is_empty() && status.as_deref() == Some("complete") && !seed.is_multiple_of(10) {
             // Files missing or legacy-only: Qdrant still has the concepts.
             let home = DOMAINS[(seed % 18) as usize].label;
             let other = DOMAINS[((seed / 18) % 18) as usize].label;
@@ -72,7 +72,7 @@ pub fn write_points(dir: &Path, peertube_source: &str) -> Result<PointsSummary> 
             labels.extend(std::iter::repeat_n(other, (seed / 1944 % 3) as usize));
             s.qdrant_only += 1;
         }
-        if labels.is_empty() && seed % 3 != 0 {
+        if labels.is_empty() && !seed.is_multiple_of(3) {
             continue;
         }
         s.documents += 1;
@@ -82,7 +82,7 @@ pub fn write_points(dir: &Path, peertube_source: &str) -> Result<PointsSummary> 
             idx += 1;
             // Every 7th concept holds a list of two labels: each counts.
             let domain = match it.peek() {
-                Some(next) if idx % 7 == 0 => {
+                Some(next) if idx.is_multiple_of(7) => {
                     let v = json!([l, next]);
                     it.next();
                     v
@@ -96,10 +96,10 @@ pub fn write_points(dir: &Path, peertube_source: &str) -> Result<PointsSummary> 
             )?;
         }
         // Points that count nothing: a legacy label, and no domain at all.
-        if seed % 4 == 0 {
+        if seed.is_multiple_of(4) {
             line(point_id(hash, 999, 1), json!({"doc_hash": hash, "domain": "Science & Technology", "source_type": "transcript"}), &mut s)?;
         }
-        if seed % 5 == 0 {
+        if seed.is_multiple_of(5) {
             line(point_id(hash, 999, 2), json!({"doc_hash": hash, "source_type": "transcript"}), &mut s)?;
         }
         // Another RECON source in the same collection: one PDF per 4 videos.
