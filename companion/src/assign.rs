@@ -18,10 +18,14 @@ pub enum Status {
     TiedManual,
     NeedsReprocess,
     ManualAssigned,
+    /// Qdrant source: the document has no counted concept point. Terminal:
+    /// nothing to reprocess (RECON 3b37d96).
+    NoConcepts,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [Status::Assigned, Status::TiedPass1, Status::TiedPass2, Status::TiedManual, Status::NeedsReprocess, Status::ManualAssigned];
+    pub const ALL: [Status; 7] =
+        [Status::Assigned, Status::TiedPass1, Status::TiedPass2, Status::TiedManual, Status::NeedsReprocess, Status::ManualAssigned, Status::NoConcepts];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +35,7 @@ impl Status {
             Status::TiedManual => "tied_manual",
             Status::NeedsReprocess => "needs_reprocess",
             Status::ManualAssigned => "manual_assigned",
+            Status::NoConcepts => "no_concepts",
         }
     }
 
@@ -102,8 +107,16 @@ pub fn alphabetical_first(indices: &[usize]) -> Option<usize> {
 
 /// Pass 1. `counts` is None when the document has no concept dir.
 pub fn pass1(counts: Option<&Counts>) -> Outcome {
+    pass1_as(counts, Status::NeedsReprocess)
+}
+
+/// Pass 1 where the concept source decides what "counted, but nothing valid"
+/// means: `needs_reprocess` for files, `no_concepts` for Qdrant. `None` (no
+/// concept dir, or a failed Qdrant request) is always `needs_reprocess`.
+pub fn pass1_as(counts: Option<&Counts>, no_counts: Status) -> Outcome {
     let top = counts.map(top_domains).unwrap_or_default();
     match top.len() {
+        0 if counts.is_some() => Outcome { status: no_counts, domain: None, tied: vec![], rule: Rule::NoValidDomain },
         0 => Outcome { status: Status::NeedsReprocess, domain: None, tied: vec![], rule: Rule::NoValidDomain },
         1 => Outcome { status: Status::Assigned, domain: Some(top[0]), tied: vec![], rule: Rule::ClearWinner },
         _ => Outcome { status: Status::TiedPass1, domain: None, tied: top, rule: Rule::Tie },
@@ -125,7 +138,12 @@ pub struct ChannelView<'a> {
 /// again") sees the same files and the same result: a tie that survives the
 /// channel falls straight to the alphabetical fallback.
 pub fn tiebreak(counts: Option<&Counts>, channel: ChannelView<'_>) -> Outcome {
-    let first = pass1(counts);
+    tiebreak_as(counts, channel, Status::NeedsReprocess)
+}
+
+/// [`tiebreak`] with the source's "nothing valid" status (see [`pass1_as`]).
+pub fn tiebreak_as(counts: Option<&Counts>, channel: ChannelView<'_>, no_counts: Status) -> Outcome {
+    let first = pass1_as(counts, no_counts);
     if first.status != Status::TiedPass1 {
         return first;
     }
@@ -225,6 +243,15 @@ mod tests {
         assert!(is_mega(Some("A"), 501, 500, &skip));
         assert!(is_mega(Some("Transcript"), 3, 500, &skip));
         assert!(!is_mega(None, 10_000, 500, &skip));
+    }
+
+    #[test]
+    fn qdrant_source_empty_is_no_concepts_and_failure_needs_reprocess() {
+        assert_eq!(pass1_as(Some(&c(&[])), Status::NoConcepts).status, Status::NoConcepts);
+        assert_eq!(pass1_as(None, Status::NoConcepts).status, Status::NeedsReprocess);
+        let ch = ChannelView { mega: false, others: &NO_CHANNEL };
+        assert_eq!(tiebreak_as(Some(&c(&[])), ch, Status::NoConcepts).status, Status::NoConcepts);
+        assert!(!Status::NoConcepts.is_categorized());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::recon::qdrant::QdrantSettings;
+use crate::recon::source::{ConceptSource, SourceKind};
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "RECON_COMPANION_";
@@ -28,8 +30,20 @@ pub const MASK: &str = "********";
 
 /// Top-level keys and sections an env var may address; anything else with our
 /// prefix (the password variables, `RECON_COMPANION_CONFIG`, …) is not config.
-const ENV_KEYS: &[&str] =
-    &["recon_db", "concepts_dir", "reports_dir", "quarantine_dir", "peertube_source", "mega_channel_threshold", "mega_channel_skip", "peertube", "server"];
+const ENV_KEYS: &[&str] = &[
+    "recon_db",
+    "concepts_dir",
+    "reports_dir",
+    "quarantine_dir",
+    "peertube_source",
+    "mega_channel_threshold",
+    "mega_channel_by_size",
+    "mega_channel_skip",
+    "concept_source",
+    "peertube",
+    "server",
+    "qdrant",
+];
 
 /// Everything the companion can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,10 +62,18 @@ pub struct Config {
     pub peertube_source: String,
     /// A channel with strictly more catalogue rows than this is a mega-channel.
     pub mega_channel_threshold: u64,
+    /// Whether `mega_channel_threshold` applies at all. Unset: yes with the
+    /// files source, no with Qdrant (RECON 299be21 kept only the skip list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mega_channel_by_size: Option<bool>,
     /// Channels always treated as mega-channels.
     pub mega_channel_skip: Vec<String>,
+    /// Where concept counts come from: `files` (concept dirs) or `qdrant`.
+    pub concept_source: SourceKind,
     pub peertube: PeerTubeConfig,
     pub server: ServerConfig,
+    /// `[qdrant]`: used when `concept_source = "qdrant"` (and by `verify-qdrant`, `compare-sources`).
+    pub qdrant: QdrantSettings,
 }
 
 impl Default for Config {
@@ -63,9 +85,12 @@ impl Default for Config {
             quarantine_dir: None,
             peertube_source: "stream.echo6.co".into(),
             mega_channel_threshold: 500,
+            mega_channel_by_size: None,
             mega_channel_skip: vec!["Transcript".into()],
+            concept_source: SourceKind::Files,
             peertube: PeerTubeConfig::default(),
             server: ServerConfig::default(),
+            qdrant: QdrantSettings::default(),
         }
     }
 }
@@ -464,6 +489,29 @@ impl Config {
         catalogue_rows > self.mega_channel_threshold || self.mega_channel_skip.iter().any(|s| s == channel)
     }
 
+    /// The mega-channel size threshold in force: `u64::MAX` (no channel is
+    /// that big) when switched off, see [`Config::mega_channel_by_size`].
+    pub fn effective_mega_threshold(&self) -> u64 {
+        if self.mega_channel_by_size.unwrap_or(self.concept_source == SourceKind::Files) {
+            self.mega_channel_threshold
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// The configured concept source.
+    pub fn concept_source(&self) -> ConceptSource {
+        self.source_of(self.concept_source)
+    }
+
+    /// A given kind of source with this config's settings (`compare-sources` uses both).
+    pub fn source_of(&self, kind: SourceKind) -> ConceptSource {
+        match kind {
+            SourceKind::Files => ConceptSource::Files,
+            SourceKind::Qdrant => ConceptSource::Qdrant { settings: self.qdrant.clone(), memo: None },
+        }
+    }
+
     /// The config with derived paths filled in, as the program will use it.
     pub fn effective(&self) -> Config {
         let mut c = self.clone();
@@ -487,6 +535,8 @@ impl Config {
         }
         c.peertube.url = mask_url_password(&c.peertube.url);
         c.server.public_url = mask_url_password(&c.server.public_url);
+        c.qdrant.url = mask_url_password(&c.qdrant.url);
+        c.qdrant.api_key = None;
         c
     }
 
@@ -574,6 +624,23 @@ impl Config {
             if v == 0 {
                 return Err(format!("server.{key}: must be at least 1"));
             }
+        }
+        let q = &self.qdrant;
+        check_url("qdrant.url", &q.url, &["http", "https"])?;
+        if q.collection.trim().is_empty() {
+            return Err("qdrant.collection: must not be empty".into());
+        }
+        if q.page_size == 0 {
+            return Err("qdrant.page_size: must be at least 1".into());
+        }
+        if q.hashes_per_request == 0 {
+            return Err("qdrant.hashes_per_request: must be at least 1".into());
+        }
+        if q.timeout.is_zero() {
+            return Err("qdrant.timeout_secs: must be at least 1".into());
+        }
+        if q.api_key_env.trim().is_empty() {
+            return Err("qdrant.api_key_env: must name an environment variable".into());
         }
         Ok(())
     }
@@ -867,6 +934,37 @@ token_sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/recon-companion.example.toml");
         let loaded = load_from(Some(&example), &CliOverrides::default(), &[], &[]).unwrap();
         assert_eq!(loaded.config.peertube_source, "stream.echo6.co");
+    }
+
+    #[test]
+    fn qdrant_source_section_and_mega_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("q.toml");
+        fs::write(&f, "concept_source = \"qdrant\"\n[qdrant]\nurl = \"http://10.0.0.5:6333\"\ncollection = \"c\"\npage_size = 500\nhashes_per_request = 64\napi_key_file = \"/etc/k\"\n").unwrap();
+        let c = load_from(Some(&f), &CliOverrides::default(), &[], &[]).unwrap().config;
+        assert_eq!(c.concept_source, SourceKind::Qdrant);
+        assert_eq!(
+            (c.qdrant.url.as_str(), c.qdrant.collection.as_str(), c.qdrant.page_size, c.qdrant.hashes_per_request),
+            ("http://10.0.0.5:6333", "c", 500, 64)
+        );
+        // Qdrant: the skip list alone, unless the threshold is switched back on.
+        assert_eq!(c.effective_mega_threshold(), u64::MAX);
+        assert_eq!(Config { mega_channel_by_size: Some(true), ..c.clone() }.effective_mega_threshold(), 500);
+        assert_eq!(Config::default().effective_mega_threshold(), 500);
+        assert_eq!(Config { mega_channel_by_size: Some(false), ..Config::default() }.effective_mega_threshold(), u64::MAX);
+        // The api key never comes from the file, and never shows.
+        fs::write(&f, "[qdrant]\napi_key = \"secret\"\n").unwrap();
+        assert!(load_from(Some(&f), &CliOverrides::default(), &[], &[]).is_err());
+        let mut m = Config::default();
+        m.qdrant.api_key = Some("k3y-value".into());
+        m.qdrant.url = "http://u:pw@h:6333".into();
+        let out = m.to_toml_masked();
+        assert!(!out.contains("k3y-value") && !out.contains("pw@"), "{out}");
+        let vars = env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant"), ("RECON_COMPANION_QDRANT__COLLECTION", "x")]);
+        let c = load_from(None, &CliOverrides::default(), &vars, &[]).unwrap().config;
+        assert_eq!((c.concept_source, c.qdrant.collection.as_str()), (SourceKind::Qdrant, "x"));
+        fs::write(&f, "[qdrant]\npage_size = 0\n").unwrap();
+        assert!(load_from(Some(&f), &CliOverrides::default(), &[], &[]).is_err());
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! environment derived from it (paths, source, mega-channel rule). `cli` and
 //! `server` both build one; nothing here knows about flags.
 
+use crate::assign::Status;
 use crate::config::{Config, Transport};
 use crate::error::{Error, Result};
+use crate::recon::concepts::DocScan;
+use crate::recon::source::{ConceptSource, SourceCounts};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -43,6 +46,8 @@ pub struct Env {
     pub mega_skip: Vec<String>,
     /// Show a progress bar (only when stderr is a terminal).
     pub progress: bool,
+    /// Where every concept count comes from (files or Qdrant).
+    pub concepts: ConceptSource,
 }
 
 impl Env {
@@ -53,9 +58,26 @@ impl Env {
             reports_dir: cfg.reports_dir.clone(),
             quarantine_dir: cfg.quarantine_dir(),
             source: cfg.peertube_source.clone(),
-            mega_threshold: cfg.mega_channel_threshold,
+            mega_threshold: cfg.effective_mega_threshold(),
             mega_skip: cfg.mega_channel_skip.clone(),
             progress: std::io::stderr().is_terminal(),
+            concepts: cfg.concept_source(),
         }
+    }
+
+    /// Concept counts of `hashes` from the configured source (the one seam).
+    pub fn counts(&self, hashes: &[String], what: &str) -> Result<SourceCounts> {
+        self.concepts.counts(&self.concepts_dir, hashes, self.progress, what)
+    }
+
+    /// Like [`Env::counts`] but never failing (read-only views): a source-wide
+    /// error shows as each document's `failed`.
+    pub fn scan_docs(&self, hashes: &[String]) -> Vec<DocScan> {
+        self.concepts.scan_docs(&self.concepts_dir, hashes)
+    }
+
+    /// Status of a document the source answered for with no valid label.
+    pub fn no_counts_status(&self) -> Status {
+        self.concepts.no_counts_status()
     }
 }

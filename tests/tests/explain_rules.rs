@@ -53,6 +53,7 @@ impl Fx {
             mega_threshold: 500,
             mega_skip: vec!["Transcript".into()],
             progress: false,
+            concepts: Default::default(),
         };
         Fx { _dir: dir, env }
     }
@@ -488,6 +489,7 @@ fn explain_works_on_an_unmigrated_db() {
         mega_threshold: 500,
         mega_skip: vec![],
         progress: false,
+        concepts: Default::default(),
     };
     let ro = recondb::open_readonly(&db).expect("ro");
     let e = explain(&env, &ro, &h(1)).expect("explain");

@@ -92,15 +92,32 @@ pub fn print_pass(ctx: &Ctx, s: &PassSummary) -> Result<()> {
     if ctx.json {
         return output::print_json(s);
     }
-    let order = ["assigned", "tied_pass_1", "tied_pass_2", "tied_manual", "needs_reprocess"];
-    let rows = order.iter().filter(|st| s.tally.by_status.contains_key(**st) || **st != "tied_pass_2" && **st != "tied_manual").map(|st| {
+    let qdrant = s.source == "qdrant";
+    let order = ["assigned", "tied_pass_1", "tied_pass_2", "tied_manual", "needs_reprocess", "no_concepts"];
+    let optional = |st: &str| st == "tied_pass_2" || st == "tied_manual" || (st == "no_concepts" && !qdrant);
+    let rows = order.iter().filter(|st| s.tally.by_status.contains_key(**st) || !optional(st)).map(|st| {
         let n = s.tally.by_status.get(*st).copied().unwrap_or(0);
         let share = if s.selected == 0 { 0.0 } else { n as f64 * 100.0 / s.selected as f64 };
         vec![st.to_string(), n.to_string(), pct(share)]
     });
     println!("{}{} — {} documents selected", if s.dry_run { "DRY RUN " } else { "" }, s.command, s.selected);
     println!("{}", output::table(&["status", "documents", "of selected"], rows));
-    if s.command == "backfill" {
+    if s.command == "backfill" && qdrant {
+        // RECON's production dry run after its switch to Qdrant (3b37d96):
+        // 20,453 assigned, 1,392 tied, 298 no_concepts, 0 needs_reprocess.
+        println!(
+            "{}",
+            output::table(
+                &["runbook benchmark (Qdrant era)", "this run", "expected"],
+                vec![
+                    vec!["assigned (% of concept-bearing)".to_string(), pct(s.percent.assigned_of_concept_bearing), "~93.6%".into()],
+                    vec!["tied (% of concept-bearing)".to_string(), pct(s.percent.tied_of_concept_bearing), "~6.4%".into()],
+                    vec!["no_concepts (% of all)".to_string(), pct(s.percent.no_concepts_of_all), "~1.3%".into()],
+                    vec!["needs_reprocess (% of all)".to_string(), pct(s.percent.needs_reprocess_of_all), "0%".into()],
+                ]
+            )
+        );
+    } else if s.command == "backfill" {
         println!(
             "{}",
             output::table(
@@ -117,6 +134,19 @@ pub fn print_pass(ctx: &Ctx, s: &PassSummary) -> Result<()> {
         let mut d: Vec<_> = s.tally.by_domain.iter().collect();
         d.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         println!("{}", output::table(&["domain", "documents"], d.into_iter().map(|(k, v)| vec![k.clone(), v.to_string()])));
+    }
+    if qdrant {
+        let st = &s.source_stats;
+        println!(
+            "qdrant: {} documents, strategy {}, {} requests ({} retries), {} answered from this run's memo; {} documents failed (needs_reprocess or left for the next run){}",
+            st.documents,
+            st.strategy.as_deref().unwrap_or("-"),
+            st.requests,
+            st.retries,
+            st.memo_hits,
+            s.errors,
+            st.first_error.as_ref().map(|e| format!("; first error: {e}")).unwrap_or_default()
+        );
     }
     let sk = &s.skipped;
     println!(

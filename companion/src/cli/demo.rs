@@ -22,6 +22,9 @@ pub struct DemoArgs {
     /// Overwrite an existing dir.
     #[arg(long)]
     pub force: bool,
+    /// Also write qdrant-points.jsonl: the matching Qdrant points (testkit's stand-in loads them with `load_jsonl`).
+    #[arg(long)]
+    pub qdrant_points: bool,
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +55,13 @@ pub fn demo(ctx: &Ctx, a: &DemoArgs) -> Result<i32> {
         output::print_json(&summary)?;
     } else {
         println!("wrote demo RECON data dir {}: {}", a.dir.display(), serde_json::to_string(&summary)?);
+    }
+    if a.qdrant_points {
+        let p = crate::demo::qdrant::write_points(&a.dir, &ctx.env.source)?;
+        println!(
+            "wrote {} Qdrant points ({} documents, {} of them only in Qdrant, {} other-source points) to {}",
+            p.points, p.documents, p.qdrant_only, p.other_source_points, p.path
+        );
     }
     if a.no_walkthrough {
         return Ok(0);

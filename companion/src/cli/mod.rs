@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod peertube;
 pub mod runs;
 pub mod service;
+pub mod sources;
 pub mod taxonomy;
 
 use crate::config::{self, CliOverrides, Transport};
@@ -145,6 +146,19 @@ pub enum Command {
         /// Document hash, PeerTube video uuid, or a /w/… URL.
         target: String,
     },
+    /// Check the Qdrant source: the collection, its point count, the doc_hash payload index, and a sample of recon.db's documents found there. Exit 1 when unusable.
+    #[command(name = "verify-qdrant")]
+    VerifyQdrant,
+    /// For the documents a backfill would select: the domain the concept files and Qdrant each give, and where they differ (table by kind, first N; --json for all).
+    #[command(name = "compare-sources")]
+    CompareSources {
+        /// At most N documents (oldest first, as the backfill selects them).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// Differing documents listed in the table.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        show: usize,
+    },
     /// Sample documents of a status and judge each assignment (clear, narrow, stale).
     #[command(name = "spot-check")]
     SpotCheck {
@@ -228,6 +242,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ResumePush => service::set_push_paused(&ctx, false),
         Command::HashPassword => service::hash_password(),
         Command::Explain { target } => explain::explain_cmd(&ctx, &target),
+        Command::VerifyQdrant => sources::verify_qdrant_cmd(&ctx),
+        Command::CompareSources { limit, show } => sources::compare_sources_cmd(&ctx, limit, show),
         Command::SpotCheck { status, sample, seed } => explain::spot_check_cmd(&ctx, &status, sample, seed),
     }
 }

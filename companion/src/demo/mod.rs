@@ -12,6 +12,7 @@ mod render;
 mod vocab;
 
 pub mod bench;
+pub mod qdrant;
 #[cfg(test)]
 mod tests;
 

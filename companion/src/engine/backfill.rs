@@ -1,29 +1,38 @@
 //! Pass 1 over the backfill selection: count each document's concepts once, apply the rules, write in short transactions.
 
-use super::run::{finish_pass, open_for, Change};
-use super::scan_with_progress;
+use super::run::{abort_pass, finish_pass, open_for, Change};
 use super::summary::{percentages, PassSummary};
 use crate::assign;
 use crate::context::Env;
 use crate::error::Result;
 use crate::recon::db as recondb;
+use crate::recon::source::SourceKind;
 use std::time::Instant;
 
 /// Pass 1 over the backfill selection. Dry runs open the db read-only and work on
-/// an unmigrated db (the missing columns count as NULL).
+/// an unmigrated db (the missing columns count as NULL). With the Qdrant source
+/// the selection also takes `needs_reprocess` rows (a failed request is
+/// transient), as RECON's Qdrant version does.
 pub fn backfill(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSummary> {
     let started = Instant::now();
-    let mut summary = PassSummary { command: "backfill".into(), dry_run, ..Default::default() };
+    let kind = env.concepts.kind();
+    let mut summary = PassSummary { command: "backfill".into(), dry_run, source: kind.as_str().into(), ..Default::default() };
     let (mut conn, run) = open_for(env, "backfill", limit, dry_run)?;
     let migrated = recondb::feature_columns_present(&conn)?;
-    let cands = recondb::backfill_candidates(&conn, &env.source, limit, migrated)?;
+    let cands = recondb::backfill_selection(&conn, &env.source, limit, migrated, kind == SourceKind::Qdrant)?;
     summary.selected = cands.len() as u64;
     let hashes: Vec<String> = cands.iter().map(|c| c.hash.clone()).collect();
-    let scans = scan_with_progress(env, &hashes, "backfill");
+    let counts = match env.counts(&hashes, "backfill") {
+        Ok(c) => c,
+        Err(e) => return Err(abort_pass(env, &conn, run, &mut summary, e, started)),
+    };
+    summary.source_stats = counts.stats;
+    let scans = counts.scans;
+    let no_counts = env.no_counts_status();
     let mut changes = Vec::with_capacity(cands.len());
     for (c, scan) in cands.iter().zip(&scans) {
         summary.note_scan(&c.hash, scan);
-        let outcome = assign::pass1(scan.dir_found.then_some(&scan.totals));
+        let outcome = assign::pass1_as(scan.dir_found.then_some(&scan.totals), no_counts);
         summary.tally.add(&outcome);
         changes.push(Change { hash: c.hash.clone(), outcome });
     }

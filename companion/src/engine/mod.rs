@@ -21,17 +21,13 @@ pub use summary::{PassSummary, Percentages, Tally};
 pub use tiebreaker::{channel_sums, decide_tie, tiebreaker, Channels, CountCache};
 
 use crate::context::Env;
-use crate::recon::concepts::{self, DocScan};
-use crate::support::progress::progress_bar;
+use crate::recon::concepts::DocScan;
 
-/// Scans many documents in parallel, in chunks so the progress bar moves.
+/// Counts many documents from the configured source, never failing: a
+/// source-wide error shows as each document's `failed`.
 pub fn scan_with_progress(env: &Env, hashes: &[String], what: &str) -> Vec<DocScan> {
-    let pb = progress_bar(env.progress, hashes.len() as u64, what);
-    let mut out = Vec::with_capacity(hashes.len());
-    for chunk in hashes.chunks(2048) {
-        out.extend(concepts::scan_docs(&env.concepts_dir, chunk));
-        pb.inc(chunk.len() as u64);
+    match env.counts(hashes, what) {
+        Ok(c) => c.scans,
+        Err(_) => env.scan_docs(hashes),
     }
-    pb.finish_and_clear();
-    out
 }

@@ -6,6 +6,7 @@ use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::recon::concepts;
 use crate::recon::db as recondb;
+use crate::recon::source::SourceKind;
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -53,10 +54,27 @@ pub fn reprocess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<Reproce
     }
     let rows = recondb::needs_reprocess_rows(&conn, limit)?;
     summary.selected = rows.len() as u64;
+    // With Qdrant as the source the concept dirs are not what is counted:
+    // reprocess only re-queues (RECON 3b37d96) and never touches them.
+    let files = env.concepts.kind() == SourceKind::Files;
     let qdir = run.as_ref().map(|r| env.quarantine_dir.join(&r.id));
-    summary.quarantine_dir = qdir.as_ref().map(|p| p.display().to_string());
+    summary.quarantine_dir = qdir.as_ref().filter(|_| files).map(|p| p.display().to_string());
     for (hash, title) in rows {
         let mut item = ReprocessItem { hash: hash.clone(), title, concept_dir: None, files: 0, quarantined_to: None, error: None };
+        if !files {
+            if let (Some(run), Some(qdir)) = (&run, &qdir) {
+                if let Err(e) = reprocess_one(&mut conn, &run.id, &hash, None, qdir, &mut item) {
+                    item.error = Some(e.to_string());
+                    summary.refused += 1;
+                    summary.items.push(item);
+                    run.finish_failed(env, &conn, &serde_json::to_value(&summary)?);
+                    return Err(e);
+                }
+                summary.queued += 1;
+            }
+            summary.items.push(item);
+            continue;
+        }
         let dir = match concepts::concept_dir(&env.concepts_dir, &hash) {
             Ok(d) => d,
             Err(e) => {

@@ -138,6 +138,31 @@ pub fn write_outcomes(
     Ok(())
 }
 
+/// Ends a pass whose concept source failed as a whole (Qdrant unreachable,
+/// collection missing, an outage mid-run): nothing of the run is written, the
+/// run row and its report say why, and the error goes back to the caller. A
+/// rerun selects the same rows again.
+pub fn abort_pass(
+    env: &Env,
+    conn: &Connection,
+    run: Option<Run>,
+    summary: &mut PassSummary,
+    err: crate::error::Error,
+    started: std::time::Instant,
+) -> crate::error::Error {
+    summary.aborted = Some(err.to_string());
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    if let Some(run) = run {
+        summary.run_id = Some(run.id.clone());
+        let counts = serde_json::to_value(&*summary).unwrap_or(Value::Null);
+        if let Some(p) = run.finish_failed(env, conn, &counts) {
+            summary.report = Some(p.display().to_string());
+            tracing::error!(run = %run.id, report = %p.display(), error = %err, "run aborted: nothing written");
+        }
+    }
+    err
+}
+
 /// Writes a pass's changes (real runs only) and finishes the run with its report.
 pub fn finish_pass(
     env: &Env,

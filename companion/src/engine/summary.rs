@@ -2,6 +2,7 @@
 
 use crate::assign::{Outcome, Status};
 use crate::recon::concepts::{DocScan, SkipStats};
+use crate::recon::source::SourceStats;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -48,6 +49,16 @@ pub struct PassSummary {
     pub percent: Percentages,
     pub concept_bytes: u64,
     pub concept_files: u64,
+    /// `files` or `qdrant`.
+    pub source: String,
+    /// The source's own report (Qdrant: strategy, requests, retries, failures).
+    pub source_stats: SourceStats,
+    /// Documents whose counts could not be read (a Qdrant request failed after
+    /// retries): `needs_reprocess`, or left as they were when a channel-mate's failed.
+    pub errors: u64,
+    /// Why the run stopped early, when it did (nothing of this run was written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -55,6 +66,7 @@ pub struct Percentages {
     pub assigned_of_concept_bearing: f64,
     pub tied_of_concept_bearing: f64,
     pub needs_reprocess_of_all: f64,
+    pub no_concepts_of_all: f64,
 }
 
 pub fn percentages(t: &Tally, selected: u64) -> Percentages {
@@ -66,6 +78,7 @@ pub fn percentages(t: &Tally, selected: u64) -> Percentages {
         assigned_of_concept_bearing: pct(assigned, bearing),
         tied_of_concept_bearing: pct(tied, bearing),
         needs_reprocess_of_all: pct(t.status(Status::NeedsReprocess), selected),
+        no_concepts_of_all: pct(t.status(Status::NoConcepts), selected),
     }
 }
 
@@ -75,7 +88,9 @@ impl PassSummary {
         if scan.bad_hash {
             self.bad_hashes.push(hash.to_string());
         }
-        if !scan.dir_found {
+        if scan.failed.is_some() {
+            self.errors += 1;
+        } else if !scan.dir_found {
             self.no_concept_dir += 1;
         }
         self.skipped.add(&scan.skipped());

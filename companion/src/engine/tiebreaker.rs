@@ -1,7 +1,6 @@
 //! Passes 2 and 3 over `tied_pass_1` documents: channel facts and every needed document's counts built once per run.
 
-use super::run::{finish_pass, open_for, Change};
-use super::scan_with_progress;
+use super::run::{abort_pass, finish_pass, open_for, Change};
 use super::summary::{percentages, PassSummary};
 use crate::assign::{self, ChannelView, Outcome, Status};
 use crate::context::Env;
@@ -9,6 +8,7 @@ use crate::error::Result;
 use crate::recon::concepts::DocScan;
 use crate::recon::db::{self as recondb, Candidate};
 use crate::recon::pyjson::Counts;
+use crate::recon::source::SourceStats;
 use rusqlite::Connection;
 use shared_constants::COUNT;
 use std::collections::{HashMap, HashSet};
@@ -51,9 +51,15 @@ pub struct CountCache {
 }
 
 impl CountCache {
-    pub fn build(env: &Env, hashes: Vec<String>, what: &str) -> CountCache {
-        let scans = scan_with_progress(env, &hashes, what);
-        CountCache { scans: hashes.into_iter().zip(scans).collect() }
+    /// Reads every document once from the configured source; also returns the source's report.
+    pub fn build(env: &Env, hashes: Vec<String>, what: &str) -> Result<(CountCache, SourceStats)> {
+        let counts = env.counts(&hashes, what)?;
+        Ok((CountCache { scans: hashes.into_iter().zip(counts.scans).collect() }, counts.stats))
+    }
+
+    /// True when a document's counts could not be read (a failed Qdrant request).
+    pub fn failed(&self, hash: &str) -> bool {
+        self.scans.get(hash).is_some_and(|s| s.failed.is_some())
     }
 
     pub fn totals(&self, hash: &str) -> Option<&Counts> {
@@ -104,7 +110,7 @@ pub fn decide_tie(env: &Env, channels: &Channels, cache: &CountCache, sums: &Has
             }
         }
     }
-    assign::tiebreak(own, ChannelView { mega, others: &others })
+    assign::tiebreak_as(own, ChannelView { mega, others: &others }, env.no_counts_status())
 }
 
 /// The documents whose counts the tiebreaker needs (tied ones, then the members
@@ -133,14 +139,22 @@ fn needed(env: &Env, channels: &Channels, cands: &[Candidate]) -> (Vec<String>, 
 /// Passes 2 and 3 over every `tied_pass_1` document.
 pub fn tiebreaker(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSummary> {
     let started = Instant::now();
-    let mut summary = PassSummary { command: "tiebreaker".into(), dry_run, ..Default::default() };
+    let mut summary = PassSummary { command: "tiebreaker".into(), dry_run, source: env.concepts.kind().as_str().into(), ..Default::default() };
     let (mut conn, run) = open_for(env, "tiebreaker", limit, dry_run)?;
     let cands = if recondb::feature_columns_present(&conn)? { recondb::tied_candidates(&conn, limit)? } else { Vec::new() };
     summary.selected = cands.len() as u64;
     let channels = Channels::load(&conn, &env.source)?;
     // Only non-mega channels need their members' counts.
     let (needed, wanted_channels) = needed(env, &channels, &cands);
-    let cache = CountCache::build(env, needed, "tiebreaker");
+    let (cache, stats) = match CountCache::build(env, needed, "tiebreaker") {
+        Ok(c) => c,
+        Err(e) => return Err(abort_pass(env, &conn, run, &mut summary, e, started)),
+    };
+    summary.source_stats = stats;
+    // A channel with a member whose counts failed has no trustworthy sum: its
+    // tied videos stay tied_pass_1 for the next run (never a silent zero).
+    let incomplete: HashSet<&str> =
+        wanted_channels.iter().filter(|ch| channels.members.get(*ch).is_some_and(|ms| ms.iter().any(|m| cache.failed(m)))).map(String::as_str).collect();
     let sums = channel_sums(&cache, &channels, &wanted_channels);
     let mut changes = Vec::with_capacity(cands.len());
     for c in &cands {
@@ -148,6 +162,14 @@ pub fn tiebreaker(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSu
             summary.note_scan(&c.hash, scan);
         }
         let outcome = decide_tie(env, &channels, &cache, &sums, c);
+        let needs_channel = matches!(outcome.status, Status::TiedPass2 | Status::TiedManual) && outcome.rule != assign::Rule::MegaChannel;
+        if needs_channel && c.channel.as_deref().is_some_and(|ch| incomplete.contains(ch)) {
+            if !cache.failed(&c.hash) {
+                summary.errors += 1;
+            }
+            summary.tally.add(&Outcome { status: Status::TiedPass1, domain: None, tied: outcome.tied, rule: assign::Rule::Tie });
+            continue;
+        }
         summary.tally.add(&outcome);
         changes.push(Change { hash: c.hash.clone(), outcome });
     }

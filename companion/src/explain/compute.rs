@@ -83,7 +83,7 @@ impl<'a> Work<'a> {
     /// Reads documents' files in parallel, skipping those already read.
     pub(super) fn scan(&mut self, hashes: &[String]) {
         let missing: Vec<String> = hashes.iter().filter(|h| !self.cache.scans.contains_key(*h)).cloned().collect();
-        let scans = concepts::scan_docs(&self.env.concepts_dir, &missing);
+        let scans = self.env.scan_docs(&missing);
         self.cache.scans.extend(missing.into_iter().zip(scans));
     }
 
@@ -201,7 +201,7 @@ pub fn staleness(stored_status: Option<&str>, stored_domain: Option<&str>, pass1
                 ),
             };
         }
-        Status::Assigned | Status::TiedPass1 | Status::NeedsReprocess => (pass1, "pass1"),
+        Status::Assigned | Status::TiedPass1 | Status::NeedsReprocess | Status::NoConcepts => (pass1, "pass1"),
         Status::TiedPass2 | Status::TiedManual => (tiebroken, "tiebreaker"),
     };
     let stale = match status {
@@ -355,7 +355,7 @@ pub(super) fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> 
     w.scan(&[hash.to_string()]);
     let scan = w.doc_scan(hash).cloned().unwrap_or_default();
     let own = scan.dir_found.then_some(scan.totals);
-    let pass1 = assign::pass1(own.as_ref());
+    let pass1 = assign::pass1_as(own.as_ref(), w.env.no_counts_status());
     let (outcome, tie) = if pass1.status == Status::TiedPass1 {
         if let Some(ch) = row.category.as_deref() {
             w.load_channel(ch)?;

@@ -60,6 +60,11 @@ pub struct DocScan {
     pub totals: Counts,
     /// Bytes of window JSON read (for throughput figures).
     pub bytes: u64,
+    /// Qdrant source: points matching the document's hash (0 for files).
+    pub points: u64,
+    /// Qdrant source: the request for this document failed after retries
+    /// (`dir_found` is then false: nothing was counted, `needs_reprocess`).
+    pub failed: Option<String>,
 }
 
 impl DocScan {

@@ -788,3 +788,29 @@ pub fn revert_migration(conn: &mut Connection) -> Result<Vec<String>> {
     tx.commit()?;
     Ok(dropped)
 }
+
+/// The backfill selection, where the Qdrant source also re-selects
+/// `needs_reprocess` rows (a failed request is transient there).
+pub fn backfill_selection(conn: &Connection, source: &str, limit: Option<u64>, migrated: bool, reselect_needs_reprocess: bool) -> Result<Vec<Candidate>> {
+    if !(migrated && reselect_needs_reprocess) {
+        return backfill_candidates(conn, source, limit, migrated);
+    }
+    let limit = limit.map(|l| l as i64).unwrap_or(-1);
+    let mut stmt = conn.prepare(
+        "SELECT d.hash, c.category FROM documents d JOIN catalogue c ON c.hash = d.hash
+         WHERE d.status = 'complete' AND (d.recon_domain IS NULL OR d.recon_domain_status = 'needs_reprocess') AND c.source = ?1
+         ORDER BY d.discovered_at, d.rowid LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![source, limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Up to `n` complete PeerTube documents spread over the table (verify-qdrant's sample).
+pub fn sample_complete_stream(conn: &Connection, source: &str, n: u64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT d.hash FROM documents d JOIN catalogue c ON c.hash = d.hash
+         WHERE d.status = 'complete' AND c.source = ?1 ORDER BY random() LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![source, n as i64], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(rows)
+}

@@ -6,3 +6,4 @@ pub mod db;
 pub mod pyjson;
 pub mod qdrant;
 pub mod schema;
+pub mod source;

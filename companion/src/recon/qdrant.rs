@@ -14,6 +14,7 @@
 //! other chunks go on.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -45,6 +46,53 @@ pub struct QdrantSettings {
     pub hashes_per_request: usize,
     /// Retries of one request after its first attempt.
     pub retries: u32,
+    /// First backoff delay in milliseconds (doubling, with jitter, up to 10 s).
+    pub retry_base_ms: u64,
+    /// Env var holding the api key (read first).
+    pub api_key_env: String,
+    /// File holding the api key (read when the env var is unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// How a run reads many documents' counts.
+    pub strategy: Strategy,
+    /// This many filtered requests failing in a row (after their retries) mean
+    /// Qdrant is down: the call fails as a whole instead of marking every
+    /// remaining document `needs_reprocess`.
+    pub max_failed_requests_in_a_row: u32,
+}
+
+/// How many documents' counts are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// `filtered` when `doc_hash` has a payload index or the documents fit in
+    /// two filtered requests; otherwise `scroll_all` (each unindexed filtered
+    /// request is a full payload scan on the server).
+    #[default]
+    Auto,
+    /// `match.any` over `hashes_per_request` documents per paginated scroll.
+    Filtered,
+    /// One unfiltered scroll of the whole collection, keeping the wanted documents.
+    ScrollAll,
+}
+
+impl Strategy {
+    /// The concrete strategy for `docs` documents on a collection.
+    pub fn resolve(self, info: &CollectionInfo, docs: usize, hashes_per_request: usize) -> Strategy {
+        match self {
+            Strategy::Auto if info.is_indexed("doc_hash") || docs <= hashes_per_request.saturating_mul(2) => Strategy::Filtered,
+            Strategy::Auto => Strategy::ScrollAll,
+            other => other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::Filtered => "filtered",
+            Strategy::ScrollAll => "scroll_all",
+        }
+    }
 }
 
 impl Default for QdrantSettings {
@@ -57,6 +105,11 @@ impl Default for QdrantSettings {
             page_size: 1000,
             hashes_per_request: 256,
             retries: 4,
+            retry_base_ms: 250,
+            api_key_env: "RECON_COMPANION_QDRANT_API_KEY".into(),
+            api_key_file: None,
+            strategy: Strategy::Auto,
+            max_failed_requests_in_a_row: 3,
         }
     }
 }
@@ -189,7 +242,7 @@ impl QdrantClient {
         Ok(QdrantClient {
             http,
             base: settings.url.trim_end_matches('/').to_string(),
-            policy: RetryPolicy::with_retries(settings.retries),
+            policy: RetryPolicy { min_delay: Duration::from_millis(settings.retry_base_ms.max(1)), ..RetryPolicy::with_retries(settings.retries) },
             settings,
             reached: AtomicBool::new(false),
         })
@@ -235,6 +288,7 @@ impl QdrantClient {
         let mut seen = HashSet::new();
         let unique: Vec<&String> = hashes.iter().filter(|h| seen.insert(h.as_str())).collect();
         let mut out = CountsBatch::default();
+        let mut failed_in_a_row = 0u32;
         for chunk in unique.chunks(self.settings.hashes_per_request) {
             let wanted: HashSet<&str> = chunk.iter().map(|h| h.as_str()).collect();
             let filter = json!({"must": [{"key": "doc_hash", "match": {"any": chunk}}]});
@@ -243,10 +297,21 @@ impl QdrantClient {
             let mut local = HashMap::new();
             let res = self.scroll_pages(&tally, Some(filter), |p| add_point(&mut local, p, Some(&wanted))).await;
             match res {
-                Ok(()) => out.counts.extend(local),
+                Ok(()) => {
+                    failed_in_a_row = 0;
+                    out.counts.extend(local);
+                }
                 Err(f) if self.is_fatal(&f) => return Err(self.error("scrolling points by doc_hash", f)),
                 Err(f) => {
                     let msg = self.error("scrolling points by doc_hash", f).to_string();
+                    failed_in_a_row += 1;
+                    if self.settings.max_failed_requests_in_a_row > 0 && failed_in_a_row >= self.settings.max_failed_requests_in_a_row {
+                        return Err(Error::Qdrant {
+                            op: "scrolling points by doc_hash".into(),
+                            url: self.base.clone(),
+                            msg: format!("{failed_in_a_row} requests in a row failed after retries, giving up (last: {msg})"),
+                        });
+                    }
                     out.failed.extend(chunk.iter().map(|h| ((*h).clone(), msg.clone())));
                 }
             }
@@ -264,6 +329,17 @@ impl QdrantClient {
         let mut all = HashMap::new();
         self.scroll_pages(&tally, None, |p| add_point(&mut all, p, None)).await.map_err(|f| self.error("scrolling all points", f))?;
         Ok(all)
+    }
+
+    /// Counts for `hashes` from one unfiltered scroll of the whole collection
+    /// (see [`Strategy::ScrollAll`]); any failure fails the call, since a
+    /// half-read scroll under-counts every document.
+    pub async fn scroll_counts_for(&self, hashes: &[String]) -> Result<CountsBatch> {
+        let tally = Tally::default();
+        let wanted: HashSet<&str> = hashes.iter().map(String::as_str).collect();
+        let mut counts = HashMap::new();
+        self.scroll_pages(&tally, None, |p| add_point(&mut counts, p, Some(&wanted))).await.map_err(|f| self.error("scrolling all points", f))?;
+        Ok(CountsBatch { counts, failed: Vec::new(), requests: tally.requests.load(Ordering::Relaxed), retries: tally.retries.load(Ordering::Relaxed) })
     }
 
     /// Follows `next_page_offset` to the end, handing each point to `each`.

@@ -7,7 +7,6 @@ use crate::assign::{self, Status};
 use crate::context::Env;
 use crate::engine::{self, StatusView};
 use crate::error::Result;
-use crate::recon::concepts;
 use crate::recon::db as recondb;
 use crate::recon::pyjson::Counts;
 use crate::server::queries;
@@ -101,9 +100,10 @@ pub fn build(env: &Env, public_url: &str, counts: &Mutex<HashMap<String, Counts>
             let cache = counts.lock().unwrap_or_else(|p| p.into_inner());
             rows.iter().filter(|r| !cache.contains_key(&r.hash)).map(|r| r.hash.clone()).collect()
         };
-        let scans = concepts::scan_docs(&env.concepts_dir, &missing);
+        let scans = env.scan_docs(&missing);
         let mut cache = counts.lock().unwrap_or_else(|p| p.into_inner());
-        for (h, s) in missing.into_iter().zip(scans) {
+        // A failed Qdrant request is not cached: the next build asks again.
+        for (h, s) in missing.into_iter().zip(scans).filter(|(_, s)| s.failed.is_none()) {
             cache.insert(h, if s.dir_found { s.totals } else { [0; COUNT] });
         }
         let keep: std::collections::HashSet<&str> = rows.iter().map(|r| r.hash.as_str()).collect();

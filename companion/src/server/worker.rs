@@ -7,7 +7,6 @@
 use crate::assign::{self, Status};
 use crate::engine::{self, Run};
 use crate::error::{Error, Result};
-use crate::recon::concepts;
 use crate::recon::db as recondb;
 use crate::server::pause;
 use crate::server::queries;
@@ -208,9 +207,18 @@ pub fn tick(st: &AppState) -> Result<Tick> {
                 };
             }
         };
-        let scans = concepts::scan_docs(&env.concepts_dir, &news);
+        // A source-wide failure (Qdrant down) ends the tick before any write;
+        // the next tick selects the same documents again.
+        let scans = match env.counts(&news, "worker") {
+            Ok(c) => c.scans,
+            Err(e) => {
+                let _ = run.finish(env, &w, "failed", &json!({ "error": e.to_string() }));
+                return Err(e);
+            }
+        };
+        let no_counts = env.no_counts_status();
         let changes: Vec<(String, assign::Outcome)> =
-            news.iter().zip(&scans).map(|(h, s)| (h.clone(), assign::pass1(s.dir_found.then_some(&s.totals)))).collect();
+            news.iter().zip(&scans).map(|(h, s)| (h.clone(), assign::pass1_as(s.dir_found.then_some(&s.totals), no_counts))).collect();
         drop(scans);
         for (_, o) in &changes {
             *t.by_status.entry(o.status.as_str().to_string()).or_default() += 1;

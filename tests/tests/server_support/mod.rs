@@ -143,6 +143,7 @@ impl Data {
             mega_threshold: 500,
             mega_skip: vec!["Transcript".into()],
             progress: false,
+            concepts: Default::default(),
         }
     }
 

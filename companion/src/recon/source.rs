@@ -1,0 +1,342 @@
+//! The one seam every concept count goes through: RECON's concept files or its Qdrant collection, chosen by `concept_source`.
+//!
+//! Both sources answer with one [`DocScan`] per document, in input order:
+//! `dir_found` says the source answered for the document ("dir found" for
+//! files, "request succeeded" for Qdrant), `totals` are its valid-label
+//! counts, `failed` the error of a Qdrant request that failed after retries.
+//! The rules then differ in one place only, [`ConceptSource::no_counts_status`]:
+//! a document that answered with zero counts is `needs_reprocess` with files
+//! and `no_concepts` with Qdrant.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::assign::Status;
+use crate::error::{Error, Result};
+use crate::recon::concepts::{self, DocScan};
+use crate::recon::qdrant::{CountsBatch, QdrantClient, QdrantSettings, Strategy};
+use crate::support::progress::progress_bar;
+
+/// `concept_source` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// `{concepts_dir}/{hash}/window_*.json` (the demo's, and RECON's before 3b37d96).
+    #[default]
+    Files,
+    /// Payloads of RECON's Qdrant collection (RECON since 3b37d96).
+    Qdrant,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Files => "files",
+            SourceKind::Qdrant => "qdrant",
+        }
+    }
+}
+
+/// Counts already read in this process, so a later pass of the same process
+/// (bench, demo walkthrough, compare) asks Qdrant nothing twice. Off by
+/// default: a long-running service must see RECON's new points.
+#[derive(Debug, Default)]
+pub struct CountMemo {
+    scans: HashMap<String, DocScan>,
+}
+
+/// Where concept counts come from.
+/// The files source reads the `concepts_dir` it is given at each call (the
+/// environment's, which commands and tests may point elsewhere).
+#[derive(Debug, Clone, Default)]
+pub enum ConceptSource {
+    #[default]
+    Files,
+    Qdrant {
+        settings: QdrantSettings,
+        memo: Option<Arc<Mutex<CountMemo>>>,
+    },
+}
+
+/// What one call reported about itself (request budget, failures).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceStats {
+    pub source: String,
+    /// Qdrant: the strategy used (`filtered` or `scroll_all`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    pub documents: u64,
+    /// HTTP requests made, retries included (0 for files).
+    pub requests: u64,
+    pub retries: u64,
+    /// Documents whose request failed after retries (they become `needs_reprocess`).
+    pub failed_documents: u64,
+    /// The first failure message, for the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    /// Documents answered from this process's memo without a request.
+    pub memo_hits: u64,
+    pub elapsed_ms: u64,
+}
+
+impl SourceStats {
+    pub fn add(&mut self, o: &SourceStats) {
+        if self.source.is_empty() {
+            self.source = o.source.clone();
+        }
+        if self.strategy.is_none() {
+            self.strategy = o.strategy.clone();
+        }
+        self.documents += o.documents;
+        self.requests += o.requests;
+        self.retries += o.retries;
+        self.failed_documents += o.failed_documents;
+        if self.first_error.is_none() {
+            self.first_error = o.first_error.clone();
+        }
+        self.memo_hits += o.memo_hits;
+        self.elapsed_ms += o.elapsed_ms;
+    }
+}
+
+/// Per-document answers (input order) and the call's statistics.
+#[derive(Debug, Default)]
+pub struct SourceCounts {
+    pub scans: Vec<DocScan>,
+    pub stats: SourceStats,
+}
+
+/// Runs a future to completion on a private runtime in a scoped thread, so the
+/// synchronous engine can call Qdrant from anywhere, even from inside another
+/// runtime (the service, async tests), where `block_on` would panic.
+fn block_on<T: Send>(f: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Other(format!("tokio runtime: {e}")))?;
+            rt.block_on(f)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Other("the Qdrant request thread panicked".into())))
+    })
+}
+
+impl ConceptSource {
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            ConceptSource::Files => SourceKind::Files,
+            ConceptSource::Qdrant { .. } => SourceKind::Qdrant,
+        }
+    }
+
+    /// The status of a document the source answered for with zero valid labels.
+    pub fn no_counts_status(&self) -> Status {
+        match self {
+            ConceptSource::Files => Status::NeedsReprocess,
+            ConceptSource::Qdrant { .. } => Status::NoConcepts,
+        }
+    }
+
+    /// The same source with a per-process memo of Qdrant counts (no-op for files).
+    pub fn with_memo(self) -> ConceptSource {
+        match self {
+            ConceptSource::Qdrant { settings, memo: None } => ConceptSource::Qdrant { settings, memo: Some(Arc::default()) },
+            other => other,
+        }
+    }
+
+    /// Counts for `hashes`. `Err` only when the whole source is unusable
+    /// (Qdrant unreachable, collection missing, api key refused, an outage
+    /// mid-run): a run then aborts before writing anything.
+    pub fn counts(&self, root: &Path, hashes: &[String], progress: bool, what: &str) -> Result<SourceCounts> {
+        let started = Instant::now();
+        let mut out = match self {
+            ConceptSource::Files => files_counts(root, hashes, progress, what),
+            ConceptSource::Qdrant { settings, memo } => qdrant_counts(settings, memo.as_deref(), hashes)?,
+        };
+        out.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    /// [`counts`](Self::counts) that never fails: a source-wide error becomes
+    /// every document's `failed` (for read-only views: explain, dashboard).
+    pub fn scan_docs(&self, root: &Path, hashes: &[String]) -> Vec<DocScan> {
+        match self.counts(root, hashes, false, "") {
+            Ok(c) => c.scans,
+            Err(e) => {
+                let msg = e.to_string();
+                hashes.iter().map(|_| DocScan { failed: Some(msg.clone()), ..DocScan::default() }).collect()
+            }
+        }
+    }
+}
+
+fn files_counts(root: &Path, hashes: &[String], progress: bool, what: &str) -> SourceCounts {
+    let pb = progress_bar(progress, hashes.len() as u64, what);
+    let mut scans = Vec::with_capacity(hashes.len());
+    for chunk in hashes.chunks(2048) {
+        scans.extend(concepts::scan_docs(root, chunk));
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish_and_clear();
+    SourceCounts { scans, stats: SourceStats { source: "files".into(), documents: hashes.len() as u64, ..SourceStats::default() } }
+}
+
+/// A client for `settings` with the api key read from its env var or file.
+pub fn qdrant_client(settings: &QdrantSettings) -> Result<QdrantClient> {
+    let mut s = settings.clone();
+    if s.api_key.is_none() {
+        s.api_key = crate::config::read_secret(&s.api_key_env, s.api_key_file.as_deref())?;
+    }
+    QdrantClient::new(s)
+}
+
+fn qdrant_counts(settings: &QdrantSettings, memo: Option<&Mutex<CountMemo>>, hashes: &[String]) -> Result<SourceCounts> {
+    let mut stats = SourceStats { source: "qdrant".into(), documents: hashes.len() as u64, ..SourceStats::default() };
+    // Memo first: only the documents not yet known cost requests.
+    let mut known: HashMap<String, DocScan> = HashMap::new();
+    let mut missing: Vec<String> = Vec::new();
+    if let Some(m) = memo {
+        let m = m.lock().unwrap_or_else(|p| p.into_inner());
+        for h in hashes {
+            match m.scans.get(h) {
+                Some(s) => {
+                    known.insert(h.clone(), s.clone());
+                }
+                None => missing.push(h.clone()),
+            }
+        }
+        stats.memo_hits = known.len() as u64;
+    } else {
+        missing = hashes.to_vec();
+    }
+    if !missing.is_empty() {
+        let client = qdrant_client(settings)?;
+        let (batch, strategy) = block_on(async {
+            // One info request first: a missing collection or a refused key
+            // aborts here with a clear cause, before any scroll.
+            let info = client.collection_info().await?;
+            let strategy = settings.strategy.resolve(&info, missing.len(), settings.hashes_per_request);
+            let batch = match strategy {
+                Strategy::ScrollAll => client.scroll_counts_for(&missing).await?,
+                _ => client.counts_for(&missing).await?,
+            };
+            Ok((batch, strategy))
+        })?;
+        stats.strategy = Some(strategy.as_str().to_string());
+        stats.requests = batch.requests + 1;
+        stats.retries = batch.retries;
+        stats.failed_documents = batch.failed.len() as u64;
+        stats.first_error = batch.failed.first().map(|(_, e)| e.clone());
+        merge(&mut known, &missing, batch, memo);
+    }
+    let scans = hashes.iter().map(|h| known.get(h).cloned().unwrap_or_else(|| answered(None))).collect();
+    Ok(SourceCounts { scans, stats })
+}
+
+/// A document Qdrant answered for (`dir_found`), with its counts if it has points.
+fn answered(c: Option<&crate::recon::qdrant::DocCounts>) -> DocScan {
+    let mut s = DocScan { dir_found: true, ..DocScan::default() };
+    if let Some(c) = c {
+        s.totals = c.counts;
+        s.points = c.points;
+    }
+    s
+}
+
+fn merge(known: &mut HashMap<String, DocScan>, asked: &[String], batch: CountsBatch, memo: Option<&Mutex<CountMemo>>) {
+    let failed: HashMap<&str, &str> = batch.failed.iter().map(|(h, e)| (h.as_str(), e.as_str())).collect();
+    let mut memo = memo.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+    for h in asked {
+        let scan = match failed.get(h.as_str()) {
+            Some(e) => DocScan { failed: Some((*e).to_string()), ..DocScan::default() },
+            None => answered(batch.counts.get(h)),
+        };
+        // Failures are never memoised: the next pass asks again.
+        if scan.failed.is_none() {
+            if let Some(m) = memo.as_mut() {
+                m.scans.insert(h.clone(), scan.clone());
+            }
+        }
+        known.insert(h.clone(), scan);
+    }
+}
+
+/// What `verify-qdrant` (and `/readyz` with the Qdrant source) found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QdrantCheck {
+    pub ok: bool,
+    pub url: String,
+    pub collection: String,
+    pub collection_found: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub points_count: Option<u64>,
+    pub doc_hash_indexed: bool,
+    /// What requests will cost, and the fix, when `doc_hash` has no index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_advice: Option<String>,
+    /// Complete PeerTube documents sampled from recon.db, and how many have points.
+    pub sampled: u64,
+    pub sample_found: u64,
+    pub sample: Vec<(String, u64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Checks the collection exists, its size and `doc_hash` index, and that a
+/// sample of recon.db's complete PeerTube documents has points there. `ok`
+/// needs the collection and, when the sample is not empty, at least one
+/// sampled document found (otherwise the collection or the source is wrong).
+pub fn verify_qdrant(settings: &QdrantSettings, recon_db: &Path, peertube_source: &str, sample: u64) -> QdrantCheck {
+    let mut c = QdrantCheck { url: settings.url.clone(), collection: settings.collection.clone(), ..QdrantCheck::default() };
+    let hashes = match crate::recon::db::open_readonly(recon_db).and_then(|conn| crate::recon::db::sample_complete_stream(&conn, peertube_source, sample)) {
+        Ok(h) => h,
+        Err(e) => {
+            c.error = Some(format!("reading the sample from recon.db: {e}"));
+            Vec::new()
+        }
+    };
+    let client = match qdrant_client(settings) {
+        Ok(cl) => cl,
+        Err(e) => {
+            c.error = Some(e.to_string());
+            return c;
+        }
+    };
+    let res = block_on(async {
+        let info = client.collection_info().await?;
+        let batch = if hashes.is_empty() { CountsBatch::default() } else { client.counts_for(&hashes).await? };
+        Ok((info, batch))
+    });
+    match res {
+        Ok((info, batch)) => {
+            c.collection_found = true;
+            c.status = Some(info.status.clone());
+            c.points_count = info.points_count;
+            c.doc_hash_indexed = info.is_indexed("doc_hash");
+            if !c.doc_hash_indexed {
+                c.index_advice = Some(format!(
+                    "doc_hash has no payload index: every filtered request scans all {} points' payloads, so runs use one unfiltered scroll \
+                     of the whole collection instead (strategy auto). Add the index: curl -X PUT {}/collections/{}/index -H 'Content-Type: application/json' \
+                     -d '{{\"field_name\":\"doc_hash\",\"field_schema\":\"keyword\"}}'",
+                    info.points_count.map(|n| n.to_string()).unwrap_or_else(|| "the".into()),
+                    settings.url.trim_end_matches('/'),
+                    settings.collection
+                ));
+            }
+            c.sampled = hashes.len() as u64;
+            c.sample = hashes.iter().map(|h| (h.clone(), batch.counts.get(h).map(|d| d.points).unwrap_or(0))).collect();
+            c.sample_found = c.sample.iter().filter(|(_, p)| *p > 0).count() as u64;
+            if let Some((_, e)) = batch.failed.first() {
+                c.error = Some(e.clone());
+            }
+            c.ok = c.error.is_none() && (c.sampled == 0 || c.sample_found > 0);
+        }
+        Err(e) => c.error = Some(e.to_string()),
+    }
+    c
+}

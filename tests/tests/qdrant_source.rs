@@ -1,0 +1,367 @@
+//! The engine on the Qdrant source against the stand-in: RECON's Qdrant algorithm row by row (Python reference), agreement with the files source, request budgets, and every fault path.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use companion::config::Config;
+use companion::context::Env;
+use companion::demo::{self, DemoSpec};
+use companion::recon::qdrant::Strategy;
+use companion::recon::source::{verify_qdrant, SourceKind};
+use companion::Error;
+use rusqlite::Connection;
+use testkit::qdrant::{QdrantStandIn, StandInConfig};
+
+const SOURCE: &str = "stream.echo6.co";
+
+struct World {
+    dir: tempfile::TempDir,
+    qdrant: QdrantStandIn,
+}
+
+impl World {
+    /// Demo data (recon.db + concept files) and its Qdrant points in a stand-in.
+    async fn new(docs: usize, seed: u64, standin: StandInConfig) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let spec = DemoSpec { seed, ..DemoSpec::demo(docs) };
+        let d = data.clone();
+        tokio::task::spawn_blocking(move || {
+            demo::generate(&d, &spec).expect("demo");
+            demo::qdrant::write_points(&d, SOURCE).expect("points")
+        })
+        .await
+        .expect("join");
+        let qdrant = QdrantStandIn::start(standin).await;
+        qdrant.load_jsonl(data.join(demo::qdrant::POINTS_FILE)).expect("load points");
+        World { dir, qdrant }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A copy of the pristine recon.db, for one engine run.
+    fn copy_db(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::copy(self.data().join("recon.db"), &p).expect("copy db");
+        // Migrated as RECON does at start-up, so rows can be read before a run.
+        companion::recon::db::migrate(&mut Connection::open(&p).expect("open")).expect("migrate");
+        p
+    }
+
+    fn config(&self, db: &Path, kind: SourceKind) -> Config {
+        let mut cfg = Config {
+            recon_db: db.to_path_buf(),
+            concepts_dir: self.data().join("concepts"),
+            reports_dir: self.dir.path().join("reports"),
+            concept_source: kind,
+            ..Config::default()
+        };
+        cfg.qdrant.url = self.qdrant.url();
+        cfg.qdrant.collection = self.qdrant.collection().to_string();
+        cfg.qdrant.retry_base_ms = 5;
+        cfg.qdrant.timeout = Duration::from_secs(2);
+        cfg
+    }
+
+    fn env(&self, db: &Path, kind: SourceKind, tweak: impl FnOnce(&mut Config)) -> Env {
+        let mut cfg = self.config(db, kind);
+        tweak(&mut cfg);
+        let mut env = Env::from_config(&cfg);
+        env.progress = false;
+        env
+    }
+}
+
+fn rows(db: &Path) -> Vec<(String, Option<String>, Option<String>)> {
+    let c = Connection::open(db).expect("open");
+    let mut s = c.prepare("SELECT hash, recon_domain, recon_domain_status FROM documents ORDER BY hash").expect("prep");
+    let r = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("q").collect::<Result<Vec<_>, _>>().expect("rows");
+    r
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
+}
+
+fn python_reference(db: &Path, url: &str, args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/recon_qdrant_reference.py");
+    let out =
+        Command::new("python3").arg(&script).args(["--db", &db.display().to_string(), "--url", url]).args(args).output().expect("python3 must be installed");
+    assert!(out.status.success(), "reference {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("reference json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qdrant_runbook_matches_recons_qdrant_algorithm_row_by_row() {
+    for (docs, seed, strategy) in [(900, 3, Strategy::Auto), (1500, 8, Strategy::Filtered), (1500, 8, Strategy::ScrollAll)] {
+        let w = World::new(docs, seed, StandInConfig::default()).await;
+        let (ours, theirs) = (w.copy_db("ours.db"), w.copy_db("theirs.db"));
+        let env = w.env(&ours, SourceKind::Qdrant, |c| {
+            c.qdrant.strategy = strategy;
+            c.qdrant.page_size = 97; // pages cut across documents
+            c.qdrant.hashes_per_request = 50;
+        });
+        let b = blocking(move || {
+            let b = companion::engine::backfill(&env, None, false).expect("backfill");
+            let t = companion::engine::tiebreaker(&env, None, false).expect("tiebreaker");
+            (b, t)
+        })
+        .await;
+        let url = w.qdrant.url();
+        let th = theirs.clone();
+        let (rb, rt) = blocking(move || (python_reference(&th, &url, &["backfill"]), python_reference(&th, &url, &["tiebreaker"]))).await;
+        let (a, z) = (rows(&ours), rows(&theirs));
+        let diffs: Vec<_> = a.iter().zip(&z).filter(|(x, y)| x != y).take(10).collect();
+        assert!(diffs.is_empty(), "seed {seed} {strategy:?}: rows differ (ours, reference): {diffs:#?}");
+        for st in ["assigned", "tied_pass_2", "tied_manual", "no_concepts"] {
+            assert!(a.iter().any(|r| r.2.as_deref() == Some(st)), "seed {seed}: no {st} row");
+        }
+        assert!(!a.iter().any(|r| r.2.as_deref() == Some("needs_reprocess")), "a healthy Qdrant leaves nothing to reprocess");
+        // Budget: ours is a handful of requests, RECON's one per document (+ one per tie).
+        let recon_requests = rb["requests"].as_u64().unwrap_or(0) + rt["requests"].as_u64().unwrap_or(0);
+        let our_requests = b.0.source_stats.requests + b.1.source_stats.requests;
+        assert!(our_requests * 3 < recon_requests, "ours {our_requests} vs RECON {recon_requests}");
+        assert_eq!(b.0.errors + b.1.errors, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sources_agree_where_the_files_are_complete() {
+    let w = World::new(800, 5, StandInConfig::default()).await;
+    let db = w.copy_db("r.db");
+    let (fe, qe) = (w.env(&db, SourceKind::Files, |_| {}), w.env(&db, SourceKind::Qdrant, |_| {}));
+    // The demo writes points for PeerTube videos only (other documents are not its business).
+    let hashes: Vec<String> = {
+        let c = Connection::open(&db).expect("open");
+        let mut st = c.prepare("SELECT hash FROM catalogue WHERE source = ?1").expect("prep");
+        let h = st.query_map([SOURCE], |r| r.get(0)).expect("q").collect::<Result<Vec<String>, _>>().expect("rows");
+        h
+    };
+    let (f, q) = blocking(move || (fe.counts(&hashes, "f").expect("files"), qe.counts(&hashes, "q").expect("qdrant"))).await;
+    let (mut agree, mut qdrant_only) = (0, 0);
+    for (fs, qs) in f.scans.iter().zip(&q.scans) {
+        if fs.dir_found && fs.total() > 0 {
+            assert_eq!(fs.totals, qs.totals);
+            agree += 1;
+        } else if qs.total() > 0 {
+            qdrant_only += 1;
+        }
+    }
+    assert!(agree > 300 && qdrant_only > 10, "{agree} {qdrant_only}");
+    // Same selection, same rules: the dry runs agree on every concept-bearing document.
+    let (fe, qe) = (w.env(&db, SourceKind::Files, |_| {}), w.env(&db, SourceKind::Qdrant, |_| {}));
+    let (fs, qs) =
+        blocking(move || (companion::engine::backfill(&fe, None, true).expect("files"), companion::engine::backfill(&qe, None, true).expect("qdrant"))).await;
+    assert_eq!(fs.selected, qs.selected);
+    assert_eq!(qs.tally.status(companion::assign::Status::NeedsReprocess), 0);
+    assert!(qs.tally.status(companion::assign::Status::Assigned) > fs.tally.status(companion::assign::Status::Assigned));
+}
+
+/// A clean run's rows, for comparing faulty runs with.
+async fn clean_rows(w: &World) -> Vec<(String, Option<String>, Option<String>)> {
+    let db = w.copy_db("clean.db");
+    let env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::Filtered);
+    blocking(move || companion::engine::backfill(&env, None, false).expect("clean")).await;
+    rows(&db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_are_retried_and_change_nothing() {
+    let w = World::new(400, 9, StandInConfig::default()).await;
+    let want = clean_rows(&w).await;
+    type Fault = fn(&QdrantStandIn);
+    let faults: [(&str, Fault); 4] = [
+        ("429", |q| q.rate_limit_next(Some(0), 2)),
+        ("500", |q| q.fail_next(500, 3)),
+        ("slow page", |q| q.delay_next(Duration::from_secs(3), 1)),
+        ("dropped connection mid-scroll", |q| q.drop_scroll(2)),
+    ];
+    for (name, inject) in faults {
+        let db = w.copy_db(&format!("{name}.db"));
+        let env = w.env(&db, SourceKind::Qdrant, |c| {
+            c.qdrant.strategy = Strategy::Filtered;
+            c.qdrant.page_size = 200;
+            c.qdrant.hashes_per_request = 64;
+        });
+        w.qdrant.clear_faults();
+        w.qdrant.reset_stats();
+        inject(&w.qdrant);
+        let s = blocking(move || companion::engine::backfill(&env, None, false)).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        // More attempts reached the server than the run's requests: retries happened.
+        assert!(w.qdrant.stats().requests > s.source_stats.requests - s.source_stats.retries, "{name}: no retry");
+        assert_eq!(s.errors, 0, "{name}");
+        assert_eq!(rows(&db), want, "{name}");
+    }
+    w.qdrant.clear_faults();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_marks_its_documents_and_a_rerun_finishes() {
+    let w = World::new(400, 10, StandInConfig::default()).await;
+    let want = clean_rows(&w).await;
+    let db = w.copy_db("r.db");
+    let hashes: Vec<String> = rows(&db).into_iter().map(|r| r.0).collect();
+    let env = w.env(&db, SourceKind::Qdrant, |c| {
+        c.qdrant.strategy = Strategy::Filtered;
+        c.qdrant.hashes_per_request = 1;
+        c.qdrant.retries = 1;
+    });
+    // One document's requests always fail: it alone becomes needs_reprocess, an error.
+    w.qdrant.fail_matching(&hashes[7], 500);
+    let e2 = env.clone();
+    let s = blocking(move || companion::engine::backfill(&e2, None, false).expect("backfill")).await;
+    w.qdrant.clear_faults();
+    let got = rows(&db);
+    let wrong: Vec<_> = got.iter().zip(&want).filter(|(a, b)| a != b).collect();
+    if hashes_complete(&db, &hashes[7]) {
+        assert_eq!(s.errors, 1);
+        assert_eq!(wrong.len(), 1);
+        assert_eq!(wrong[0].0 .2.as_deref(), Some("needs_reprocess"));
+    }
+    let again = blocking(move || companion::engine::backfill(&env, None, false).expect("rerun")).await;
+    assert_eq!(again.errors, 0);
+    assert_eq!(rows(&db), want, "the rerun re-selects needs_reprocess and finishes");
+}
+
+fn hashes_complete(db: &Path, h: &str) -> bool {
+    let c = Connection::open(db).expect("open");
+    c.query_row("SELECT d.status = 'complete' AND c.source = ?2 FROM documents d JOIN catalogue c ON c.hash = d.hash WHERE d.hash = ?1", [h, SOURCE], |r| {
+        r.get(0)
+    })
+    .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_abort_with_a_clear_cause_and_write_nothing() {
+    let w = World::new(300, 11, StandInConfig::default()).await;
+    let want = clean_rows(&w).await;
+    let pristine = rows(&w.copy_db("p.db"));
+
+    // An outage mid-run: every request fails after the first chunk.
+    let db = w.copy_db("outage.db");
+    let env = w.env(&db, SourceKind::Qdrant, |c| {
+        c.qdrant.strategy = Strategy::Filtered;
+        c.qdrant.hashes_per_request = 20;
+        c.qdrant.retries = 1;
+    });
+    w.qdrant.fail_matching("doc_hash", 503);
+    let e2 = env.clone();
+    let err = blocking(move || companion::engine::backfill(&e2, None, false)).await.expect_err("outage");
+    assert!(err.to_string().contains("in a row"), "{err}");
+    assert_eq!(rows(&db), pristine, "nothing of the aborted run is written");
+    let reports: Vec<_> = std::fs::read_dir(w.dir.path().join("reports")).expect("reports").flatten().collect();
+    let failed = reports.iter().any(|r| std::fs::read_to_string(r.path()).is_ok_and(|t| t.contains("\"failed\"") && t.contains("in a row")));
+    assert!(failed, "the report says what happened");
+    w.qdrant.clear_faults();
+    blocking(move || companion::engine::backfill(&env, None, false).expect("rerun")).await;
+    assert_eq!(rows(&db), want);
+
+    // Missing collection and unreachable server: clear errors, dry run or not.
+    let db = w.copy_db("missing.db");
+    let env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.collection = "nope".into());
+    let err = blocking(move || companion::engine::backfill(&env, None, true)).await.expect_err("missing");
+    assert!(matches!(err, Error::QdrantCollectionMissing { .. }), "{err}");
+    let env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.url = "http://127.0.0.1:9".into());
+    let err = blocking(move || companion::engine::backfill(&env, None, false)).await.expect_err("unreachable");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+    assert_eq!(rows(&db), pristine);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_from_the_environment() {
+    let w = World::new(200, 12, StandInConfig { api_key: Some("s3cret".into()), ..StandInConfig::default() }).await;
+    let db = w.copy_db("k.db");
+    let env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.api_key_env = "RECON_COMPANION_TEST_QDRANT_KEY_9A1".into());
+    let e2 = env.clone();
+    let err = blocking(move || companion::engine::backfill(&e2, None, true)).await.expect_err("no key");
+    assert!(err.to_string().contains("401") && err.to_string().contains("no api key"), "{err}");
+    std::env::set_var("RECON_COMPANION_TEST_QDRANT_KEY_9A1", "s3cret");
+    let s = blocking(move || companion::engine::backfill(&env, None, true)).await.expect("with key");
+    std::env::remove_var("RECON_COMPANION_TEST_QDRANT_KEY_9A1");
+    assert!(s.tally.status(companion::assign::Status::Assigned) > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprocess_with_qdrant_never_touches_concept_dirs_and_verify_reports_the_index() {
+    let w = World::new(300, 13, StandInConfig::default()).await;
+    let db = w.copy_db("r.db");
+    // Some needs_reprocess rows: the files source's backfill makes them.
+    let fenv = w.env(&db, SourceKind::Files, |_| {});
+    blocking(move || companion::engine::backfill(&fenv, None, false).expect("files backfill")).await;
+    let before: Vec<_> = std::fs::read_dir(w.data().join("concepts")).expect("dir").flatten().map(|e| e.file_name()).collect();
+    let qenv = w.env(&db, SourceKind::Qdrant, |_| {});
+    let s = blocking(move || companion::engine::reprocess(&qenv, None, false).expect("reprocess")).await;
+    assert!(s.queued > 0 && s.dirs_quarantined == 0 && s.items.iter().all(|i| i.quarantined_to.is_none()));
+    let after: Vec<_> = std::fs::read_dir(w.data().join("concepts")).expect("dir").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(before.len(), after.len());
+
+    let settings = w.config(&db, SourceKind::Qdrant).qdrant;
+    let (s2, db2) = (settings.clone(), db.clone());
+    let c = blocking(move || verify_qdrant(&s2, &db2, SOURCE, 10)).await;
+    assert!(c.ok && c.collection_found && !c.doc_hash_indexed, "{c:?}");
+    assert!(c.index_advice.as_deref().is_some_and(|a| a.contains("\"field_name\":\"doc_hash\"")));
+    w.qdrant.set_payload_index("doc_hash", "keyword");
+    let (s2, db2) = (settings.clone(), db.clone());
+    let c = blocking(move || verify_qdrant(&s2, &db2, SOURCE, 10)).await;
+    assert!(c.ok && c.doc_hash_indexed && c.index_advice.is_none() && c.sample_found > 0, "{c:?}");
+    let mut gone = settings;
+    gone.collection = "nope".into();
+    let c = blocking(move || verify_qdrant(&gone, &db, SOURCE, 10)).await;
+    assert!(!c.ok && !c.collection_found && c.error.is_some());
+}
+
+/// `cargo test -p integration-tests --test qdrant_source --release -- --ignored --nocapture bench`
+/// Production-sized: 22,000 videos, ~750,000 concept points plus other sources'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_qdrant_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let spec = DemoSpec { content_bytes: 16, malformed_rate: 0.0, ..DemoSpec::production() };
+    let d = data.clone();
+    let t = Instant::now();
+    let p = blocking(move || {
+        demo::generate(&d, &spec).expect("demo");
+        demo::qdrant::write_points(&d, SOURCE).expect("points")
+    })
+    .await;
+    eprintln!("generated {} points ({} docs) in {:.1}s", p.points, p.documents, t.elapsed().as_secs_f64());
+    let qdrant = QdrantStandIn::start(StandInConfig::default()).await;
+    qdrant.load_jsonl(data.join(demo::qdrant::POINTS_FILE)).expect("load");
+    let w = World { dir, qdrant };
+    println!("| strategy | phase | docs | seconds | requests | RECON requests |");
+    println!("|---|---|---|---|---|---|");
+    for strategy in [Strategy::ScrollAll, Strategy::Filtered] {
+        let db = w.copy_db(&format!("{strategy:?}.db"));
+        let mut cfg = w.config(&db, SourceKind::Qdrant);
+        cfg.qdrant.strategy = strategy;
+        cfg.qdrant.page_size = 5000;
+        let mut env = Env::from_config(&cfg);
+        env.progress = false;
+        env.concepts = env.concepts.with_memo();
+        let rows = blocking(move || {
+            let t = Instant::now();
+            let dry = companion::engine::backfill(&env, None, true).expect("dry");
+            let dry_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let b = companion::engine::backfill(&env, None, false).expect("backfill");
+            let b_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let tb = companion::engine::tiebreaker(&env, None, false).expect("tiebreaker");
+            let t_s = t.elapsed().as_secs_f64();
+            let ties = b.tally.status(companion::assign::Status::TiedPass1);
+            vec![
+                ("backfill dry run (cold)", dry.selected, dry_s, dry.source_stats.requests, dry.selected),
+                ("backfill (memo warm)", b.selected, b_s, b.source_stats.requests, b.selected),
+                ("tiebreaker (memo warm)", tb.selected, t_s, tb.source_stats.requests, ties),
+            ]
+        })
+        .await;
+        for (phase, docs, secs, req, recon) in rows {
+            println!("| {} | {phase} | {docs} | {secs:.2} | {req} | {recon} |", strategy.as_str());
+        }
+    }
+}
