@@ -232,8 +232,10 @@ impl ApiClient {
         form: Option<&[(&str, &str)]>,
         gated: bool,
     ) -> std::result::Result<(StatusCode, Vec<u8>), Attempt> {
-        self.limiter.acquire().await;
+        // The gate first: the rate cap must be the last wait before sending, or
+        // requests it spaced out could bunch up behind the gate.
         let slot = if gated { Some(self.gate.acquire().await) } else { None };
+        self.limiter.acquire().await;
         let finish = |slot: Option<crate::peertube::adaptive::Slot<'_>>, o: Outcome| {
             if let Some(s) = slot {
                 s.finish(o);
