@@ -349,7 +349,8 @@ async fn list_videos(State(s): State<Shared>, headers: HeaderMap, axum::extract:
     let start: usize = get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
     let count: usize = get("count").and_then(|v| v.parse().ok()).unwrap_or(15).min(100);
     let local_only = get("isLocal").as_deref() == Some("true");
-    let rows: Vec<(String, FakeVideo)> = i.order.iter().filter_map(|k| Some((k.clone(), *i.videos.get(k)?))).filter(|(_, v)| !(local_only && v.remote)).collect();
+    let rows: Vec<(String, FakeVideo)> =
+        i.order.iter().filter_map(|k| Some((k.clone(), *i.videos.get(k)?))).filter(|(_, v)| !(local_only && v.remote)).collect();
     let data: Vec<Value> = rows
         .iter()
         .skip(start)

@@ -169,8 +169,7 @@ async fn bench_api(b: &PushBench, r: &mut PushBenchResult) -> Result<()> {
     }
 
     // PeerTube's ceiling: a bare PUT loop, fixed in flight, no rate cap.
-    let bare =
-        ApiSettings { rate_per_sec: 10_000.0, concurrency: b.ceiling_in_flight, adaptive: false, max_retries: 10, ..ApiSettings::from_config(&cfg) };
+    let bare = ApiSettings { rate_per_sec: 10_000.0, concurrency: b.ceiling_in_flight, adaptive: false, max_retries: 10, ..ApiSettings::from_config(&cfg) };
     let bare = Arc::new(ApiClient::new(bare)?);
     bare.ensure_login().await.map_err(Error::from)?;
     r.ceiling_videos_per_sec = ceiling(bare, ceiling_docs, b.ceiling_in_flight).await?;
@@ -255,7 +254,13 @@ pub fn table(r: &PushBenchResult) -> String {
                 format!("{:.1}", r.ceiling_videos_per_sec),
                 "profile: PeerTube 8.0.1 on 2 cores (45 PUT/s worker, serialization 500s from 4 in flight)".into(),
             ],
-            vec!["RECON's writer (PUT, sleep 0.1 s)".to_string(), "-".into(), "-".into(), format!("{:.1}", r.baseline_videos_per_sec), "1 request per video".into()],
+            vec![
+                "RECON's writer (PUT, sleep 0.1 s)".to_string(),
+                "-".into(),
+                "-".into(),
+                format!("{:.1}", r.baseline_videos_per_sec),
+                "1 request per video".into(),
+            ],
             vec![
                 "ours, api transport, default config".to_string(),
                 r.api_videos.to_string(),

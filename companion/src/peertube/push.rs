@@ -411,43 +411,56 @@ async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger
         let known = snapshot.lookup(cfg, &client, &chunk, remaining).await?;
         remaining = remaining.saturating_sub(chunk.len());
         let (mut already, mut writes, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
-        let mut l = lock(&ledger);
-        for j in chunk {
-            let intent = |old| Intent { hash: j.doc.hash.clone(), video: j.video.clone(), domain: j.doc.domain.clone(), category: j.category, old, prior: j.prior.clone() };
-            match known.get(&j.video) {
-                // Already right: no request reaches PeerTube for it.
-                Some(Known::Category(c)) if *c == Some(j.category) => already.push(intent(*c)),
-                Some(Known::Category(c)) => writes.push(intent(*c)),
-                Some(Known::Missing) => {
-                    s.not_found += 1;
-                    let msg = "no such video in PeerTube's database";
-                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
-                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
-                    progress.tick(1, &client);
+        // The journal lock is released before any await below.
+        let ids = {
+            let mut l = lock(&ledger);
+            for j in chunk {
+                let intent = |old| Intent {
+                    hash: j.doc.hash.clone(),
+                    video: j.video.clone(),
+                    domain: j.doc.domain.clone(),
+                    category: j.category,
+                    old,
+                    prior: j.prior.clone(),
+                };
+                match known.get(&j.video) {
+                    // Already right: no request reaches PeerTube for it.
+                    Some(Known::Category(c)) if *c == Some(j.category) => already.push(intent(*c)),
+                    Some(Known::Category(c)) => writes.push(intent(*c)),
+                    Some(Known::Missing) => {
+                        s.not_found += 1;
+                        let msg = "no such video in PeerTube's database";
+                        s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                        l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                        progress.tick(1, &client);
+                    }
+                    Some(Known::Remote) => {
+                        s.remote += 1;
+                        let msg = "remote video: only its own instance may change it";
+                        s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                        l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                        progress.tick(1, &client);
+                    }
+                    None => unknown.push(j),
                 }
-                Some(Known::Remote) => {
-                    s.remote += 1;
-                    let msg = "remote video: only its own instance may change it";
-                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
-                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
-                    progress.tick(1, &client);
+            }
+            if !already.is_empty() {
+                let refs: Vec<&Intent> = already.iter().collect();
+                for m in l.already_set(&refs)? {
+                    s.mark(m);
                 }
-                None => unknown.push(j),
+                s.already_set += already.len() as u64;
+                s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
+                streak.n = 0;
+                progress.tick(already.len() as u64, &client);
             }
-        }
-        if !already.is_empty() {
-            let refs: Vec<&Intent> = already.iter().collect();
-            for m in l.already_set(&refs)? {
-                s.mark(m);
+            // One transaction journals the chunk's writes before any is made.
+            if writes.is_empty() {
+                Vec::new()
+            } else {
+                l.pending(&writes.iter().collect::<Vec<_>>())?
             }
-            s.already_set += already.len() as u64;
-            s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
-            streak.n = 0;
-            progress.tick(already.len() as u64, &client);
-        }
-        // One transaction journals the chunk's writes before any is made.
-        let ids = if writes.is_empty() { Vec::new() } else { l.pending(&writes.iter().collect::<Vec<_>>())? };
-        drop(l);
+        };
         s.phase("journal_pending", t);
         let t = Instant::now();
         let mut set: tokio::task::JoinSet<Task> = tokio::task::JoinSet::new();
