@@ -1,8 +1,4 @@
-//! An in-process stand-in for PeerTube's REST API, for tests and the push
-//! benchmark: OAuth as PeerTube does it (client only for the right Host,
-//! password and refresh grants, expiring tokens → 401), 400 for unregistered
-//! category ids, 404 for unknown videos, and injectable 429 / 500 / slow
-//! answers. It counts requests so a test can check the client's rate.
+//! An in-process stand-in for PeerTube's REST API, for tests and the push benchmark: OAuth as PeerTube does it (expiring tokens → 401), the admin's paged video list, 400/404 like PeerTube, a throughput ceiling with queueing latency, serialization 500s under concurrency, 429 for non-admins over the rate limit, injectable failures, and request counters.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// A failure to inject into the next video request(s).
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +31,48 @@ pub struct StandInConfig {
     pub latency: Duration,
     /// Whether peertube-plugin-recon-domains is "installed" (categories 100–117 + its route).
     pub plugin: bool,
+    /// The server's capacity for video requests: each holds PeerTube's single
+    /// worker (its Node process) for 1/ceiling s, so answers queue and latency
+    /// grows with the requests in flight while throughput stays flat.
+    pub ceiling_per_sec: Option<f64>,
+    /// A list page costs this many video requests of the worker's time.
+    pub list_page_cost: f64,
+    /// PUTs answered 500 "could not serialize access" (not applied) when at
+    /// least `min_in_flight` PUTs are in flight, with this probability.
+    pub serialization: Option<Serialization>,
+    /// Whether the user is an admin. Non-admins are rate-limited (429 with
+    /// Retry-After past `user_rate_limit`) and may not list every video (401).
+    pub admin: bool,
+    /// PeerTube's API limit for non-admins: this many requests per window.
+    pub user_rate_limit: (usize, Duration),
+}
+
+/// How often concurrent PUTs collide in PeerTube's SERIALIZABLE transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Serialization {
+    pub min_in_flight: usize,
+    pub probability: f64,
+    pub seed: u64,
+}
+
+impl Serialization {
+    /// As seen on PeerTube 8.0.1: from 4 in flight, 19 of ~900 PUTs.
+    pub fn peertube_8() -> Serialization {
+        Serialization { min_in_flight: 4, probability: 0.021, seed: 7 }
+    }
+}
+
+impl StandInConfig {
+    /// A real PeerTube 8.0.1 on 2 cores, as measured: about 45 PUTs/s whatever
+    /// the requests in flight, serialization 500s from 4 in flight.
+    pub fn peertube_8_on_2_cores() -> StandInConfig {
+        StandInConfig {
+            ceiling_per_sec: Some(45.0),
+            latency: Duration::from_millis(2),
+            serialization: Some(Serialization::peertube_8()),
+            ..StandInConfig::default()
+        }
+    }
 }
 
 impl Default for StandInConfig {
@@ -46,6 +85,11 @@ impl Default for StandInConfig {
             refresh_ttl: Duration::from_secs(7 * 86_400),
             latency: Duration::ZERO,
             plugin: true,
+            ceiling_per_sec: None,
+            list_page_cost: 3.0,
+            serialization: None,
+            admin: true,
+            user_rate_limit: (50, Duration::from_secs(10)),
         }
     }
 }
@@ -66,6 +110,20 @@ pub struct Inner {
     access: HashMap<String, Instant>,
     refresh: HashMap<String, Instant>,
     pub inject: VecDeque<Inject>,
+    /// Upload order of the videos (the list's `sort=createdAt`).
+    pub order: Vec<String>,
+    /// PeerTube's single worker, when a ceiling is set.
+    worker: Option<Arc<Semaphore>>,
+    rng: Option<rand::rngs::StdRng>,
+    pub puts_in_flight: usize,
+    pub max_puts_in_flight: usize,
+    /// PUTs refused with the serialization 500 (nothing applied).
+    pub serialization_failures: u64,
+    /// PUT requests that reached the handler, answered or not.
+    pub put_attempts: u64,
+    pub list_requests: u64,
+    pub rate_limited: u64,
+    user_requests: VecDeque<Instant>,
     /// After this many applied PUTs, further PUTs are applied but never answered.
     pub stall_after_puts: Option<usize>,
     pub stalled: bool,
@@ -95,16 +153,52 @@ fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({ "error": msg, "status": status.as_u16() }))).into_response()
 }
 
-/// Counts the request; applies latency and any injected failure.
+/// Counts the request; applies the rate limit for non-admins, latency, the
+/// worker's queue (`cost` video requests of its time) and any injected failure.
 async fn enter(s: &Shared, video_request: bool) -> Option<Response> {
-    let (latency, inject) = {
+    enter_costing(s, video_request, 1.0, video_request).await
+}
+
+/// `injectable`: whether this request consumes an injected failure (list pages
+/// do not, so injections keep landing on single-video requests as tests expect).
+async fn enter_costing(s: &Shared, video_request: bool, cost: f64, injectable: bool) -> Option<Response> {
+    let (latency, inject, worker, service, limited) = {
         let mut i = lock(s);
-        i.request_times.push(Instant::now());
-        let inject = if video_request { i.inject.pop_front() } else { None };
-        (if video_request { i.cfg.as_ref().map(|c| c.latency).unwrap_or_default() } else { Duration::ZERO }, inject)
+        let now = Instant::now();
+        i.request_times.push(now);
+        let cfg = i.cfg.clone().unwrap_or_default();
+        // PeerTube's API rate limit exempts admins; others get 429 past it.
+        let limited = if !cfg.admin && video_request {
+            let (n, window) = cfg.user_rate_limit;
+            while i.user_requests.front().is_some_and(|t| now.duration_since(*t) >= window) {
+                i.user_requests.pop_front();
+            }
+            if i.user_requests.len() >= n {
+                i.rate_limited += 1;
+                i.user_requests.front().map(|t| window.saturating_sub(now.duration_since(*t)))
+            } else {
+                i.user_requests.push_back(now);
+                None
+            }
+        } else {
+            None
+        };
+        let inject = if injectable { i.inject.pop_front() } else { None };
+        let service = cfg.ceiling_per_sec.filter(|c| *c > 0.0).map(|c| Duration::from_secs_f64(cost / c));
+        (if video_request { cfg.latency } else { Duration::ZERO }, inject, if video_request { i.worker.clone() } else { None }, service, limited)
     };
+    if let Some(wait) = limited {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())], "Too many requests, please try again later.").into_response());
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if let (Some(w), Some(d)) = (worker, service) {
+        // One request at a time holds the worker: the rest queue.
+        if let Ok(_permit) = w.acquire_owned().await {
+            tokio::time::sleep(d).await;
+        }
     }
     match inject {
         Some(Inject::TooMany { retry_after_secs }) => {
@@ -231,7 +325,72 @@ async fn get_video(State(s): State<Shared>, Path(id): Path<String>, headers: Hea
     .into_response()
 }
 
+/// `GET /api/v1/videos` as PeerTube answers an admin asking with
+/// `isLocal=true&include=…&privacyOneOf=…`: local videos, oldest first, paged.
+async fn list_videos(State(s): State<Shared>, headers: HeaderMap, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+    let cost = lock(&s).cfg.as_ref().map(|c| c.list_page_cost).unwrap_or(1.0);
+    if let Some(r) = enter_costing(&s, true, cost, false).await {
+        return r;
+    }
+    let q = q.unwrap_or_default();
+    let params: Vec<(String, String)> = form_urlencoded_pairs(&q);
+    let get = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    let wants_all = get("include").is_some() || get("privacyOneOf").is_some();
+    let authed = headers.contains_key("authorization");
+    if authed && !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "Token is invalid or expired");
+    }
+    let mut i = lock(&s);
+    i.list_requests += 1;
+    let admin = i.cfg.as_ref().is_some_and(|c| c.admin);
+    if wants_all && !(authed && admin) {
+        return error(StatusCode::UNAUTHORIZED, "You are not allowed to see all videos, specify a custom include, auto tags or state filter");
+    }
+    let start: usize = get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let count: usize = get("count").and_then(|v| v.parse().ok()).unwrap_or(15).min(100);
+    let local_only = get("isLocal").as_deref() == Some("true");
+    let rows: Vec<(String, FakeVideo)> =
+        i.order.iter().filter_map(|k| Some((k.clone(), *i.videos.get(k)?))).filter(|(_, v)| !(local_only && v.remote)).collect();
+    let data: Vec<Value> = rows
+        .iter()
+        .skip(start)
+        .take(count)
+        .map(|(k, v)| {
+            let label = v.category.and_then(|c| i.categories.get(&c).cloned()).unwrap_or_else(|| "Unknown".into());
+            json!({ "uuid": k, "shortUUID": VideoUuid::parse(k).map(|u| u.short()), "isLocal": !v.remote, "category": { "id": v.category, "label": label } })
+        })
+        .collect();
+    Json(json!({ "total": rows.len(), "data": data })).into_response()
+}
+
+fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Leaves the in-flight count of PUTs when the handler ends (answered or dropped).
+struct PutInFlight(Shared);
+
+impl Drop for PutInFlight {
+    fn drop(&mut self) {
+        let mut i = lock(&self.0);
+        i.puts_in_flight = i.puts_in_flight.saturating_sub(1);
+    }
+}
+
 async fn put_video(State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let _in_flight = {
+        let mut i = lock(&s);
+        i.put_attempts += 1;
+        i.puts_in_flight += 1;
+        i.max_puts_in_flight = i.max_puts_in_flight.max(i.puts_in_flight);
+        PutInFlight(s.clone())
+    };
     if let Some(r) = enter(&s, true).await {
         return r;
     }
@@ -240,6 +399,16 @@ async fn put_video(State(s): State<Shared>, Path(id): Path<String>, headers: Hea
     }
     let stall = {
         let mut i = lock(&s);
+        // PeerTube's SERIALIZABLE update collides with concurrent ones now and then.
+        if let Some(ser) = i.cfg.as_ref().and_then(|c| c.serialization) {
+            if i.puts_in_flight >= ser.min_in_flight {
+                let hit = i.rng.as_mut().is_some_and(|r| rand::Rng::gen_bool(r, ser.probability.clamp(0.0, 1.0)));
+                if hit {
+                    i.serialization_failures += 1;
+                    return error(StatusCode::INTERNAL_SERVER_ERROR, "could not serialize access due to read/write dependencies among transactions");
+                }
+            }
+        }
         let Some(k) = key(&id) else { return error(StatusCode::NOT_FOUND, "Video not found") };
         let Some(v) = i.videos.get(&k).copied() else { return error(StatusCode::NOT_FOUND, "Video not found") };
         if v.remote {
@@ -289,11 +458,16 @@ impl StandIn {
                 inner.categories.insert(i64::from(d.id), d.label.to_string());
             }
         }
+        if cfg.ceiling_per_sec.is_some() {
+            inner.worker = Some(Arc::new(Semaphore::new(1)));
+        }
+        inner.rng = cfg.serialization.map(|ser| <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(ser.seed));
         inner.cfg = Some(cfg);
         let state: Shared = Arc::new(Mutex::new(inner));
         let app = Router::new()
             .route("/api/v1/oauth-clients/local", get(oauth_client))
             .route("/api/v1/users/token", axum::routing::post(token))
+            .route("/api/v1/videos", get(list_videos))
             .route("/api/v1/videos/categories", get(categories))
             .route("/api/v1/videos/{id}", get(get_video).put(put_video))
             .route("/plugins/recon-domains/router/taxonomy", get(plugin_route))
@@ -329,7 +503,11 @@ impl StandIn {
     }
 
     pub fn add_video(&self, uuid: &VideoUuid, category: Option<i64>, remote: bool) {
-        self.with(|i| i.videos.insert(uuid.to_string(), FakeVideo { category, remote }));
+        self.with(|i| {
+            if i.videos.insert(uuid.to_string(), FakeVideo { category, remote }).is_none() {
+                i.order.push(uuid.to_string());
+            }
+        });
     }
 
     pub fn category(&self, uuid: &VideoUuid) -> Option<Option<i64>> {

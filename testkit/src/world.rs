@@ -1,7 +1,4 @@
-//! The PeerTube stand-in (it lives in `companion::peertube::standin`, so the
-//! `bench` command can use it too) and a test world around it: a temp dir
-//! with a RECON db of assigned documents, the stand-in holding their videos,
-//! optionally a scratch PostgreSQL database with PeerTube's `video` table.
+//! A test world around the PeerTube stand-in: a temp dir with a RECON db of assigned documents, the stand-in holding their videos, optionally a scratch PostgreSQL database with PeerTube's `video` table.
 
 pub use crate::peertube::{FakeVideo, Inject, Inner, StandIn, StandInConfig};
 
@@ -50,6 +47,8 @@ impl World {
         cfg.peertube.password_env = pw_env;
         cfg.peertube.token_cache = Some(dir.path().join("cache/token.json"));
         cfg.peertube.rate_per_sec = 200.0;
+        // Tests reason about "requests in flight" (a kill with N writes stalled): pin the bound.
+        cfg.peertube.concurrency = 4;
         cfg.peertube.timeout_secs = 5;
         cfg.peertube.db_password_env = "RECON_COMPANION_TEST_NO_SUCH_PG_PASSWORD".into();
         let pg = if with_pg {

@@ -275,3 +275,114 @@ fn killed_mid_way_then_rerun_pushes_nothing_twice_and_loses_nothing() {
         assert_eq!(w.pushed_at(&d.hash), None);
     }
 }
+
+#[test]
+fn only_videos_that_change_get_a_request() {
+    // Every third video already holds its category: no request may reach PeerTube for it.
+    let w = World::new(30, 20, false, StandInConfig::default(), |_| None);
+    for (i, d) in w.docs.iter().enumerate() {
+        if i % 3 == 0 {
+            w.standin.set_category(&d.video, Some(d.category));
+        }
+    }
+    // A private/unlisted/unpublished video is in the admin's list like any other:
+    // the stand-in lists every local video for the include/privacy flags we send.
+    let rt = rt();
+    let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Api, batch_size: 500, command: "push-pending".into() };
+    let s = rt.block_on(pusher::push(&w.cfg, &w.env, &opts, None)).unwrap();
+    assert_eq!((s.pushed, s.already_set, s.failed), (20, 10, 0), "{s:?}");
+    assert_eq!(s.snapshot, "video list");
+    let (puts, gets, lists) = w.standin.with(|i| (i.puts.clone(), i.video_gets, i.list_requests));
+    assert_eq!(puts.len(), 20);
+    assert!(puts.values().all(|n| *n == 1), "{puts:?}");
+    for (i, d) in w.docs.iter().enumerate() {
+        assert_eq!(puts.contains_key(d.video.as_str()), i % 3 != 0, "video {i}");
+        assert_eq!(w.standin.category(&d.video), Some(Some(d.category)));
+        assert!(w.pushed_at(&d.hash).is_some());
+    }
+    assert_eq!((gets, lists), (0, 1), "one list page instead of a GET per video");
+    // The journal still has every change with its old value, and the already-right ones as applied no-ops.
+    let entries = w.entries(s.run_id.as_deref().unwrap());
+    let videos: Vec<_> = entries.iter().filter(|e| e.kind == companion::engine::journal::Kind::Video).collect();
+    assert_eq!(videos.len(), 30);
+    assert!(videos.iter().all(|e| e.state == EntryState::Applied));
+    assert!(s.concurrency_reached >= 1 && s.concurrency_reached <= w.cfg.peertube.concurrency, "{s:?}");
+}
+
+#[test]
+fn serialization_500s_are_retried_nothing_lost_nothing_written_twice() {
+    let standin = StandInConfig {
+        ceiling_per_sec: Some(150.0),
+        serialization: Some(testkit::peertube::Serialization { min_in_flight: 2, probability: 0.3, seed: 3 }),
+        ..Default::default()
+    };
+    let w = World::new(60, 21, false, standin, |_| None);
+    let mut cfg = w.cfg.clone();
+    // Fixed concurrency, so PUTs overlap and collide.
+    cfg.peertube.adaptive = false;
+    cfg.peertube.rate_per_sec = 10_000.0;
+    cfg.peertube.max_retries = 8;
+    let rt = rt();
+    let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Api, batch_size: 500, command: "push-pending".into() };
+    let s = rt.block_on(pusher::push(&cfg, &w.env, &opts, None)).unwrap();
+    let (refused, puts) = w.standin.with(|i| (i.serialization_failures, i.puts.clone()));
+    assert!(refused > 0, "the stand-in never collided: raise the probability");
+    assert_eq!(s.serialization_retries, refused, "every serialization 500 was seen and retried: {s:?}");
+    assert!(s.http_retries >= refused);
+    assert_eq!((s.pushed, s.failed), (60, 0), "{s:?}");
+    assert!(puts.values().all(|n| *n == 1) && puts.len() == 60, "a refused PUT is not a write; each video written once: {puts:?}");
+    for d in &w.docs {
+        assert_eq!(w.standin.category(&d.video), Some(Some(d.category)));
+    }
+}
+
+#[test]
+fn adaptive_concurrency_backs_off_on_500s_and_stays_under_the_bound() {
+    let standin = StandInConfig { ceiling_per_sec: Some(300.0), ..Default::default() };
+    let w = World::new(80, 22, false, standin, |_| None);
+    w.standin.inject(Inject::ServerError, 4);
+    let rt = rt();
+    let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Api, batch_size: 500, command: "push-pending".into() };
+    let s = rt.block_on(pusher::push(&w.cfg, &w.env, &opts, None)).unwrap();
+    assert_eq!((s.pushed, s.failed), (80, 0), "{s:?}");
+    assert!(s.http_retries >= 4, "{s:?}");
+    let max = w.standin.with(|i| i.max_puts_in_flight);
+    assert!(max <= w.cfg.peertube.concurrency, "{max} PUTs in flight, bound {}", w.cfg.peertube.concurrency);
+    assert!(s.concurrency_reached <= w.cfg.peertube.concurrency && s.concurrency_final >= 1, "{s:?}");
+}
+
+#[test]
+fn non_admin_is_rate_limited_and_cannot_list_every_video() {
+    let standin = StandInConfig { admin: false, user_rate_limit: (12, Duration::from_secs(1)), ..Default::default() };
+    let w = World::new(16, 23, false, standin, |_| None);
+    let rt = rt();
+    let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Api, batch_size: 500, command: "push-pending".into() };
+    let s = rt.block_on(pusher::push(&w.cfg, &w.env, &opts, None)).unwrap();
+    assert_eq!(s.snapshot, "per-video GET", "the list is refused (401) to a non-admin");
+    assert_eq!((s.pushed, s.failed), (16, 0), "{s:?}");
+    let limited = w.standin.with(|i| i.rate_limited);
+    assert!(limited >= 1, "over 12 requests per second a non-admin gets 429");
+    assert!(s.http_retries >= limited, "each 429 retried after Retry-After: {s:?}");
+    assert!(w.standin.with(|i| i.puts.values().all(|n| *n == 1)));
+}
+
+#[test]
+fn rollback_uses_the_transport_the_run_used_unless_told() {
+    let w = World::new(6, 24, false, StandInConfig::default(), prior);
+    assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap(), 0);
+    let run_id = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    assert_eq!(companion::peertube::restore::run_transport(&w.conn(), &run_id).unwrap(), Some(Transport::Api));
+    // The config now defaults to db (no db_url set): a rollback that followed the
+    // config would fail; the run's own transport (api) restores everything.
+    let mut ctx = w.ctx();
+    ctx.cfg.peertube.transport = Transport::Db;
+    assert_eq!(companion::cli::runs::rollback_cmd(&ctx, &run_id, false, false, None).unwrap(), 0);
+    for (i, d) in w.docs.iter().enumerate() {
+        assert_eq!(w.standin.category(&d.video), Some(prior(i)));
+    }
+    // An explicit --via wins over the run's transport.
+    assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap(), 0);
+    let run_id = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    let err = companion::cli::runs::rollback_cmd(&w.ctx(), &run_id, false, false, Some(Transport::Db)).unwrap_err();
+    assert!(err.to_string().contains("db_url"), "{err}");
+}

@@ -190,3 +190,41 @@ fn reset_needs_confirmation_is_journaled_and_rolls_back() {
     assert!(w.docs.iter().all(|d| v[&d.video] == Some(d.category as i32)));
     assert_eq!(w.pushed_count(), 20);
 }
+
+#[test]
+fn rollback_of_a_db_push_goes_through_the_database() {
+    let w = World::new(25, 16, true, StandInConfig::default(), prior);
+    // The config's default transport stays the API.
+    assert_eq!(w.cfg.peertube.transport, Transport::Api);
+    assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Db)).unwrap(), 0);
+    let run = last_run(&w);
+    assert_eq!(companion::peertube::restore::run_transport(&w.conn(), &run.run_id).unwrap(), Some(Transport::Db));
+    assert_eq!(companion::cli::runs::rollback_cmd(&w.ctx(), &run.run_id, false, false, None).unwrap(), 0);
+    let videos = w.pg_videos();
+    for (i, d) in w.docs.iter().enumerate() {
+        assert_eq!(videos[&d.video], prior(i).map(|c| c as i32), "doc {i}");
+    }
+    assert_eq!(w.standin.with(|i| (i.put_attempts, i.video_gets, i.list_requests)), (0, 0, 0), "nothing went through the API");
+    // The reset's entries record the db transport too.
+    assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Db)).unwrap(), 0);
+    assert_eq!(push::reset_categories(&w.ctx(), false, true).unwrap(), 0);
+    let reset = last_run(&w);
+    assert_eq!(companion::peertube::restore::run_transport(&w.conn(), &reset.run_id).unwrap(), Some(Transport::Db));
+}
+
+#[test]
+fn api_push_reads_current_categories_from_postgresql_when_configured() {
+    let w = World::new(20, 17, true, StandInConfig::default(), |_| None);
+    // PeerTube's database is the truth: half the videos already hold their category there.
+    for d in w.docs.iter().step_by(2) {
+        w.pg_exec(&format!("UPDATE video SET category = {} WHERE uuid = '{}'", d.category, d.video));
+        w.standin.set_category(&d.video, Some(d.category));
+    }
+    let rt = rt();
+    let opts = PushOptions { limit: None, dry_run: false, transport: Transport::Api, batch_size: 500, command: "push-pending".into() };
+    let s = rt.block_on(pusher::push(&w.cfg, &w.env, &opts, None)).unwrap();
+    assert_eq!(s.snapshot, "postgresql");
+    assert_eq!((s.pushed, s.already_set, s.failed), (10, 10, 0), "{s:?}");
+    let (puts, gets, lists) = w.standin.with(|i| (i.puts.clone(), i.video_gets, i.list_requests));
+    assert_eq!((puts.len(), gets, lists), (10, 0, 0), "one PUT per changing video, nothing else");
+}

@@ -1,5 +1,4 @@
-//! The PeerTube commands: `--push-pending`, `verify-peertube`, `reconcile`,
-//! `reset-peertube-categories`, and the transport a rollback restores through.
+//! The PeerTube commands: `--push-pending` (with its summary: throughput, concurrency reached, retries, skipped-already-right), `verify-peertube`, `reconcile`, `reset-peertube-categories`.
 
 use super::{assign::AssignArgs, Ctx};
 use crate::config::Transport;
@@ -37,7 +36,7 @@ pub fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
         "{}",
         output::kv(vec![
             ("pushed", s.pushed.to_string()),
-            ("already held the category (not rewritten)", s.already_set.to_string()),
+            ("already right (skipped, no request)", s.already_set.to_string()),
             ("  of which confirmed writes of an interrupted run", s.recovered.to_string()),
             ("failed", s.failed.to_string()),
             ("  unknown videos", s.not_found.to_string()),
@@ -45,6 +44,14 @@ pub fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
             ("  changed in PeerTube meanwhile (not overwritten)", s.changed_in_peertube.to_string()),
             ("document's domain changed meanwhile (left unpushed)", s.document_changed.to_string()),
             ("HTTP requests (retries)", format!("{} ({})", s.http_requests, s.http_retries)),
+            ("  serialization 500s retried", s.serialization_retries.to_string()),
+            ("  requests per video", format!("{:.2}", s.requests_per_video)),
+            ("current categories read from", if s.snapshot.is_empty() { "-".to_string() } else { s.snapshot.clone() }),
+            ("throughput", format!("{:.1} videos/s", s.videos_per_sec)),
+            (
+                "concurrency reached (final)",
+                if s.concurrency_reached == 0 { "-".to_string() } else { format!("{} ({})", s.concurrency_reached, s.concurrency_final) }
+            ),
             ("elapsed", format!("{:.2} s", s.elapsed_ms as f64 / 1000.0)),
         ])
     );

@@ -189,7 +189,14 @@ impl ApiClient {
     pub fn new(s: ApiSettings) -> Result<ApiClient> {
         let http = reqwest::Client::builder().timeout(s.timeout).connect_timeout(s.timeout.min(Duration::from_secs(10))).pool_max_idle_per_host(32).build()?;
         let token = load_token(&s.token_cache, &s);
-        Ok(ApiClient { http, limiter: RateLimiter::new(s.rate_per_sec), gate: Adaptive::new(s.concurrency, s.adaptive), auth: Mutex::new(AuthState { token, generation: 0 }), stats: ApiStats::default(), s })
+        Ok(ApiClient {
+            http,
+            limiter: RateLimiter::new(s.rate_per_sec),
+            gate: Adaptive::new(s.concurrency, s.adaptive),
+            auth: Mutex::new(AuthState { token, generation: 0 }),
+            stats: ApiStats::default(),
+            s,
+        })
     }
 
     pub fn from_config(cfg: &Config) -> Result<ApiClient> {
@@ -232,8 +239,10 @@ impl ApiClient {
         form: Option<&[(&str, &str)]>,
         gated: bool,
     ) -> std::result::Result<(StatusCode, Vec<u8>), Attempt> {
-        self.limiter.acquire().await;
+        // The gate first: the rate cap must be the last wait before sending, or
+        // requests it spaced out could bunch up behind the gate.
         let slot = if gated { Some(self.gate.acquire().await) } else { None };
+        self.limiter.acquire().await;
         let finish = |slot: Option<crate::peertube::adaptive::Slot<'_>>, o: Outcome| {
             if let Some(s) = slot {
                 s.finish(o);
@@ -324,8 +333,10 @@ impl ApiClient {
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> std::result::Result<Value, (StatusCode, String)> {
-        let (status, body) =
-            self.exchange(Method::POST, "/api/v1/users/token", None, None, Some(form), false).await.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let (status, body) = self
+            .exchange(Method::POST, "/api/v1/users/token", None, None, Some(form), false)
+            .await
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         if !status.is_success() {
             return Err((status, snippet_bytes(&body)));
         }
@@ -574,7 +585,18 @@ mod tests {
     #[test]
     fn list_query_asks_for_every_local_video() {
         let p = list_path(200);
-        for part in ["isLocal=true", "include=7", "privacyOneOf=1&", "privacyOneOf=2&", "privacyOneOf=3&", "privacyOneOf=4&", "privacyOneOf=5&", "nsfw=both", "start=200", "count=100"] {
+        for part in [
+            "isLocal=true",
+            "include=7",
+            "privacyOneOf=1&",
+            "privacyOneOf=2&",
+            "privacyOneOf=3&",
+            "privacyOneOf=4&",
+            "privacyOneOf=5&",
+            "nsfw=both",
+            "start=200",
+            "count=100",
+        ] {
             assert!(p.contains(part), "{part} missing from {p}");
         }
         assert_eq!(category_id(&json!({"category": {"id": 105, "label": "x"}})), Some(105));

@@ -288,9 +288,16 @@ impl Snapshot {
 
     async fn list(cfg: &Config, client: &Arc<ApiClient>, videos: usize) -> Result<Snapshot> {
         let max_age = std::time::Duration::from_secs(cfg.peertube.snapshot_max_age_secs.max(1));
-        Ok(match client.local_videos(videos).await.map_err(|e| Error::PeerTube(format!("reading PeerTube's list of local videos: {e}")))? {
-            Some(map) => Snapshot::List { map, taken: Instant::now(), max_age },
-            None => Snapshot::PerVideo,
+        Ok(match client.local_videos(videos).await {
+            Ok(Some(map)) => Snapshot::List { map, taken: Instant::now(), max_age },
+            Ok(None) => Snapshot::PerVideo,
+            // Only users with the right to see every video may list them all:
+            // anyone else still pushes, reading each video before writing it.
+            Err(ApiError::Auth(m)) => {
+                tracing::warn!(error = %m, "PeerTube refused the full video list (not an admin?); reading each video instead");
+                Snapshot::PerVideo
+            }
+            Err(e) => return Err(Error::PeerTube(format!("reading PeerTube's list of local videos: {e}"))),
         })
     }
 
@@ -386,7 +393,7 @@ type Task = (Option<i64>, Result<VideoOutcome>);
 async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, jobs: Vec<Job>, s: &mut PushSummary, show: bool) -> Result<()> {
     let max_fail = cfg.peertube.max_consecutive_failures;
     // Tasks in flight at most; the client's adaptive gate decides how many requests really go out.
-    let sem = Arc::new(tokio::sync::Semaphore::new(cfg.peertube.concurrency.max(1)));
+    let max_tasks = cfg.peertube.concurrency.max(1);
     let mut streak = Streak::default();
     let total = jobs.len() as u64;
     let pb = crate::support::progress::progress_bar(show && std::io::IsTerminal::is_terminal(&std::io::stderr()), total, "push");
@@ -404,56 +411,82 @@ async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger
         let known = snapshot.lookup(cfg, &client, &chunk, remaining).await?;
         remaining = remaining.saturating_sub(chunk.len());
         let (mut already, mut writes, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
-        let mut l = lock(&ledger);
-        for j in chunk {
-            let intent = |old| Intent { hash: j.doc.hash.clone(), video: j.video.clone(), domain: j.doc.domain.clone(), category: j.category, old, prior: j.prior.clone() };
-            match known.get(&j.video) {
-                // Already right: no request reaches PeerTube for it.
-                Some(Known::Category(c)) if *c == Some(j.category) => already.push(intent(*c)),
-                Some(Known::Category(c)) => writes.push(intent(*c)),
-                Some(Known::Missing) => {
-                    s.not_found += 1;
-                    let msg = "no such video in PeerTube's database";
-                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
-                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
-                    progress.tick(1, &client);
+        // The journal lock is released before any await below.
+        let ids = {
+            let mut l = lock(&ledger);
+            for j in chunk {
+                let intent = |old| Intent {
+                    hash: j.doc.hash.clone(),
+                    video: j.video.clone(),
+                    domain: j.doc.domain.clone(),
+                    category: j.category,
+                    old,
+                    prior: j.prior.clone(),
+                };
+                match known.get(&j.video) {
+                    // Already right: no request reaches PeerTube for it.
+                    Some(Known::Category(c)) if *c == Some(j.category) => already.push(intent(*c)),
+                    Some(Known::Category(c)) => writes.push(intent(*c)),
+                    Some(Known::Missing) => {
+                        s.not_found += 1;
+                        let msg = "no such video in PeerTube's database";
+                        s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                        l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                        progress.tick(1, &client);
+                    }
+                    Some(Known::Remote) => {
+                        s.remote += 1;
+                        let msg = "remote video: only its own instance may change it";
+                        s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
+                        l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
+                        progress.tick(1, &client);
+                    }
+                    None => unknown.push(j),
                 }
-                Some(Known::Remote) => {
-                    s.remote += 1;
-                    let msg = "remote video: only its own instance may change it";
-                    s.note_failure(format!("{} (doc {}): {msg}", j.video, j.doc.hash));
-                    l.failure(j.video.as_str(), &j.doc.hash, Some(j.category), msg)?;
-                    progress.tick(1, &client);
+            }
+            if !already.is_empty() {
+                let refs: Vec<&Intent> = already.iter().collect();
+                for m in l.already_set(&refs)? {
+                    s.mark(m);
                 }
-                None => unknown.push(j),
+                s.already_set += already.len() as u64;
+                s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
+                streak.n = 0;
+                progress.tick(already.len() as u64, &client);
             }
-        }
-        if !already.is_empty() {
-            let refs: Vec<&Intent> = already.iter().collect();
-            for m in l.already_set(&refs)? {
-                s.mark(m);
+            // One transaction journals the chunk's writes before any is made.
+            if writes.is_empty() {
+                Vec::new()
+            } else {
+                l.pending(&writes.iter().collect::<Vec<_>>())?
             }
-            s.already_set += already.len() as u64;
-            s.recovered += already.iter().filter(|i| i.prior.is_some()).count() as u64;
-            streak.n = 0;
-            progress.tick(already.len() as u64, &client);
-        }
-        // One transaction journals the chunk's writes before any is made.
-        let ids = if writes.is_empty() { Vec::new() } else { l.pending(&writes.iter().collect::<Vec<_>>())? };
-        drop(l);
+        };
         s.phase("journal_pending", t);
         let t = Instant::now();
         let mut set: tokio::task::JoinSet<Task> = tokio::task::JoinSet::new();
         let mut not_started: Vec<(i64, String)> = Vec::new();
         let work = ids.into_iter().zip(writes).map(|(id, i)| (Some(id), Some(i), None)).chain(unknown.into_iter().map(|j| (None, None, Some(j))));
         for (id, intent, job) in work {
+            // Every finished task is counted before the next starts, so an
+            // abort leaves at most `max_tasks` writes in flight behind it.
+            while set.len() >= max_tasks {
+                if let Some(res) = set.join_next().await {
+                    let (_, r) = res.map_err(|e| Error::Other(format!("push task: {e}")))?;
+                    tally(r?, s, &mut streak, max_fail);
+                    progress.tick(1, &client);
+                }
+            }
+            while let Some(res) = set.try_join_next() {
+                let (_, r) = res.map_err(|e| Error::Other(format!("push task: {e}")))?;
+                tally(r?, s, &mut streak, max_fail);
+                progress.tick(1, &client);
+            }
             if s.aborted.is_some() {
                 if let Some(id) = id {
                     not_started.push((id, format!("not attempted: {}", s.aborted.clone().unwrap_or_default())));
                 }
                 continue;
             }
-            let permit = sem.clone().acquire_owned().await.map_err(|e| Error::Other(e.to_string()))?;
             let (c, l) = (client.clone(), ledger.clone());
             set.spawn(async move {
                 let r = match (intent, job) {
@@ -461,14 +494,8 @@ async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger
                     (None, Some(j)) => api_one(c, l, j).await,
                     (None, None) => Err(Error::Other("push task without work".into())),
                 };
-                drop(permit);
                 (id, r)
             });
-            while let Some(res) = set.try_join_next() {
-                let (_, r) = res.map_err(|e| Error::Other(format!("push task: {e}")))?;
-                tally(r?, s, &mut streak, max_fail);
-                progress.tick(1, &client);
-            }
         }
         while let Some(res) = set.join_next().await {
             let (_, r) = res.map_err(|e| Error::Other(format!("push task: {e}")))?;

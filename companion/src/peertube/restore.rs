@@ -184,6 +184,42 @@ async fn restore_api(cfg: &Config, wants: Vec<Want>, force: bool, dry_run: bool,
     Ok(())
 }
 
+/// The restorer a rollback hands to `engine::rollback` for PeerTube's side.
+pub fn restorer(cfg: &Config, transport: Transport) -> Result<Option<Box<dyn VideoRestorer>>> {
+    Ok(Some(Box::new(Restorer::new(cfg, transport)?)))
+}
+
+/// The transport a run wrote PeerTube through: push runs record it in their
+/// arguments (`{"transport": "db"}`), and every video entry records it in its
+/// values; `None` when the run wrote no video.
+pub fn run_transport(conn: &rusqlite::Connection, run_id: &str) -> Result<Option<Transport>> {
+    let run = crate::engine::journal::get_run(conn, run_id)?;
+    if let Some(t) = run.args.get("transport").and_then(serde_json::Value::as_str).and_then(|t| t.parse().ok()) {
+        return Ok(Some(t));
+    }
+    let mut seen = None;
+    for e in crate::engine::journal::entries(conn, run_id)?.iter().filter(|e| e.kind == crate::engine::journal::Kind::Video) {
+        let t = e.new.get("transport").or_else(|| e.old.get("transport")).and_then(serde_json::Value::as_str).and_then(|t| t.parse::<Transport>().ok());
+        match (seen, t) {
+            // A run that used both restores through the API, which checks everything.
+            (Some(a), Some(b)) if a != b => return Ok(Some(Transport::Api)),
+            (None, Some(b)) => seen = Some(b),
+            _ => {}
+        }
+    }
+    Ok(seen)
+}
+
+/// The restorer for rolling back `run_id`: through `explicit` when given
+/// (`--via`), else the transport the run used, else the config's default.
+pub fn restorer_for_run(cfg: &Config, conn: &rusqlite::Connection, run_id: &str, explicit: Option<Transport>) -> Result<Option<Box<dyn VideoRestorer>>> {
+    let transport = match explicit {
+        Some(t) => t,
+        None => run_transport(conn, run_id)?.unwrap_or(cfg.peertube.transport),
+    };
+    restorer(cfg, transport)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,40 +261,4 @@ mod tests {
         assert_eq!(decide(&w, None), Decision::AlreadyBefore);
         assert!(matches!(decide(&w, Some(110)), Decision::Conflict(m) if m.contains("110")));
     }
-}
-
-/// The restorer a rollback hands to `engine::rollback` for PeerTube's side.
-pub fn restorer(cfg: &Config, transport: Transport) -> Result<Option<Box<dyn VideoRestorer>>> {
-    Ok(Some(Box::new(Restorer::new(cfg, transport)?)))
-}
-
-/// The transport a run wrote PeerTube through: push runs record it in their
-/// arguments (`{"transport": "db"}`), and every video entry records it in its
-/// values; `None` when the run wrote no video.
-pub fn run_transport(conn: &rusqlite::Connection, run_id: &str) -> Result<Option<Transport>> {
-    let run = crate::engine::journal::get_run(conn, run_id)?;
-    if let Some(t) = run.args.get("transport").and_then(serde_json::Value::as_str).and_then(|t| t.parse().ok()) {
-        return Ok(Some(t));
-    }
-    let mut seen = None;
-    for e in crate::engine::journal::entries(conn, run_id)?.iter().filter(|e| e.kind == crate::engine::journal::Kind::Video) {
-        let t = e.new.get("transport").or_else(|| e.old.get("transport")).and_then(serde_json::Value::as_str).and_then(|t| t.parse::<Transport>().ok());
-        match (seen, t) {
-            // A run that used both restores through the API, which checks everything.
-            (Some(a), Some(b)) if a != b => return Ok(Some(Transport::Api)),
-            (None, Some(b)) => seen = Some(b),
-            _ => {}
-        }
-    }
-    Ok(seen)
-}
-
-/// The restorer for rolling back `run_id`: through `explicit` when given
-/// (`--via`), else the transport the run used, else the config's default.
-pub fn restorer_for_run(cfg: &Config, conn: &rusqlite::Connection, run_id: &str, explicit: Option<Transport>) -> Result<Option<Box<dyn VideoRestorer>>> {
-    let transport = match explicit {
-        Some(t) => t,
-        None => run_transport(conn, run_id)?.unwrap_or(cfg.peertube.transport),
-    };
-    restorer(cfg, transport)
 }
