@@ -41,6 +41,12 @@ else
   log "wasm32 target: rustup unreachable, using Debian rustc-web + build-std"
 fi
 
+# fmt and clippy gate CI (scripts/test.sh); rustup installs them with the toolchain
+# on most machines, but a minimal profile lacks them.
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || timeout 120 rustup component add "$c" >/dev/null 2>&1 || log "could not add $c"
+done
+
 # --- wasm-bindgen-cli, pinned to the version in Cargo.lock ---------------------
 [ -f Cargo.lock ] || cargo generate-lockfile -q
 WB_VER=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)

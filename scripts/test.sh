@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Style gates first: they fail in seconds, before the long builds.
+cargo fmt --all --check
+cargo clippy -q --workspace --all-targets -- -D warnings
 # PostgreSQL-backed tests take their server from this URL (a user's machine may differ).
 export RECON_COMPANION_TEST_PG_URL="${RECON_COMPANION_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 scripts/build-plugin.sh

@@ -213,7 +213,7 @@ pub async fn rollback(st: &AppState, run_id: &str, force: bool, dry_run: bool) -
                 journal::get_run(&conn, &id)?;
                 if dry_run {
                     // No restorer, no runtime, no PeerTube: a preview reads only the journal and recon.db.
-                        return rollback::rollback(&st.env, &id, force, true, Some(Box::new(JournalPreview)));
+                    return rollback::rollback(&st.env, &id, force, true, Some(Box::new(JournalPreview)));
                 }
                 crate::peertube::restore::restorer_for_run(&st.cfg, &conn, &id, None)?
             };
