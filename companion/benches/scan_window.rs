@@ -4,6 +4,8 @@
 //! mimic RECON's enricher output (`json.dump(indent=2, ensure_ascii=False)`):
 //! about 6 concept objects per window with an ~800-byte `content`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use std::hint::black_box;
 use std::time::Instant;
 

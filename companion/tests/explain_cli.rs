@@ -1,6 +1,8 @@
 //! `recon-companion explain` and `spot-check` run as the built binary: tables,
 //! `--json`, and the exit codes an operator's script relies on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use rusqlite::{params, Connection};
 use std::fs;
 use std::path::Path;

@@ -1,5 +1,7 @@
 //! `recon-companion taxonomy --json` prints exactly the native table.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use std::process::Command;
 
 use serde_json::Value;

@@ -2,6 +2,10 @@
 //! PeerTube fixtures, scratch PostgreSQL databases, and the push benchmark.
 //! Only ever a dev-dependency: nothing here ships in the product.
 
+// Test machinery, like a test body: a fixture step that cannot be done must
+// fail the test at once and loudly, so `expect` is the right tool here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod fixture;
 pub mod peertube;
 pub mod push_bench;

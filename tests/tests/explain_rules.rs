@@ -1,6 +1,8 @@
 //! `explain` and `spot-check` on small hand-built RECON data dirs: one test per
 //! rule path, the lookups, bad targets, skipped files and stale assignments.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use companion::assign::{Rule, Status};
 use companion::context::Env;
 use companion::explain::{explain, spot_check, Class, Explanation};

@@ -1,6 +1,8 @@
 //! The packed PeerTube plugin, loaded by a PeerTube stand-in, registers exactly
 //! the native taxonomy; a tampered copy is caught. Needs scripts/build-plugin.sh first.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! The api transport against the PeerTube stand-in: OAuth, preflight, retries,
 //! rate limit, systemic abort, a run killed mid-way, rollback.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use companion::cli::peertube as push;
 use companion::config::Transport;
 use companion::engine::journal::EntryState;

@@ -1,6 +1,8 @@
 //! The push benchmark (ignored by default: it takes ~40 s and wants release mode):
 //! `cargo test --release -p integration-tests --test push_bench -- --ignored --nocapture`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 #[test]
 #[ignore]
 fn push_benchmark() {

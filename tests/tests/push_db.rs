@@ -2,6 +2,8 @@
 //! compare-and-set batches, unknown and remote videos, a killed run, rollback,
 //! reconcile (each drift kind, repair) and the emergency reset.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use companion::cli::peertube as push;
 use companion::config::Transport;
 use companion::engine::rollback;

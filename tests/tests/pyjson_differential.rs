@@ -7,6 +7,8 @@
 //! deeper than CPython's ~990 levels) and runs the Python reference
 //! engine's self-test (tests/python/test_recon_reference.py).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,7 @@
 //! The Qdrant client against the in-process stand-in: RECON's counting rule, batching and pagination, request budgets, and every failure mode.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

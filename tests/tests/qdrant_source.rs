@@ -1,5 +1,7 @@
 //! The engine on the Qdrant source against the stand-in: RECON's Qdrant algorithm row by row (Python reference), agreement with the files source, request budgets, and every fault path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

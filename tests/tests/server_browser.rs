@@ -5,6 +5,8 @@
 //! and the CSP lets the page's hashed style through. Fails — never skips — when
 //! node, chromium or playwright-core is missing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 mod server_support;
 
 use server_support::repo_root;

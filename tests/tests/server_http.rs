@@ -2,6 +2,8 @@
 //! (tower oneshot): auth, CSRF, validation, the review queue, the API, runs and
 //! rollback, the kill switch, health and metrics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 mod server_support;
 
 use axum::body::Body;

@@ -4,6 +4,8 @@
 //! the security headers and caught panics; property tests of the input parsers
 //! and the redirect check; and an ignored login-flood load test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 mod server_support;
 
 use axum::body::Body;

@@ -2,6 +2,8 @@
 //! within two poll intervals (fake pusher, and the real pusher against the
 //! PeerTube stand-in); the kill switch, the writer lock, retries, the tiebreaker.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 mod server_support;
 
 use companion::peertube::video_id::VideoUuid;
