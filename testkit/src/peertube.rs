@@ -1,4 +1,7 @@
 //! An in-process stand-in for PeerTube's REST API, for tests and the push benchmark: OAuth as PeerTube does it (expiring tokens → 401), the admin's paged video list, 400/404 like PeerTube, a throughput ceiling with queueing latency, serialization 500s under concurrency, 429 for non-admins over the rate limit, injectable failures, and request counters.
+//!
+//! One file over 500 lines on purpose: one stand-in server whose handlers share
+//! one state (`Inner`) behind one lock; split, every part would reach into it.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

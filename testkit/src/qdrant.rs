@@ -7,6 +7,9 @@
 //! middleware's, which (like Qdrant's) answers 401 with a plain-text body.
 //! What the stand-in does not implement (range, geo, text match, UUID ids)
 //! answers 400 saying so, rather than silently matching nothing.
+//!
+//! One file over 500 lines on purpose: one stand-in server (routing, handlers,
+//! the filter language they evaluate) over one shared state, with its own tests.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::net::SocketAddr;

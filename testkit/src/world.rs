@@ -96,29 +96,20 @@ impl World {
 
     /// uuid → (category, remote) of every video in PostgreSQL.
     pub fn pg_videos(&self) -> HashMap<VideoUuid, Option<i32>> {
-        let pg = self.pg.as_ref().expect("world without PostgreSQL");
-        rt().block_on(async {
-            let c = pg.connect().await.expect("connect");
-            c.query("SELECT uuid::text, category FROM video", &[])
-                .await
-                .expect("select")
-                .iter()
-                .map(|r| (VideoUuid::parse(r.get::<_, &str>(0)).expect("uuid"), r.get(1)))
-                .collect()
-        })
+        self.pg_by_video("SELECT uuid::text, category FROM video")
     }
 
     /// Category writes per video, counted by the trigger.
     pub fn pg_writes(&self) -> HashMap<VideoUuid, i64> {
+        self.pg_by_video("SELECT uuid::text, count(*) FROM category_writes GROUP BY 1")
+    }
+
+    /// `sql`'s rows (uuid text, value) as uuid → value.
+    fn pg_by_video<T: for<'a> tokio_postgres::types::FromSql<'a>>(&self, sql: &str) -> HashMap<VideoUuid, T> {
         let pg = self.pg.as_ref().expect("world without PostgreSQL");
         rt().block_on(async {
             let c = pg.connect().await.expect("connect");
-            c.query("SELECT uuid::text, count(*) FROM category_writes GROUP BY 1", &[])
-                .await
-                .expect("select")
-                .iter()
-                .map(|r| (VideoUuid::parse(r.get::<_, &str>(0)).expect("uuid"), r.get(1)))
-                .collect()
+            c.query(sql, &[]).await.expect("select").iter().map(|r| (VideoUuid::parse(r.get::<_, &str>(0)).expect("uuid"), r.get(1))).collect()
         })
     }
 

@@ -12,6 +12,10 @@ only, the way RECON's Python does it: ONE scroll per document in pass 1, one
 
 Prints {"counts": {status: n}, "rows": {hash: [status, domain]}, "requests": n}
 and writes the rows unless --dry-run.
+
+Its selection, tie and write-back code repeats recon_reference.py's on
+purpose: each reference stands alone next to the spec it quotes, so a change
+to one spec's reading cannot leak into the other's.
 """
 
 import argparse

@@ -1,5 +1,8 @@
 //! `explain` and `spot-check` on small hand-built RECON data dirs: one test per
 //! rule path, the lookups, bad targets, skipped files and stale assignments.
+//!
+//! One file over 500 lines on purpose: one test per rule path, all on the same
+//! small data-dir builder at the top of the file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 

@@ -6,6 +6,9 @@
 //! a failure, not a skip. Also pins the one deliberate divergence (nesting
 //! deeper than CPython's ~990 levels) and runs the Python reference
 //! engine's self-test (tests/python/test_recon_reference.py).
+//!
+//! One file over 500 lines on purpose: one differential harness (the window
+//! generator, its mutations and the single python3 run) that every case shares.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 

@@ -1,6 +1,10 @@
 //! HTTP tests of every route of `recon-companion serve` through the router
 //! (tower oneshot): auth, CSRF, validation, the review queue, the API, runs and
 //! rollback, the kill switch, health and metrics.
+//!
+//! One file over 500 lines on purpose: one scenario suite over one router built
+//! by one fixture (`server_support`), a test per route family; split, each part
+//! would repeat the same set-up.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 

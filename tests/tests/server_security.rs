@@ -3,6 +3,9 @@
 //! requests, CSRF, hostile path parameters, oversized bodies, open redirects,
 //! the security headers and caught panics; property tests of the input parsers
 //! and the redirect check; and an ignored login-flood load test.
+//!
+//! One file over 500 lines on purpose: one suite walking one route list with one
+//! fixture (`server_support`); the property tests reuse its generators.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 

@@ -102,33 +102,27 @@ pub fn print_pass(ctx: &Ctx, s: &PassSummary) -> Result<()> {
     });
     println!("{}{} — {} documents selected", if s.dry_run { "DRY RUN " } else { "" }, s.command, s.selected);
     println!("{}", output::table(&["status", "documents", "of selected"], rows));
-    if s.command == "backfill" && qdrant {
-        // RECON's production dry run after its switch to Qdrant (3b37d96):
-        // 20,453 assigned, 1,392 tied, 298 no_concepts, 0 needs_reprocess.
-        println!(
-            "{}",
-            output::table(
-                &["runbook benchmark (Qdrant era)", "this run", "expected"],
-                vec![
-                    vec!["assigned (% of concept-bearing)".to_string(), pct(s.percent.assigned_of_concept_bearing), "~93.6%".into()],
-                    vec!["tied (% of concept-bearing)".to_string(), pct(s.percent.tied_of_concept_bearing), "~6.4%".into()],
-                    vec!["no_concepts (% of all)".to_string(), pct(s.percent.no_concepts_of_all), "~1.3%".into()],
-                    vec!["needs_reprocess (% of all)".to_string(), pct(s.percent.needs_reprocess_of_all), "0%".into()],
-                ]
-            )
-        );
-    } else if s.command == "backfill" {
-        println!(
-            "{}",
-            output::table(
-                &["runbook benchmark", "this run", "expected"],
-                vec![
-                    vec!["assigned (% of concept-bearing)".to_string(), pct(s.percent.assigned_of_concept_bearing), "~94.8%".into()],
-                    vec!["tied (% of concept-bearing)".to_string(), pct(s.percent.tied_of_concept_bearing), "~5.2%".into()],
-                    vec!["needs_reprocess (% of all)".to_string(), pct(s.percent.needs_reprocess_of_all), "~19.5%".into()],
-                ]
-            )
-        );
+    if s.command == "backfill" {
+        let p = &s.percent;
+        // Expected shares of the runbook: [(assigned, tied), (no_concepts, needs_reprocess)];
+        // the files era has no no_concepts row.
+        let (title, rows) = if qdrant {
+            // RECON's production dry run after its switch to Qdrant (3b37d96):
+            // 20,453 assigned, 1,392 tied, 298 no_concepts, 0 needs_reprocess.
+            ("runbook benchmark (Qdrant era)", [("~93.6%", "~6.4%"), ("~1.3%", "0%")])
+        } else {
+            ("runbook benchmark", [("~94.8%", "~5.2%"), ("", "~19.5%")])
+        };
+        let [(assigned, tied), (no_concepts, needs_reprocess)] = rows;
+        let mut table = vec![
+            vec!["assigned (% of concept-bearing)".to_string(), pct(p.assigned_of_concept_bearing), assigned.into()],
+            vec!["tied (% of concept-bearing)".to_string(), pct(p.tied_of_concept_bearing), tied.into()],
+        ];
+        if !no_concepts.is_empty() {
+            table.push(vec!["no_concepts (% of all)".to_string(), pct(p.no_concepts_of_all), no_concepts.into()]);
+        }
+        table.push(vec!["needs_reprocess (% of all)".to_string(), pct(p.needs_reprocess_of_all), needs_reprocess.into()]);
+        println!("{}", output::table(&[title, "this run", "expected"], table));
     }
     if !s.tally.by_domain.is_empty() {
         let mut d: Vec<_> = s.tally.by_domain.iter().collect();

@@ -5,7 +5,7 @@
 //! A run whose process died is marked `interrupted` by the next run to start.
 
 use crate::error::{Error, Result};
-use crate::recon::db::now;
+use crate::recon::db::{now, set_domain_columns, DomainColumns};
 use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -185,6 +185,15 @@ pub fn write_interrupted_reports(conn: &Connection, dir: &std::path::Path) -> Re
         paths.push(path);
     }
     Ok(paths)
+}
+
+/// Writes one document's domain columns and journals their old and new values
+/// (`applied`) in the same transaction: what makes the change undoable. The
+/// engine's passes and the service's writes both go through here.
+pub fn write_domain_columns(tx: &Connection, run_id: &str, hash: &str, cur: &DomainColumns, new: &DomainColumns) -> Result<()> {
+    set_domain_columns(tx, hash, new)?;
+    record(tx, run_id, Kind::Documents, hash, &serde_json::to_value(cur)?, &serde_json::to_value(new)?, EntryState::Applied)?;
+    Ok(())
 }
 
 /// Appends an entry; call inside the transaction that makes the change.

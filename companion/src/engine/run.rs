@@ -1,6 +1,6 @@
 //! A state-changing run: the writer lock, the run row, the report, and the compare-and-set writes of outcomes.
 
-use super::journal::{self, EntryState, Kind};
+use super::journal;
 use super::lock::WriterLock;
 use super::report;
 use super::summary::PassSummary;
@@ -123,8 +123,7 @@ pub fn write_outcomes(
                         recon_domain_assigned_at: Some(now.clone()),
                         peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
                     };
-                    recondb::set_domain_columns(&tx, &ch.hash, &new)?;
-                    journal::record(&tx, run_id, Kind::Documents, &ch.hash, &serde_json::to_value(&cur)?, &serde_json::to_value(&new)?, EntryState::Applied)?;
+                    journal::write_domain_columns(&tx, run_id, &ch.hash, &cur, &new)?;
                     w += 1;
                 }
             }

@@ -13,6 +13,14 @@
 //! Deliberate difference: CPython raises `RecursionError` near depth 990;
 //! `scan_window` accepts any depth (explicit heap stack, no recursion), and
 //! `scan_window_max_depth(b, PYTHON_MAX_DEPTH)` mimics CPython instead.
+//!
+//! Why one file over 500 lines: it is one hand-written scanner, a single state
+//! machine over one byte buffer whose pieces share its cursor and error
+//! positions; split across files it would read no easier. Its array and
+//! object loops (`top_array`/`concept`, and the generic `value` walk) mirror each
+//! other on purpose — each is a tight loop specialised for what it counts, and
+//! a shared generic loop would cost the speed the scanner exists for. The
+//! `duplicates` pairs inside this file are these deliberate mirrors.
 
 use shared_constants::{COUNT, DOMAINS};
 

@@ -39,18 +39,6 @@ pub fn document_exists(conn: &Connection, hash: &str) -> Result<bool> {
     recondb::document_exists(conn, hash)
 }
 
-/// One document's domain columns changed, journaled in the same transaction
-/// with their old and new values (`applied`): what makes the change undoable.
-// TODO(merge): engine::write_outcomes (engine/mod.rs; engine/run.rs after the
-// split) writes the same set_domain_columns + journal::record(Applied) pair.
-// Move this function to engine/journal.rs (e.g. `journal::write_domain_columns`)
-// and call it from both places; it stays here until engine/mod.rs is free.
-fn write_journaled(tx: &Connection, run_id: &str, hash: &str, cur: &DomainColumns, new: &DomainColumns) -> Result<()> {
-    recondb::set_domain_columns(tx, hash, new)?;
-    journal::record(tx, run_id, Kind::Documents, hash, &serde_json::to_value(cur)?, &serde_json::to_value(new)?, EntryState::Applied)?;
-    Ok(())
-}
-
 /// Writes pass-1 outcomes for documents that are still untouched (compare-and-set:
 /// a row someone assigned meanwhile is left alone). Returns (written, conflicts).
 pub fn write_new_outcomes(conn: &mut Connection, run_id: &str, changes: &[(String, Outcome)]) -> Result<(u64, u64)> {
@@ -75,7 +63,7 @@ pub fn write_new_outcomes(conn: &mut Connection, run_id: &str, changes: &[(Strin
                     recon_domain_assigned_at: Some(now.clone()),
                     peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
                 };
-                write_journaled(&tx, run_id, hash, &cur, &new)?;
+                journal::write_domain_columns(&tx, run_id, hash, &cur, &new)?;
                 w += 1;
             }
             tx.commit().ctx_key("committing new outcomes of run", run_id)?;
@@ -99,7 +87,7 @@ pub fn write_manual(conn: &mut Connection, run_id: &str, hash: &str, label: &str
             recon_domain_assigned_at: Some(recondb::now()),
             peertube_category_pushed_at: None,
         };
-        write_journaled(&tx, run_id, hash, &cur, &new)?;
+        journal::write_domain_columns(&tx, run_id, hash, &cur, &new)?;
         tx.commit().ctx_key("committing the manual assignment of", hash)?;
         Ok(cur)
     })

@@ -1,0 +1,277 @@
+//! RECON's SQLite database: opening it beside RECON's own writers, the feature's
+//! migration, the companion's own `companion_*` tables, and the queries the
+//! engine needs. No other RECON table is ever touched.
+//!
+//! This file opens the database and migrates it; the queries live in the
+//! modules below, by who runs them, and are re-exported here so every
+//! `recon::db::X` path names them.
+
+mod counts;
+mod documents;
+mod lookup;
+mod revert;
+mod review;
+mod sessions;
+mod state;
+
+pub use counts::*;
+pub use documents::*;
+pub use lookup::*;
+pub use revert::*;
+pub use review::*;
+pub use sessions::*;
+pub use state::*;
+
+use crate::error::{DbContext, Error, Result};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+/// The four nullable columns the feature adds to `documents`.
+pub const FEATURE_COLUMNS: [&str; 4] = ["recon_domain", "recon_domain_status", "recon_domain_assigned_at", "peertube_category_pushed_at"];
+pub const FEATURE_INDEX: &str = "idx_documents_recon_domain_status";
+
+/// RECON's own `documents` columns: `migrate --check` fails if one went missing.
+/// (`organized_at` and `catalogue.path_updated_at` came with later RECON
+/// migrations, so an older db may lack them legitimately.)
+pub const RECON_DOCUMENT_COLUMNS: [&str; 18] = [
+    "hash",
+    "filename",
+    "path",
+    "size_bytes",
+    "page_count",
+    "book_title",
+    "book_author",
+    "collection",
+    "status",
+    "pages_extracted",
+    "concepts_extracted",
+    "vectors_inserted",
+    "discovered_at",
+    "extracted_at",
+    "enriched_at",
+    "embedded_at",
+    "error_message",
+    "retry_count",
+];
+pub const RECON_CATALOGUE_COLUMNS: [&str; 8] = ["hash", "filename", "path", "size_bytes", "source", "category", "status", "discovered_at"];
+
+/// RECON waits 5 s on a busy database; we wait longer since our writes are the
+/// ones that can be retried without anyone noticing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+const COMPANION_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS companion_runs (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    args TEXT NOT NULL,
+    state TEXT NOT NULL,            -- running | done | failed | rolled_back
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    summary TEXT,
+    report_path TEXT,
+    rolled_back_by TEXT,
+    pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS companion_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,             -- document | video | concept_dir
+    key TEXT NOT NULL,
+    old TEXT,
+    new TEXT,
+    state TEXT NOT NULL,            -- applied | pending | failed | rolled_back
+    at TEXT NOT NULL,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS companion_journal_run ON companion_journal(run_id, id);
+CREATE INDEX IF NOT EXISTS companion_journal_key ON companion_journal(kind, key);
+CREATE TABLE IF NOT EXISTS companion_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS companion_sessions (
+    id_sha256 TEXT PRIMARY KEY,     -- sha256 of the cookie's id: the table alone logs nobody in
+    data TEXT NOT NULL,             -- JSON of the session's values
+    expires_at INTEGER NOT NULL     -- unix seconds
+);
+";
+
+fn sqlite_err(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite { path: path.to_path_buf(), source }
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err(path))?;
+    Ok(())
+}
+
+/// Opens RECON's database for writing. It must exist: creating an empty
+/// recon.db by a typo in a path would hide the mistake.
+pub fn open(path: &Path) -> Result<Connection> {
+    let conn = open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    // RECON runs in WAL mode; make sure we never switch a WAL db back to rollback mode.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sqlite_err(path))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "recon db is not in WAL mode");
+    } else {
+        // In WAL mode NORMAL skips the fsync per commit (the WAL is synced at
+        // checkpoints): still atomic and consistent after a crash, and it keeps
+        // a 22K-row backfill from spending seconds in fsync.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_err(path))?;
+    }
+    Ok(conn)
+}
+
+/// Opens RECON's database read-only (dry runs, status, explain): nothing can be written.
+pub fn open_readonly(path: &Path) -> Result<Connection> {
+    open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
+/// Opens an existing recon.db with `mode` (read-write or read-only) and our busy timeout.
+fn open_with(path: &Path, mode: OpenFlags) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(Error::NotFound(format!("recon db {}", path.display())));
+    }
+    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI).map_err(sqlite_err(path))?;
+    configure(&conn, path)?;
+    Ok(conn)
+}
+
+/// Starts a write transaction that takes the write lock at once, so a busy
+/// database shows up here (and waits) instead of failing half-way.
+pub fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+pub(super) fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let cols = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(cols)
+}
+
+pub(super) fn has_index(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?1", [name], |_| Ok(())).optional()?.is_some())
+}
+
+/// What the migration check found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MigrationState {
+    pub missing_feature_columns: Vec<String>,
+    pub index_present: bool,
+    pub missing_recon_columns: Vec<String>,
+    pub companion_tables: bool,
+}
+
+impl MigrationState {
+    pub fn feature_applied(&self) -> bool {
+        self.missing_feature_columns.is_empty() && self.index_present
+    }
+    pub fn ok(&self) -> bool {
+        self.feature_applied() && self.missing_recon_columns.is_empty() && self.companion_tables
+    }
+}
+
+pub fn migration_state(conn: &Connection) -> Result<MigrationState> {
+    let doc_cols = columns(conn, "documents")?;
+    if doc_cols.is_empty() {
+        return Err(Error::NotMigrated("no `documents` table: is this RECON's recon.db?".into()));
+    }
+    let cat_cols = columns(conn, "catalogue")?;
+    let missing = |want: &[&str], have: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = want.iter().filter(|w| !have.iter().any(|h| h == *w)).map(|w| w.to_string()).collect();
+        out.dedup();
+        out
+    };
+    let mut missing_recon = missing(&RECON_DOCUMENT_COLUMNS, &doc_cols);
+    missing_recon.extend(missing(&RECON_CATALOGUE_COLUMNS, &cat_cols).into_iter().map(|c| format!("catalogue.{c}")));
+    let companion_tables = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('companion_runs','companion_journal','companion_state')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? == 3;
+    Ok(MigrationState {
+        missing_feature_columns: missing(&FEATURE_COLUMNS, &doc_cols),
+        index_present: has_index(conn, FEATURE_INDEX)?,
+        missing_recon_columns: missing_recon,
+        companion_tables,
+    })
+}
+
+/// True when the feature's columns exist (dry runs on an unmigrated db treat them as NULL).
+pub fn feature_columns_present(conn: &Connection) -> Result<bool> {
+    Ok(migration_state(conn)?.missing_feature_columns.is_empty())
+}
+
+/// Applies the feature's migration and the companion's tables. Idempotent, and
+/// safe when RECON's Python applies the same columns first or at the same time:
+/// a "duplicate column" from a racing writer counts as done.
+pub fn migrate(conn: &mut Connection) -> Result<Vec<String>> {
+    let mut applied = Vec::new();
+    let tx = write_tx(conn)?;
+    let have = columns(&tx, "documents")?;
+    if have.is_empty() {
+        return Err(Error::NotMigrated("no `documents` table: is this RECON's recon.db?".into()));
+    }
+    for col in FEATURE_COLUMNS {
+        if !have.iter().any(|h| h == col) {
+            match tx.execute(&format!("ALTER TABLE documents ADD COLUMN {col} TEXT"), []) {
+                Ok(_) => applied.push(format!("documents.{col}")),
+                Err(e) if e.to_string().contains("duplicate column") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if !has_index(&tx, FEATURE_INDEX)? {
+        tx.execute(&format!("CREATE INDEX IF NOT EXISTS {FEATURE_INDEX} ON documents(recon_domain_status)"), [])?;
+        applied.push(FEATURE_INDEX.to_string());
+    }
+    let had_tables = tx.query_row("SELECT count(*) FROM sqlite_master WHERE name='companion_journal'", [], |r| r.get::<_, i64>(0))? > 0;
+    tx.execute_batch(COMPANION_SCHEMA)?;
+    if !had_tables {
+        applied.push("companion_* tables".into());
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
+/// Applies the migration if needed (as RECON does at start-up) and returns what it did.
+pub fn ensure_migrated(conn: &mut Connection) -> Result<Vec<String>> {
+    if migration_state(conn)?.ok() {
+        return Ok(Vec::new());
+    }
+    migrate(conn)
+}
+
+/// Timestamps the companion writes: UTC, ISO 8601 with microseconds, like
+/// Python's `datetime.now(timezone.utc).isoformat()`.
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+}
+
+/// Retries a closure on SQLITE_BUSY/LOCKED beyond the busy timeout (RECON's
+/// Python holds write locks for whole enrichment batches at times).
+pub fn retry_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 0.. {
+        match f() {
+            Err(e) if attempt < 8 && e.is_busy() => {
+                tracing::warn!(attempt, "recon db busy, retrying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+    unreachable!("loop returns")
+}
+
+/// Whether recon.db has a table `name` (explain reads an unmigrated db too).
+pub fn has_table(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
+        .optional()
+        .ctx_in(conn, "looking for table", Some(name))?
+        .is_some())
+}
