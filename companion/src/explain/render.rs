@@ -48,7 +48,7 @@ pub fn render_text(e: &Explanation) -> String {
                 match (&e.concept_dir, e.concept_dir_found) {
                     (Some(d), true) => d.clone(),
                     (Some(d), false) => format!("{d} (missing)"),
-                    (None, _) => "- (hash is not a valid md5)".into(),
+                    (None, _) => "- (hash is not one safe path component)".into(),
                 },
             ),
         ]),
