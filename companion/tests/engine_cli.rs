@@ -332,7 +332,11 @@ fn any_safe_hash_has_its_dir_read_and_no_other_hash_becomes_a_path() {
     // Reprocess refuses the bad hashes and moves none of their dirs; the
     // assigned well-formed ones are not selected at all.
     let before = tree(&ours.concepts());
-    let v = ours.json(&["assign-categories", "--reprocess-missing"]);
+    // Refused documents make the run exit 1 (as before this rule); its report still lists them.
+    let out = ours.run(&["--json", "assign-categories", "--reprocess-missing"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(v["refused"].as_u64(), Some(bad.len() as u64), "{v}");
     let items = v["items"].as_array().expect("items");
     for h in bad {
         let it = items.iter().find(|i| i["hash"] == h).unwrap_or_else(|| panic!("{h:?} not selected: {v}"));
