@@ -98,7 +98,7 @@ fn main() {
             })
             .fold(f64::INFINITY, f64::min)
     };
-    let t_scan = best(&|| files.iter().map(|f| scan_window(black_box(f)).map_or(0, |c| u64::from(c.items))).sum());
+    let t_scan = best(&|| files.iter().map(|f| scan_window(black_box(f)).map_or(0, |c| c.items)).sum());
     let t_utf8 = best(&|| files.iter().filter(|f| simdutf8::basic::from_utf8(black_box(f)).is_ok()).count() as u64);
     println!(
         "scan_window: {} files, {:.1} MB (avg {:.0} B/file): {:.1} ms, {:.0} MB/s single thread (utf-8 check alone: {:.0} MB/s)",
@@ -129,7 +129,7 @@ fn main() {
         std::fs::write(dir.join("meta.json"), "{}").expect("write");
         hashes.push(h);
     }
-    let t_docs = best(&|| companion::recon::concepts::scan_docs(root.path(), &hashes).iter().map(|s| u64::from(s.total())).sum());
+    let t_docs = best(&|| companion::recon::concepts::scan_docs(root.path(), &hashes).iter().map(|s| s.total()).sum());
     println!(
         "scan_docs: {docs} docs, {} files, {:.1} MB on disk, {} threads: {:.1} ms, {:.0} docs/s, {:.0} MB/s",
         docs * 6,

@@ -169,11 +169,11 @@ pub fn is_mega(channel: Option<&str>, rows: u64, threshold: u64, skip: &[String]
 }
 
 /// Share of the top domain and its margin over the runner-up (for spot checks).
-pub fn margin(counts: &Counts, domain: usize) -> (f64, u32) {
-    let total: u32 = counts.iter().sum();
+pub fn margin(counts: &Counts, domain: usize) -> (f64, u64) {
+    let total = crate::recon::pyjson::total(counts);
     let own = counts[domain];
     let runner_up = (0..COUNT).filter(|&i| i != domain).map(|i| counts[i]).max().unwrap_or(0);
-    let share = if total == 0 { 0.0 } else { f64::from(own) / f64::from(total) };
+    let share = if total == 0 { 0.0 } else { own as f64 / total as f64 };
     (share, own.saturating_sub(runner_up))
 }
 
@@ -181,8 +181,8 @@ pub fn margin(counts: &Counts, domain: usize) -> (f64, u32) {
 mod tests {
     use super::*;
 
-    fn c(pairs: &[(u16, u32)]) -> Counts {
-        let mut out = [0u32; COUNT];
+    fn c(pairs: &[(u16, u64)]) -> Counts {
+        let mut out = [0u64; COUNT];
         for &(id, n) in pairs {
             out[usize::from(id - 100)] = n;
         }
@@ -267,6 +267,22 @@ mod tests {
         for s in Status::ALL {
             assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::from(s.as_str())));
         }
+    }
+
+    #[test]
+    fn counts_past_u32_decide_exactly() {
+        // Past u32::MAX nothing wraps or saturates: the winner is the larger count.
+        let big = u64::from(u32::MAX);
+        let won = pass1(Some(&c(&[(105, big + 2), (106, big + 1)])));
+        assert_eq!((won.status, won.domain), (Status::Assigned, Some(5)));
+        let tie = pass1(Some(&c(&[(105, big + 1), (106, big + 1)])));
+        assert_eq!(tie.tied, vec![5, 6]);
+        let others = c(&[(105, u64::MAX), (106, u64::MAX - 1)]);
+        let t = tiebreak(Some(&c(&[(105, 1), (106, 1)])), ChannelView { mega: false, others: &others });
+        assert_eq!((t.status, t.domain), (Status::TiedPass2, Some(5)));
+        let (share, m) = margin(&c(&[(105, u64::MAX), (106, u64::MAX)]), 5);
+        assert_eq!(m, 0);
+        assert!(share > 0.0 && share <= 1.0);
     }
 
     #[test]

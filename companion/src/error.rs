@@ -45,7 +45,8 @@ pub enum Error {
     #[error("another run holds the writer lock: {0}")]
     Locked(String),
 
-    #[error("invalid document hash {0:?}: expected 32 lowercase hex characters")]
+    /// A hash that is not one safe path component (`recon::hash`): never used as a path.
+    #[error("invalid document hash {0:?}: expected 1 to 128 ASCII letters and digits (no separators, dots, NUL, whitespace; case kept)")]
     BadHash(String),
 
     /// An `explain` target that is not a hash, a video uuid or a `/w/` URL.

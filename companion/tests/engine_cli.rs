@@ -278,3 +278,79 @@ fn the_kill_switch_stops_cli_pushes_too() {
     let out = fx.run(&["assign-categories", "--push-pending"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("paused"), "resume-push must lift the switch");
 }
+
+#[test]
+fn any_safe_hash_has_its_dir_read_and_no_other_hash_becomes_a_path() {
+    let base = Fixture::demo(60, 5);
+    let long = "Q".repeat(128);
+    let too_long = "Q".repeat(129);
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    // Well-formed (a sha256, mixed case, 1 and 128 characters): their dirs are read.
+    let good = [(sha, "Medical"), ("AbC", "Security"), ("x", "Logistics"), (long.as_str(), "Navigation")];
+    // Refused: each names a real dir of windows that must never be read.
+    let bad = ["a b", "a.b", "a-b", "caf\u{e9}", "..", " x", too_long.as_str()];
+    {
+        let conn = base.conn();
+        for (i, h) in good.iter().map(|g| g.0).chain(bad).enumerate() {
+            conn.execute(
+                "INSERT INTO catalogue(hash, filename, path, source, status, discovered_at) VALUES (?1, 'v.mp4', ?2, 'stream.echo6.co', 'complete', '2000-01-01 00:00:00')",
+                rusqlite::params![h, format!("https://stream.echo6.co/w/odd{i}")],
+            )
+            .expect("catalogue");
+            conn.execute("INSERT INTO documents(hash, filename, status, discovered_at) VALUES (?1, 'v.mp4', 'complete', '2000-01-01 00:00:00')", [h])
+                .expect("documents");
+        }
+        let window = |dir: &Path, label: &str| {
+            std::fs::create_dir_all(dir).expect("mkdir");
+            std::fs::write(dir.join("window_0001.json"), format!(r#"[{{"domain": "{label}"}}, {{"domain": "{label}"}}]"#)).expect("window");
+        };
+        for (h, label) in good {
+            window(&base.concepts().join(h), label);
+        }
+        for h in bad {
+            window(&base.concepts().join(h), "Medical");
+        }
+    }
+    let ours = base.copy();
+    let theirs = base.copy();
+    migrate_with_python(&theirs);
+    reference(&theirs, &["backfill"]);
+    let v = ours.json(&["assign-categories", "--backfill"]);
+    // The Python reference follows the same rule, row by row.
+    assert_eq!(assignments(&ours.conn()), assignments(&theirs.conn()));
+    let rows = assignments(&ours.conn());
+    let row = |h: &str| rows.iter().find(|r| r.0 == h).cloned().expect("row");
+    for (h, label) in good {
+        assert_eq!(row(h), (h.to_string(), Some(label.to_string()), Some("assigned".to_string())), "{h}");
+    }
+    for h in bad {
+        assert_eq!(row(h), (h.to_string(), None, Some("needs_reprocess".to_string())), "{h:?}");
+    }
+    let reported: Vec<&str> = v["bad_hashes"].as_array().expect("bad_hashes").iter().filter_map(|x| x.as_str()).collect();
+    for h in bad {
+        assert!(reported.contains(&h), "{h:?} not reported as a bad hash: {reported:?}");
+    }
+    // Reprocess refuses the bad hashes and moves none of their dirs; the
+    // assigned well-formed ones are not selected at all.
+    let before = tree(&ours.concepts());
+    // Refused documents make the run exit 1 (as before this rule); its report still lists them.
+    let out = ours.run(&["--json", "assign-categories", "--reprocess-missing"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(v["refused"].as_u64(), Some(bad.len() as u64), "{v}");
+    let items = v["items"].as_array().expect("items");
+    for h in bad {
+        let it = items.iter().find(|i| i["hash"] == h).unwrap_or_else(|| panic!("{h:?} not selected: {v}"));
+        assert!(it["error"].as_str().is_some_and(|e| e.contains("invalid document hash")), "{it}");
+        assert!(it["quarantined_to"].is_null());
+    }
+    for (h, _) in good {
+        assert!(!items.iter().any(|i| i["hash"] == h), "{h} selected for reprocess");
+    }
+    let after = tree(&ours.concepts());
+    for h in bad.iter().chain(good.iter().map(|g| &g.0)).filter(|h| **h != "..") {
+        let w = format!("{h}/window_0001.json");
+        assert!(before.iter().any(|(p, _)| *p == w) && after.iter().any(|(p, _)| *p == w), "{h:?} moved");
+    }
+    assert!(ours.root().join("window_0001.json").exists(), "\"..\" moved the data dir's window");
+}

@@ -34,10 +34,14 @@ LABELS = [
 ]
 VALID = set(LABELS)
 
-# "A document's hash is the lowercase hex MD5 of its source file (32 hex
-# characters); treat anything else in that column as untrusted text, never as
-# a path fragment."
-HASH_RE = re.compile(r"[0-9a-f]{32}\Z")
+# "RECON's assigner joins whatever the column holds onto the concepts dir, so
+# a row holding another well-formed hash (a 64-hex sha256 from an older
+# import, say) has its dir read. Match that for every hash that is one safe
+# path component - ASCII letters and digits only, 1 to 128 of them (case
+# kept: the file system is case-sensitive) - and refuse anything else
+# (separators, dots, NUL, whitespace, empty) as a bad hash that never becomes
+# a path." (recon-integration.md; the companion's recon::hash)
+HASH_RE = re.compile(r"[0-9A-Za-z]{1,128}\Z")
 
 
 # ---------------------------------------------------------------- files

@@ -219,6 +219,30 @@ class ReferenceTest(unittest.TestCase):
         out = f.run("backfill")
         self.assertEqual(out["rows"], {"../evil": ["needs_reprocess", None]})
 
+    def test_any_safe_component_is_read_and_nothing_else(self):
+        f = self.f
+        sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        good = {sha: "Medical", "AbC": "Security", "x": "Logistics", "Q" * 128: "Navigation"}
+        bad = {"a b": "Medical", "a.b": "Medical", "a-b": "Medical", "caf\u00e9": "Medical",
+               "Q" * 129: "Medical", "": "Medical"}
+        for n, (hh, label) in enumerate(list(good.items()) + list(bad.items())):
+            f.conn.execute("INSERT INTO catalogue(hash, filename, path, source, discovered_at) "
+                           "VALUES (?, 'f', 'p', ?, ?)", (hh, SRC, f"2024-01-01 00:00:{n:02d}"))
+            f.conn.execute("INSERT INTO documents(hash, filename, status, discovered_at) "
+                           "VALUES (?, 'f', 'complete', ?)", (hh, f"2024-01-01 00:00:{n:02d}"))
+            if hh:
+                d = os.path.join(f.concepts, hh)
+                os.mkdir(d)
+                with open(os.path.join(d, "window_0001.json"), "w") as fh:
+                    json.dump([{"domain": label}], fh)
+        f.conn.commit()
+        rows = f.run("backfill")["rows"]
+        for hh, label in good.items():
+            self.assertEqual(rows[hh], ["assigned", label], hh)
+        for hh in bad:
+            self.assertEqual(rows[hh], ["needs_reprocess", None], hh)
+        self.assertTrue(rr.HASH_RE.match("Z" * 128) and not rr.HASH_RE.match("abc\n"))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -123,7 +123,7 @@ impl Fx {
     }
 }
 
-fn counts_of(list: &[companion::explain::DomainCount]) -> Vec<(&'static str, u32)> {
+fn counts_of(list: &[companion::explain::DomainCount]) -> Vec<(&'static str, u64)> {
     list.iter().map(|d| (d.domain, d.count)).collect()
 }
 
@@ -204,7 +204,7 @@ fn tie_resolved_by_channel_lists_top_contributors() {
     assert_eq!(t.mates_counted, 7);
     assert_eq!(counts_of(t.channel_counts.as_deref().expect("counts")), [("Medical", 5), ("Security", 10)]);
     assert_eq!(t.channel_margin, Some(5));
-    let top: Vec<(&str, u32)> = t.top_contributors.iter().map(|c| (c.hash.as_str(), c.total)).collect();
+    let top: Vec<(&str, u64)> = t.top_contributors.iter().map(|c| (c.hash.as_str(), c.total)).collect();
     let (h10, h14, h11, h12, h15) = (h(10), h(14), h(11), h(12), h(15));
     assert_eq!(top, [(h10.as_str(), 5), (h14.as_str(), 4), (h11.as_str(), 2), (h12.as_str(), 2), (h15.as_str(), 1)]);
     assert_eq!(t.top_contributors[0].title.as_deref(), Some("mate 10"));
@@ -381,7 +381,10 @@ fn lookup_by_uuid_short_uuid_and_url() {
 fn bad_or_unknown_targets_give_clear_errors() {
     let fx = Fx::new();
     fx.video(&h(1), Some("C"), &uuid(1), None);
-    for bad in ["", "../../etc/passwd", "hello world", "https://stream.echo6.co/videos/watch/123", "0123456789abcdef0123456789abcdeg", "https://x/w/"] {
+    // "0123456789abcdef0123456789abcdeg" was here: one safe path component, it
+    // is now a well-formed hash of no document (NotFound, below).
+    for bad in ["", "../../etc/passwd", "hello world", "https://stream.echo6.co/videos/watch/123", "https://x/w/", "a.b", "a".repeat(129).as_str(), "caf\u{e9}"]
+    {
         match fx.explain(bad) {
             Err(e @ Error::BadTarget(_)) => {
                 assert_eq!(e.exit_code(), 2);
@@ -390,9 +393,11 @@ fn bad_or_unknown_targets_give_clear_errors() {
             other => panic!("{bad:?}: {other:?}"),
         }
     }
-    match fx.explain(&h(7)) {
-        Err(e @ Error::NotFound(_)) => assert!(e.to_string().contains(&h(7)), "{e}"),
-        other => panic!("{other:?}"),
+    for absent in [h(7), "0123456789abcdef0123456789abcdeg".to_string(), "x".to_string(), "e".repeat(64)] {
+        match fx.explain(&absent) {
+            Err(e @ Error::NotFound(_)) => assert!(e.to_string().contains(&absent), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
     match fx.explain(&uuid(7)) {
         Err(e @ Error::NotFound(_)) => assert!(e.to_string().contains("/w/"), "{e}"),
@@ -592,4 +597,32 @@ fn spot_check_tied_pass_2_judges_the_channel_lead() {
     assert_eq!((s.verdicts[0].class, s.verdicts[0].channel_margin), (Class::Clear, Some(5)));
     assert_eq!((s.verdicts[1].class, s.verdicts[1].channel_margin), (Class::Narrow, Some(1)));
     assert_eq!(s.summary.stale, 0);
+}
+
+#[test]
+fn a_target_that_is_both_a_hash_and_a_short_uuid_is_a_document_first() {
+    let fx = Fx::new();
+    let short = "mhvXdrZT4jP5T8vBxuvm75";
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    // A document whose hash is the short uuid, and a video stored under that uuid.
+    fx.video(short, Some("C"), &uuid(1), Some("hash named like a uuid"));
+    fx.window(short, "window_0001.json", concepts(&[("Security", 2)]));
+    fx.video(&h(1), Some("C"), short, Some("the video"));
+    let e = fx.ok(short);
+    assert_eq!((e.hash.as_str(), e.title.as_deref()), (short, Some("hash named like a uuid")));
+    assert!(e.concept_dir_found);
+    assert_eq!(counts_of(&e.totals), [("Security", 2)]);
+    // Through its URL it can only be the video.
+    assert_eq!(fx.ok(&format!("https://stream.echo6.co/w/{short}")).hash, h(1));
+    // Without a document of that hash, the same 22 characters name the video.
+    let other = "1111111111111111111112";
+    fx.video(&h(2), Some("C"), other, Some("short only"));
+    assert_eq!(fx.ok(other).hash, h(2));
+    // A sha256-named document is explained from its own concept dir.
+    fx.video(sha, Some("D"), &uuid(3), None);
+    fx.window(sha, "window_0001.json", concepts(&[("Medical", 3), ("Logistics", 1)]));
+    let e = fx.ok(sha);
+    assert!(e.concept_dir_found && e.concept_dir.as_deref().is_some_and(|d| d.ends_with(sha)), "{:?}", e.concept_dir);
+    assert_eq!(counts_of(&e.totals), [("Medical", 3), ("Logistics", 1)]);
+    assert_eq!(e.outcome.domain, Some("Medical"));
 }

@@ -28,7 +28,7 @@ fn client(url: &str, tweak: impl FnOnce(&mut QdrantSettings)) -> QdrantClient {
     QdrantClient::new(s).expect("valid settings").with_retry_policy(fast)
 }
 
-fn doc(counts: &[(&str, u32)], points: u64) -> DocCounts {
+fn doc(counts: &[(&str, u64)], points: u64) -> DocCounts {
     let mut c = Counts::default();
     for &(label, n) in counts {
         c[idx(label)] = n;

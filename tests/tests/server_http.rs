@@ -351,8 +351,11 @@ async fn api_items_assign_and_errors() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = c.post_json(&path, serde_json::json!({"nodomain": 1}), Some(&csrf)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    let r = c.post_json("/api/items/xyz/assign", serde_json::json!({"domain": label(1)}), Some(&csrf)).await;
+    // "xyz" was the bad hash here; by the hash rule it is well-formed (absent: 404).
+    let r = c.post_json("/api/items/xy.z/assign", serde_json::json!({"domain": label(1)}), Some(&csrf)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = c.post_json("/api/items/xyz/assign", serde_json::json!({"domain": label(1)}), Some(&csrf)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = c.post_json(&format!("/api/items/{}/assign", hash_of(0xdddd_0000, 0)), serde_json::json!({"domain": label(1)}), Some(&csrf)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = c.post_json(&path, serde_json::json!({"domain": shared_constants::DOMAINS[1].id}), Some(&csrf)).await;
@@ -378,7 +381,9 @@ async fn item_page_explains_the_video() {
     assert!(r.body.contains("Tied video 0"));
     assert!(r.body.contains("window_0001.json"));
     assert!(r.body.contains("tied_manual"));
-    assert_eq!(c.get("/peertube/item/zzz").await.status, StatusCode::BAD_REQUEST);
+    // "zzz" was the bad hash here; by the hash rule it is well-formed (absent: 404).
+    assert_eq!(c.get("/peertube/item/zz-z").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(c.get("/peertube/item/zzz").await.status, StatusCode::NOT_FOUND);
     assert_eq!(c.get(&format!("/peertube/item/{}", hash_of(0xeeee_0000, 0))).await.status, StatusCode::NOT_FOUND);
 }
 

@@ -168,7 +168,31 @@ fn hostile_params() -> Vec<String> {
         "%3Cscript%3E".into(),
         "'%20OR%201=1--".into(),
         "%20".into(),
+        // The hash rule's other side: one character too many, dots, separators,
+        // NUL, whitespace and non-ASCII letters around otherwise valid hashes.
+        "a".repeat(129),
+        format!("{}%2E", "a".repeat(32)),
+        "a.b".into(),
+        "%2E".into(),
+        "a%2Fb".into(),
+        "a%5Cb".into(),
+        "a%00b".into(),
+        "a%20b".into(),
+        "caf%C3%A9".into(),
+        "%D0%B0bc".into(),
     ]
+}
+
+/// Refused as hashes but fine as run ids (`-`, `_`, whitespace that a run id
+/// has trimmed): 400 on the `{hash}` routes.
+fn hostile_hashes_only() -> Vec<String> {
+    vec!["a-b".into(), "a_b".into(), format!("{}-", "e".repeat(64)), format!("{}%0A", "a".repeat(32)), "%09abc".into(), "abc%20".into()]
+}
+
+/// Well-formed hashes of no document (1 and 128 characters, a sha256, mixed
+/// case): the hash rule lets them through, so the answer is 404, not 400.
+fn absent_well_formed_hashes() -> Vec<String> {
+    vec!["x".into(), "Q".repeat(128), "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(), "AbCdEf0123456789aBcDeF0123456789".into()]
 }
 
 #[tokio::test]
@@ -194,6 +218,76 @@ async fn hostile_path_parameters_get_400_never_500() {
         }
     }
     assert!(checked >= 2 * 14 * 8, "{checked}");
+    // The `{hash}` routes, with the run id left valid.
+    for (m, r) in pairs().into_iter().filter(|(_, r)| r.path.contains("{hash}")) {
+        // A valid body each, so only the hash decides the answer.
+        let send = |c: &Client, h: &str| {
+            let path = fill(r.path, h, RUN_ID);
+            let req = if is_api(&path) {
+                let body = serde_json::json!({ "domain": label(1) }).to_string();
+                caller(c.req(m, &path), CALLER, CALLER_TOKEN).header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap()
+            } else {
+                let body = form_body(&[("csrf", &csrf), ("confirm", "yes"), ("domain", label(1))]);
+                c.req(m, &path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").header("x-csrf-token", &csrf).body(Body::from(body)).unwrap()
+            };
+            (path, req)
+        };
+        for h in hostile_hashes_only() {
+            let (path, req) = send(&c, &h);
+            let resp = c.send(req).await;
+            assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{m} {path}: {}", resp.body.chars().take(300).collect::<String>());
+        }
+        for h in absent_well_formed_hashes() {
+            let (path, req) = send(&c, &h);
+            let resp = c.send(req).await;
+            assert_eq!(resp.status, StatusCode::NOT_FOUND, "{m} {path}: {}", resp.body.chars().take(300).collect::<String>());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sha256_or_mixed_case_hash_is_served_and_assigned_as_stored() {
+    let (d, st) = setup();
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let mixed = "AbC";
+    {
+        let conn = rusqlite::Connection::open(&d.db).unwrap();
+        for h in [sha, mixed] {
+            conn.execute(
+                "INSERT INTO catalogue(hash, filename, path, source, category, status) VALUES (?1, 'v.mp4', 'https://stream.echo6.co/w/nothing', ?2, 'Gamma', 'complete')",
+                rusqlite::params![h, SOURCE],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO documents(hash, filename, book_title, status) VALUES (?1, 'v.mp4', 'Odd hash', 'complete')", [h]).unwrap();
+        }
+        write_concepts(&d.concepts, sha, &[(4, 3), (6, 1)]);
+        write_concepts(&d.concepts, mixed, &[(7, 2)]);
+    }
+    let mut c = Client::new(&st);
+    for (h, want) in [(sha, 4), (mixed, 7)] {
+        let r = c.send(caller(c.req("GET", &format!("/api/items/{h}")), CALLER, CALLER_TOKEN).body(Body::empty()).unwrap()).await;
+        assert_eq!(r.status, StatusCode::OK, "{h}: {}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["hash"], h);
+        assert_eq!(v["concept_dir_found"], true, "{h}: its dir is read");
+        assert_eq!(v["outcome"]["domain"], label(want), "{h}");
+    }
+    // Case is kept: the lowercase spelling is another, absent, document.
+    let r = c.send(caller(c.req("GET", "/api/items/abc"), CALLER, CALLER_TOKEN).body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = c
+        .send(
+            caller(c.req("POST", &format!("/api/items/{mixed}/assign")), CALLER, CALLER_TOKEN)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::json!({ "domain": label(2) }).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let conn = rusqlite::Connection::open(&d.db).unwrap();
+    let got: (String, String) =
+        conn.query_row("SELECT recon_domain, recon_domain_status FROM documents WHERE hash = ?1", [mixed], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(got, (label(2).to_string(), "manual_assigned".to_string()));
 }
 
 #[tokio::test]
@@ -434,16 +528,22 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn parse_hash_accepts_only_32_lowercase_hex(raw in ".{0,80}") {
-        if let Ok(h) = companion::server::ops::parse_hash(&raw) {
-            prop_assert!(h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "{h:?}");
-            prop_assert_eq!(h, raw.trim().to_ascii_lowercase());
+    fn parse_hash_accepts_only_safe_components(raw in ".{0,80}|[0-9A-Za-z./\\ \x00-]{0,12}|[0-9A-Za-z]{120,140}") {
+        match companion::server::ops::parse_hash(&raw) {
+            Ok(h) => {
+                prop_assert!((1..=128).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_alphanumeric()), "{h:?}");
+                prop_assert_eq!(h, raw);
+            }
+            Err(e) => {
+                prop_assert!(matches!(e, companion::error::Error::BadHash(_)));
+                prop_assert!(raw.is_empty() || raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_alphanumeric()), "{raw:?}");
+            }
         }
     }
 
     #[test]
-    fn parse_hash_accepts_every_hash(h in "[0-9a-fA-F]{32}") {
-        prop_assert_eq!(companion::server::ops::parse_hash(&h).unwrap(), h.to_ascii_lowercase());
+    fn parse_hash_accepts_every_hash(h in "[0-9a-fA-F]{32}|[0-9a-f]{64}|[0-9A-Za-z]{1,128}") {
+        prop_assert_eq!(companion::server::ops::parse_hash(&h).unwrap(), h);
     }
 
     #[test]
@@ -456,8 +556,10 @@ proptest! {
 
     #[test]
     fn parse_target_never_yields_an_unsafe_hash(raw in "\\PC{0,120}|.*/w/[0-9a-f-]{0,40}.*") {
-        if let Ok(companion::explain::Target::Hash(h)) = companion::explain::parse_target(&raw) {
+        use companion::explain::Target;
+        if let Ok(Target::Hash(h) | Target::HashOrVideo { hash: h, .. }) = companion::explain::parse_target(&raw) {
             prop_assert!(companion::recon::concepts::is_valid_hash(&h), "{h:?}");
+            prop_assert_eq!(h, raw);
         }
     }
 

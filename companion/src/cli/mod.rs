@@ -143,7 +143,7 @@ pub enum Command {
     HashPassword,
     /// Explain one video's domain: counts per window, skipped files, the rule that decided, staleness.
     Explain {
-        /// Document hash, PeerTube video uuid, or a /w/… URL.
+        /// Document hash (1-128 ASCII letters/digits, case kept), PeerTube video uuid (36 or 22 chars), or a /w/… URL; one that could be both (a 22-char short uuid) is looked up as a document hash first, then as a video.
         target: String,
     },
     /// Check the Qdrant source: the collection, its point count, the doc_hash payload index, and a sample of recon.db's documents found there. Exit 1 when unusable.

@@ -172,7 +172,7 @@ mod tests {
     use super::*;
     use crate::recon::pyjson::Counts;
 
-    fn o(pairs: &[(usize, u32)], none: Status) -> Outcome {
+    fn o(pairs: &[(usize, u64)], none: Status) -> Outcome {
         let mut c = Counts::default();
         for &(i, n) in pairs {
             c[i] = n;

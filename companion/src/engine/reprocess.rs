@@ -118,8 +118,9 @@ fn reprocess_one(conn: &mut Connection, run_id: &str, hash: &str, dir: Option<&P
     //    move and the row reset still leaves a record of where the dir went.
     let mut move_entry = None;
     if let Some(dir) = dir {
+        // The quarantine path follows the same hash rule as the concept dir.
+        let dest = concepts::concept_dir(qdir, hash)?;
         std::fs::create_dir_all(qdir).map_err(|e| Error::io(qdir, e))?;
-        let dest = qdir.join(hash);
         let old = json!({ "path": dir.display().to_string() });
         let new = json!({ "path": dest.display().to_string(), "files": item.files });
         let id = recondb::retry_busy(|| journal::record(conn, run_id, Kind::ConceptDir, hash, &old, &new, EntryState::Pending))?;

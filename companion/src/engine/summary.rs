@@ -34,7 +34,7 @@ pub struct PassSummary {
     pub report: Option<String>,
     pub selected: u64,
     pub tally: Tally,
-    /// Documents whose concept dir is missing (or whose hash is not a valid md5).
+    /// Documents whose concept dir is missing (or whose hash is not one safe path component).
     pub no_concept_dir: u64,
     pub bad_hashes: Vec<String>,
     pub skipped: SkipStats,

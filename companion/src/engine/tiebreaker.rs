@@ -7,7 +7,7 @@ use crate::context::Env;
 use crate::error::Result;
 use crate::recon::concepts::DocScan;
 use crate::recon::db::{self as recondb, Candidate};
-use crate::recon::pyjson::Counts;
+use crate::recon::pyjson::{self, Counts};
 use crate::recon::source::SourceStats;
 use rusqlite::Connection;
 use shared_constants::COUNT;
@@ -66,21 +66,34 @@ impl CountCache {
         self.scans.get(hash).and_then(|s| s.dir_found.then_some(&s.totals))
     }
 
-    /// Sum over a channel's members other than `except`.
+    /// Sum over a channel's members other than `except` (saturating: never wraps).
     pub fn channel_others(&self, members: &[String], except: &str) -> Counts {
-        let mut sum = [0u32; COUNT];
+        let mut sum = [0u64; COUNT];
         for m in members {
             if m == except {
                 continue;
             }
             if let Some(c) = self.totals(m) {
-                for i in 0..COUNT {
-                    sum[i] += c[i];
-                }
+                pyjson::add_counts(&mut sum, c);
             }
         }
         sum
     }
+}
+
+/// A channel's sum without one of its members, when that is exact: `None`
+/// when a label's sum may have saturated (`u64::MAX`) or is below the
+/// member's own count (the sum did not include it), so the caller adds the
+/// other members instead of trusting a subtraction.
+fn without_member(sum: &Counts, own: &Counts) -> Option<Counts> {
+    let mut out = [0u64; COUNT];
+    for i in 0..COUNT {
+        if sum[i] == u64::MAX {
+            return None;
+        }
+        out[i] = sum[i].checked_sub(own[i])?;
+    }
+    Some(out)
 }
 
 /// Per-channel sums, so each tied video costs O(18) instead of O(channel size).
@@ -103,11 +116,14 @@ pub fn decide_tie(env: &Env, channels: &Channels, cache: &CountCache, sums: &Has
     let mut others = sum.copied().unwrap_or([0; COUNT]);
     // The doc itself is excluded from its channel's counts only if it is a member
     // (and only from a real sum: mega-channels have none, their counts stay zero).
-    if let (Some(ch), Some(own), Some(_)) = (ch, own, sum) {
+    // The subtraction is exact unless the sum saturated; then the other members
+    // are added again (O(channel size), only on input no real channel reaches).
+    if let (Some(ch), Some(own), Some(sum)) = (ch, own, sum) {
         if channels.channel_of.get(&c.hash).map(String::as_str) == Some(ch) {
-            for i in 0..COUNT {
-                others[i] -= own[i];
-            }
+            others = without_member(sum, own).unwrap_or_else(|| {
+                let members = channels.members.get(ch).map(Vec::as_slice).unwrap_or(&[]);
+                cache.channel_others(members, &c.hash)
+            });
         }
     }
     assign::tiebreak_as(own, ChannelView { mega, others: &others }, env.no_counts_status())
@@ -176,4 +192,72 @@ pub fn tiebreaker(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSu
     summary.percent = percentages(&summary.tally, summary.selected);
     finish_pass(env, &mut conn, run, &changes, |cur| cur.recon_domain_status.as_deref() == Some(Status::TiedPass1.as_str()), &mut summary, started)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recon::db::Candidate;
+
+    fn idx(l: &str) -> usize {
+        shared_constants::index_of_label(l).expect("label")
+    }
+
+    fn counts(pairs: &[(&str, u64)]) -> Counts {
+        let mut c = [0u64; COUNT];
+        for &(l, n) in pairs {
+            c[idx(l)] = n;
+        }
+        c
+    }
+
+    /// One channel "ch" of the given members, the tied document "t" among them.
+    fn decide(docs: &[(&str, Counts)]) -> Outcome {
+        let env = Env::from_config(&crate::config::Config::default());
+        let names: Vec<String> = docs.iter().map(|(h, _)| h.to_string()).collect();
+        let channels =
+            Channels { members: HashMap::from([("ch".to_string(), names.clone())]), channel_of: names.iter().map(|h| (h.clone(), "ch".to_string())).collect() };
+        let cache = CountCache { scans: docs.iter().map(|(h, c)| (h.to_string(), DocScan { dir_found: true, totals: *c, ..DocScan::default() })).collect() };
+        let sums = channel_sums(&cache, &channels, &HashSet::from(["ch".to_string()]));
+        decide_tie(&env, &channels, &cache, &sums, &Candidate { hash: "t".into(), channel: Some("ch".into()) })
+    }
+
+    #[test]
+    fn channel_sums_past_u32_are_exact() {
+        let big = u64::from(u32::MAX);
+        let t = counts(&[("Medical", 1), ("Security", 1)]);
+        // The mates' Medical passes u32::MAX by 2, Security by 1: Medical wins.
+        let o = decide(&[("t", t), ("a", counts(&[("Medical", big), ("Security", big)])), ("b", counts(&[("Medical", 2), ("Security", 1)]))]);
+        assert_eq!((o.status, o.domain, o.rule), (Status::TiedPass2, Some(idx("Medical")), assign::Rule::Channel));
+        let cache = CountCache {
+            scans: [("a", big), ("b", big), ("c", 2)]
+                .into_iter()
+                .map(|(h, n)| (h.to_string(), DocScan { dir_found: true, totals: counts(&[("Medical", n)]), ..DocScan::default() }))
+                .collect(),
+        };
+        let members: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        assert_eq!(cache.channel_others(&members, "")[idx("Medical")], 2 * big + 2);
+        assert_eq!(cache.channel_others(&members, "b")[idx("Medical")], big + 2);
+    }
+
+    #[test]
+    fn a_saturated_channel_sum_is_never_subtracted_from() {
+        // Both labels' channel sums saturate once "t" is included; subtracting
+        // "t" from them would give a false tie (u64::MAX - 2 each). Adding the
+        // other members gives Medical u64::MAX - 1 against Security u64::MAX - 2.
+        let t = counts(&[("Medical", 2), ("Security", 2)]);
+        let o = decide(&[("t", t), ("a", counts(&[("Medical", u64::MAX - 1)])), ("b", counts(&[("Security", u64::MAX - 2)]))]);
+        assert_eq!((o.status, o.domain, o.rule), (Status::TiedPass2, Some(idx("Medical")), assign::Rule::Channel));
+        // Sums saturate rather than wrap.
+        let cache = CountCache {
+            scans: [("a", u64::MAX), ("b", 1)]
+                .into_iter()
+                .map(|(h, n)| (h.to_string(), DocScan { dir_found: true, totals: counts(&[("Medical", n)]), ..DocScan::default() }))
+                .collect(),
+        };
+        assert_eq!(cache.channel_others(&["a".to_string(), "b".to_string()], "")[idx("Medical")], u64::MAX);
+        assert_eq!(without_member(&counts(&[("Medical", u64::MAX)]), &counts(&[("Medical", 1)])), None);
+        assert_eq!(without_member(&counts(&[("Medical", 1)]), &counts(&[("Medical", 2)])), None);
+        assert_eq!(without_member(&counts(&[("Medical", 5)]), &counts(&[("Medical", 2)])), Some(counts(&[("Medical", 3)])));
+    }
 }

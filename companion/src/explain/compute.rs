@@ -118,7 +118,7 @@ impl<'a> Work<'a> {
 
 // ---------------------------------------------------------------------------
 // Assembling an explanation.
-fn dc(i: usize, count: u32) -> DomainCount {
+fn dc(i: usize, count: u64) -> DomainCount {
     DomainCount { id: DOMAINS[i].id, domain: DOMAINS[i].label, count }
 }
 
@@ -133,7 +133,7 @@ fn ranked(c: &Counts) -> Vec<DomainCount> {
 }
 
 pub(super) fn counts_from(list: &[DomainCount]) -> Counts {
-    let mut c = [0u32; COUNT];
+    let mut c = [0u64; COUNT];
     for d in list {
         if let Some(i) = shared_constants::index_of_id(d.id) {
             c[i] = d.count;
@@ -273,13 +273,13 @@ fn tie_detail(w: &Work<'_>, hash: &str, channel: Option<&str>, doc: &Counts, o: 
             detail.channel_margin = Some(others[win].saturating_sub(best_other));
         }
     }
-    let mut contrib: Vec<(u32, &String, Vec<DomainCount>)> = members
+    let mut contrib: Vec<(u64, &String, Vec<DomainCount>)> = members
         .iter()
         .filter(|m| m.as_str() != hash)
         .filter_map(|m| {
             let t = w.cache.totals(m)?;
             let counts: Vec<DomainCount> = tied.iter().map(|&i| dc(i, t[i])).collect();
-            let total: u32 = counts.iter().map(|d| d.count).sum();
+            let total = counts.iter().fold(0u64, |n, d| n.saturating_add(d.count));
             (total > 0).then_some((total, m, counts))
         })
         .collect();
@@ -293,9 +293,12 @@ fn tie_detail(w: &Work<'_>, hash: &str, channel: Option<&str>, doc: &Counts, o: 
 
 fn reason(scan: &DocScan, skipped_files: usize, outcome: &Outcome, tie: Option<&TieDetail>) -> String {
     let totals = &scan.totals;
-    let total: u32 = totals.iter().sum();
+    let total = crate::recon::pyjson::total(totals);
     match outcome.rule {
-        Rule::NoValidDomain if scan.bad_hash => "The hash is not a valid md5, so its concept dir is never read: no valid domain (needs_reprocess).".into(),
+        Rule::NoValidDomain if scan.bad_hash => {
+            "The hash is not one safe path component (1 to 128 ASCII letters and digits), so its concept dir is never read: no valid domain (needs_reprocess)."
+                .into()
+        }
         Rule::NoValidDomain if !scan.dir_found => "No concept dir: nothing to count, so it needs reprocessing.".into(),
         Rule::NoValidDomain => {
             format!("No concept in its {} window file(s) ({skipped_files} skipped) carries a valid domain, so it needs reprocessing.", scan.windows.len())
@@ -378,13 +381,13 @@ pub(super) fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> 
     for win in &scan.windows {
         match &win.result {
             Ok(fc) => {
-                non_obj += u64::from(fc.non_objects);
-                no_valid += u64::from(fc.no_valid_domain);
+                non_obj = non_obj.saturating_add(fc.non_objects);
+                no_valid = no_valid.saturating_add(fc.no_valid_domain);
                 windows.push(WindowCounts {
                     file: win.name.clone(),
                     items: fc.items,
                     counts: nonzero(&fc.counts),
-                    counted: fc.counts.iter().sum(),
+                    counted: crate::recon::pyjson::total(&fc.counts),
                     non_object_items: fc.non_objects,
                     no_valid_domain_items: fc.no_valid_domain,
                 });
@@ -441,8 +444,8 @@ pub fn explain(env: &Env, conn: &Connection, target: &str) -> Result<Explanation
 mod tests {
     use super::*;
 
-    fn c(pairs: &[(u16, u32)]) -> Counts {
-        let mut out = [0u32; COUNT];
+    fn c(pairs: &[(u16, u64)]) -> Counts {
+        let mut out = [0u64; COUNT];
         for &(id, n) in pairs {
             out[usize::from(id - 100)] = n;
         }

@@ -9,7 +9,7 @@ use serde::Serialize;
 pub struct DomainCount {
     pub id: u16,
     pub domain: &'static str,
-    pub count: u32,
+    pub count: u64,
 }
 
 /// What recon.db holds for the document (the four feature columns).
@@ -28,14 +28,14 @@ pub struct Stored {
 pub struct WindowCounts {
     pub file: String,
     /// Elements of the file's top-level array.
-    pub items: u32,
+    pub items: u64,
     /// Valid-domain counts, non-zero only, in id order.
     pub counts: Vec<DomainCount>,
     /// Sum of `counts`.
-    pub counted: u32,
-    pub non_object_items: u32,
+    pub counted: u64,
+    pub non_object_items: u64,
     /// Objects with no valid domain (missing, legacy label, not a string).
-    pub no_valid_domain_items: u32,
+    pub no_valid_domain_items: u64,
 }
 
 /// A window file that contributed nothing, and why.
@@ -70,7 +70,7 @@ pub struct Contributor {
     /// Its counts for the tied domains (id order, zeros kept).
     pub counts: Vec<DomainCount>,
     /// Sum of `counts`.
-    pub total: u32,
+    pub total: u64,
 }
 
 /// How the channel tiebreaker saw a tied document.
@@ -79,7 +79,7 @@ pub struct TieDetail {
     /// The domains sharing the document's highest count (id order).
     pub tied: Vec<&'static str>,
     /// Their shared count in the document.
-    pub tied_count: u32,
+    pub tied_count: u64,
     /// `catalogue.category`; None: the document has no channel.
     pub channel: Option<String>,
     /// PeerTube catalogue rows in the channel (the document included).
@@ -93,7 +93,7 @@ pub struct TieDetail {
     pub channel_counts: Option<Vec<DomainCount>>,
     /// How far the chosen domain leads the other tied domains in the channel
     /// (only when the channel decided).
-    pub channel_margin: Option<u32>,
+    pub channel_margin: Option<u64>,
     /// Channel-mates whose files were counted.
     pub mates_counted: u64,
     /// The channel-mates that contributed most to the tied domains (at most 5).
@@ -143,7 +143,7 @@ pub struct Explanation {
     /// False when recon.db lacks the feature's columns (nothing is stored yet).
     pub migrated: bool,
     pub stored: Stored,
-    /// None when the hash is not a valid md5 (it is then never used as a path).
+    /// None when the hash is not one safe path component (it is then never used as a path).
     pub concept_dir: Option<String>,
     pub concept_dir_found: bool,
     /// Window files that counted, in file-name order.
@@ -154,7 +154,7 @@ pub struct Explanation {
     pub skipped_no_valid_domain_items: u64,
     /// Valid-domain counts over all windows, non-zero only, highest first.
     pub totals: Vec<DomainCount>,
-    pub total_valid: u32,
+    pub total_valid: u64,
     /// Pass 1 on today's files.
     pub pass1: Decided,
     /// What backfill then tiebreaker would store today.
@@ -204,11 +204,11 @@ pub struct Verdict {
     /// Its share of the document's valid-domain concepts (files as they are now).
     pub share: Option<f64>,
     /// Its lead over the runner-up, in concepts (0 when it does not lead).
-    pub margin: Option<u32>,
+    pub margin: Option<u64>,
     pub runner_up: Option<&'static str>,
-    pub total_valid: u32,
+    pub total_valid: u64,
     /// For ties: the stored domain's lead over the other tied domains in the channel's counts.
-    pub channel_margin: Option<u32>,
+    pub channel_margin: Option<u64>,
     pub class: Class,
     pub stale: bool,
     pub note: String,

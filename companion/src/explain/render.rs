@@ -48,7 +48,7 @@ pub fn render_text(e: &Explanation) -> String {
                 match (&e.concept_dir, e.concept_dir_found) {
                     (Some(d), true) => d.clone(),
                     (Some(d), false) => format!("{d} (missing)"),
-                    (None, _) => "- (hash is not a valid md5)".into(),
+                    (None, _) => "- (hash is not one safe path component)".into(),
                 },
             ),
         ]),
@@ -86,12 +86,12 @@ pub fn render_text(e: &Explanation) -> String {
     if e.totals.is_empty() {
         push(&mut out, "no valid domain in any window");
     } else {
-        let total = f64::from(e.total_valid.max(1));
+        let total = e.total_valid.max(1) as f64;
         push(
             &mut out,
             &output::table(
                 &["domain", "id", "count", "share"],
-                e.totals.iter().map(|d| vec![d.domain.to_string(), d.id.to_string(), d.count.to_string(), pct(f64::from(d.count) * 100.0 / total)]),
+                e.totals.iter().map(|d| vec![d.domain.to_string(), d.id.to_string(), d.count.to_string(), pct(d.count as f64 * 100.0 / total)]),
             ),
         );
     }

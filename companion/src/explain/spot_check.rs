@@ -14,7 +14,7 @@ use shared_constants::{COUNT, DOMAINS};
 
 /// A verdict is `narrow` when the domain leads the runner-up by at most this
 /// many concepts: one changed concept could flip it.
-pub const NARROW_MARGIN_MAX: u32 = 1;
+pub const NARROW_MARGIN_MAX: u64 = 1;
 /// … or when it holds less than this share of the document's valid-domain
 /// concepts: most of the document is about something else.
 pub const NARROW_SHARE_BELOW: f64 = 0.5;

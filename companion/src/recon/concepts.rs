@@ -5,15 +5,14 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::recon::pyjson::{Counts, FileCounts, Invalid};
+use crate::recon::pyjson::{self, Counts, FileCounts, Invalid};
 
-/// True for exactly 32 lowercase hex characters (an MD5 as RECON writes it).
-pub fn is_valid_hash(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
+pub use crate::recon::hash::is_valid_hash;
 
 /// The concept dir of a document; the hash comes from the database or the
-/// API, so it is checked before it can become a path component.
+/// API, so it is checked (the rule in [`crate::recon::hash`]) before it can
+/// become a path component. `root` may be any dir a hash names an entry of
+/// (the concepts dir, a quarantine dir).
 pub fn concept_dir(root: &Path, hash: &str) -> Result<PathBuf, Error> {
     if is_valid_hash(hash) {
         Ok(root.join(hash))
@@ -69,8 +68,8 @@ pub struct DocScan {
 
 impl DocScan {
     /// Sum of all valid-label counts (0 → `needs_reprocess`).
-    pub fn total(&self) -> u32 {
-        self.totals.iter().sum()
+    pub fn total(&self) -> u64 {
+        pyjson::total(&self.totals)
     }
 
     /// What was skipped in this document, by kind.
@@ -79,8 +78,8 @@ impl DocScan {
         for w in &self.windows {
             match &w.result {
                 Ok(fc) => {
-                    s.non_object_items += u64::from(fc.non_objects);
-                    s.no_valid_domain_items += u64::from(fc.no_valid_domain);
+                    s.non_object_items = s.non_object_items.saturating_add(fc.non_objects);
+                    s.no_valid_domain_items = s.no_valid_domain_items.saturating_add(fc.no_valid_domain);
                 }
                 Err(SkipReason::Unreadable(_)) => s.unreadable += 1,
                 Err(SkipReason::NotUtf8) => s.not_utf8 += 1,
@@ -105,16 +104,16 @@ pub struct SkipStats {
 
 impl SkipStats {
     pub fn add(&mut self, other: &SkipStats) {
-        self.unreadable += other.unreadable;
-        self.not_utf8 += other.not_utf8;
-        self.malformed += other.malformed;
-        self.not_array += other.not_array;
-        self.non_object_items += other.non_object_items;
-        self.no_valid_domain_items += other.no_valid_domain_items;
+        self.unreadable = self.unreadable.saturating_add(other.unreadable);
+        self.not_utf8 = self.not_utf8.saturating_add(other.not_utf8);
+        self.malformed = self.malformed.saturating_add(other.malformed);
+        self.not_array = self.not_array.saturating_add(other.not_array);
+        self.non_object_items = self.non_object_items.saturating_add(other.non_object_items);
+        self.no_valid_domain_items = self.no_valid_domain_items.saturating_add(other.no_valid_domain_items);
     }
 
     pub fn files_skipped(&self) -> u64 {
-        self.unreadable + self.not_utf8 + self.malformed + self.not_array
+        self.unreadable.saturating_add(self.not_utf8).saturating_add(self.malformed).saturating_add(self.not_array)
     }
 }
 
@@ -162,7 +161,7 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
         // measured no faster here (open/read/close dominate).
         let result = match std::fs::read(dir.join(&name)) {
             Ok(bytes) => {
-                scan.bytes += bytes.len() as u64;
+                scan.bytes = scan.bytes.saturating_add(bytes.len() as u64);
                 // Python's json raises RecursionError past ~990 levels: RECON
                 // never counts such a file, so neither do we.
                 crate::recon::pyjson::scan_window_max_depth(&bytes, crate::recon::pyjson::PYTHON_MAX_DEPTH).map_err(SkipReason::from)
@@ -170,9 +169,7 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
             Err(err) => Err(SkipReason::Unreadable(err.to_string())),
         };
         if let Ok(fc) = &result {
-            for (t, c) in scan.totals.iter_mut().zip(fc.counts) {
-                *t += c;
-            }
+            pyjson::add_counts(&mut scan.totals, &fc.counts);
         }
         scan.windows.push(WindowScan { name: name.to_string_lossy().into_owned(), result });
     }
@@ -199,21 +196,82 @@ mod tests {
 
     #[test]
     fn hash_validation() {
-        assert!(is_valid_hash(H1));
-        for bad in [
-            "",
+        // The rule lives in `recon::hash` (tested there); concept_dir follows it.
+        // Once refused here as "not 32 lowercase hex", now one safe path
+        // component each: used as written, case kept.
+        for good in [
+            H1,
             "0123456789ABCDEF0123456789ABCDEF",
             "0123456789abcdef0123456789abcde",
             "0123456789abcdef0123456789abcdef0",
+            "0123456789abcdeg0123456789abcdef",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "x",
+        ] {
+            assert!(is_valid_hash(good), "{good:?}");
+            assert_eq!(concept_dir(Path::new("/c"), good).ok(), Some(PathBuf::from(format!("/c/{good}"))));
+        }
+        let too_long = "a".repeat(129);
+        for bad in [
+            "",
+            too_long.as_str(),
+            ".",
+            "..",
             "../../../../etc/passwd",
             "0123456789abcdef/123456789abcdef",
-            "0123456789abcdeg0123456789abcdef",
+            "0123456789abcdef\\123456789abcdef",
             "0123456789abcdef0123456789abcd\u{e9}",
+            "0123456789abcdef0123456789abcdef\0",
+            " 0123456789abcdef0123456789abcdef",
+            "0123456789abcdef 0123456789abcdef",
         ] {
             assert!(!is_valid_hash(bad), "{bad:?}");
             assert!(matches!(concept_dir(Path::new("/c"), bad), Err(Error::BadHash(_))));
         }
-        assert_eq!(concept_dir(Path::new("/c"), H1).ok(), Some(PathBuf::from(format!("/c/{H1}"))));
+    }
+
+    #[test]
+    fn any_safe_component_has_its_dir_read_case_kept() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let long = "Ab9".repeat(42) + "xy"; // 128 characters
+        for (h, label) in [(sha, "Medical"), ("AbC", "Security"), ("x", "Logistics"), (long.as_str(), "Navigation")] {
+            let d = root.path().join(h);
+            fs::create_dir(&d).expect("mkdir");
+            fs::write(d.join("window_0001.json"), format!("[{{\"domain\": \"{label}\"}}]")).expect("w");
+        }
+        for (h, label) in [(sha, "Medical"), ("AbC", "Security"), ("x", "Logistics"), (long.as_str(), "Navigation")] {
+            let s = scan_doc(root.path(), h);
+            assert!(s.dir_found && !s.bad_hash, "{h}");
+            assert_eq!((s.total(), s.totals[idx(label)]), (1, 1), "{h}");
+        }
+        // Case is kept: "abc" is another (missing) dir, not "AbC"'s.
+        let s = scan_doc(root.path(), "abc");
+        assert!(!s.dir_found && !s.bad_hash && s.total() == 0);
+    }
+
+    #[test]
+    fn refused_hashes_never_reach_the_file_system() {
+        // Each refused hash names a real dir full of windows (where one can be
+        // made): none is read, and each is reported as a bad hash.
+        let root = tempfile::tempdir().expect("tempdir");
+        let concepts = root.path().join("concepts");
+        let window = |d: &Path| {
+            fs::create_dir_all(d).expect("mkdir");
+            fs::write(d.join("window_0001.json"), r#"[{"domain": "Medical"}]"#).expect("w");
+        };
+        for name in ["a b", " ab", "ab\t", "caf\u{e9}", "a.b", "a-b", "a\\b"] {
+            window(&concepts.join(name));
+        }
+        window(&concepts); // "." would read the concepts dir itself
+        window(root.path()); // ".." its parent
+        window(&concepts.join("a").join("b")); // "a/b"
+        let too_long = "a".repeat(129);
+        window(&concepts.join(&too_long));
+        for bad in ["a b", " ab", "ab\t", "caf\u{e9}", "a.b", "a-b", "a\\b", ".", "..", "a/b", "/", "", "a\0b", too_long.as_str()] {
+            let s = scan_doc(&concepts, bad);
+            assert!(s.bad_hash && !s.dir_found && s.windows.is_empty() && s.total() == 0 && s.bytes == 0, "{bad:?}");
+        }
     }
 
     #[test]
@@ -241,7 +299,7 @@ mod tests {
             names,
             ["window_0001.json", "window_0002.json", "window_0003.json", "window_0004.json", "window_0005.json", "window_0006.json", "window_0007.json"]
         );
-        let mut want = [0u32; shared_constants::COUNT];
+        let mut want = [0u64; shared_constants::COUNT];
         want[idx("Medical")] = 3;
         want[idx("Security")] = 1;
         assert_eq!(s.totals, want);
@@ -279,7 +337,7 @@ mod tests {
             let items = vec![format!("{{\"domain\": \"{label}\"}}"); n].join(",");
             fs::write(d.join("window_0001.json"), format!("[{items}, 1]")).expect("w");
         }
-        let hashes = vec![H2.to_string(), "nope".to_string(), H1.to_string()];
+        let hashes = vec![H2.to_string(), "no/pe".to_string(), H1.to_string()];
         let scans = scan_docs(root.path(), &hashes);
         assert_eq!(scans.len(), 3);
         assert_eq!(scans[0].totals[idx("Logistics")], 5);

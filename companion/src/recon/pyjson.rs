@@ -25,19 +25,38 @@
 use shared_constants::{COUNT, DOMAINS};
 
 /// Per-label counts; index = category id - 100.
-pub type Counts = [u32; COUNT];
+///
+/// `u64`, and every addition saturating (`add_counts`, `total`): one window
+/// file needs ~43 GB of `"Medical",` to pass `u32::MAX` labels (8.6 GB of `0,`
+/// for `items`), but a document sums its files and a channel its documents, and
+/// hostile input must never wrap. No real input reaches 2^64, so a saturated
+/// `u64` never stands in for a real count and ties stay exact, which a
+/// saturating `u32` could not promise.
+pub type Counts = [u64; COUNT];
+
+/// Adds `from` into `into`, saturating per label (never wraps).
+pub fn add_counts(into: &mut Counts, from: &Counts) {
+    for (t, c) in into.iter_mut().zip(from) {
+        *t = t.saturating_add(*c);
+    }
+}
+
+/// The sum of all labels' counts, saturating (never wraps).
+pub fn total(c: &Counts) -> u64 {
+    c.iter().fold(0u64, |a, &n| a.saturating_add(n))
+}
 
 /// What one valid window file contributes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileCounts {
     pub counts: Counts,
     /// Elements of the top-level array.
-    pub items: u32,
+    pub items: u64,
     /// Elements that are not objects (skipped, as RECON skips them).
-    pub non_objects: u32,
+    pub non_objects: u64,
     /// Objects that contributed no count: `domain` missing, legacy, not a
     /// string, or a list without any valid label.
-    pub no_valid_domain: u32,
+    pub no_valid_domain: u64,
 }
 
 /// Why a file contributes nothing.
@@ -173,7 +192,7 @@ impl<'a> Scanner<'a> {
 
     fn top_array(&mut self) -> R<FileCounts> {
         let mut fc = FileCounts::default();
-        let mut list = [0u32; COUNT];
+        let mut list = [0u64; COUNT];
         self.i += 1;
         self.ws();
         if self.peek() == Some(b']') {
@@ -181,19 +200,15 @@ impl<'a> Scanner<'a> {
             return Ok(fc);
         }
         loop {
-            fc.items += 1;
+            fc.items = fc.items.saturating_add(1);
             if self.peek() == Some(b'{') {
                 match self.concept(&mut list)? {
-                    Dom::Label(k) => fc.counts[k] += 1,
-                    Dom::List if list.iter().any(|&n| n > 0) => {
-                        for (c, n) in fc.counts.iter_mut().zip(list) {
-                            *c += n;
-                        }
-                    }
-                    Dom::List | Dom::Missing | Dom::Other => fc.no_valid_domain += 1,
+                    Dom::Label(k) => fc.counts[k] = fc.counts[k].saturating_add(1),
+                    Dom::List if list.iter().any(|&n| n > 0) => add_counts(&mut fc.counts, &list),
+                    Dom::List | Dom::Missing | Dom::Other => fc.no_valid_domain = fc.no_valid_domain.saturating_add(1),
                 }
             } else {
-                fc.non_objects += 1;
+                fc.non_objects = fc.non_objects.saturating_add(1);
                 self.value(1)?;
             }
             self.ws();
@@ -266,7 +281,7 @@ impl<'a> Scanner<'a> {
                 loop {
                     if self.peek() == Some(b'"') {
                         if let Some(k) = self.string_label()? {
-                            list[k] += 1;
+                            list[k] = list[k].saturating_add(1);
                         }
                     } else {
                         self.value(3)?;
@@ -578,7 +593,7 @@ mod tests {
         }
     }
 
-    fn counts(pairs: &[(&str, u32)]) -> Counts {
+    fn counts(pairs: &[(&str, u64)]) -> Counts {
         let mut c = [0; COUNT];
         for &(l, n) in pairs {
             c[idx(l)] = n;
@@ -862,6 +877,37 @@ mod tests {
             Err(Invalid::Malformed(m)) => assert_eq!(m, "Extra data at byte 3"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn counts_past_small_integer_types() {
+        // A crafted file whose counts pass u16::MAX in one label, in a list
+        // and in `items`: the scanner's counters are not a narrow type.
+        let n: u64 = u64::from(u16::MAX) + 10;
+        let mut s = String::with_capacity(40 * n as usize);
+        s.push_str(r#"[{"domain": ["#);
+        s.push_str(&vec![r#""Medical""#; n as usize].join(","));
+        s.push_str("]}");
+        for _ in 0..n {
+            s.push_str(r#",{"domain": "Security"},0"#);
+        }
+        s.push(']');
+        let fc = ok(&s);
+        assert_eq!(fc.counts, counts(&[("Medical", n), ("Security", n)]));
+        assert_eq!((fc.items, fc.non_objects, fc.no_valid_domain), (2 * n + 1, n, 0));
+        assert_eq!(total(&fc.counts), 2 * n);
+    }
+
+    #[test]
+    fn adding_counts_saturates_instead_of_wrapping() {
+        let mut a = counts(&[("Medical", u64::MAX - 1), ("Security", u64::from(u32::MAX))]);
+        let b = counts(&[("Medical", 5), ("Security", u64::from(u32::MAX)), ("Logistics", 1)]);
+        add_counts(&mut a, &b);
+        assert_eq!(a, counts(&[("Medical", u64::MAX), ("Security", 2 * u64::from(u32::MAX)), ("Logistics", 1)]));
+        // Past u32::MAX is exact; only u64::MAX saturates.
+        assert_eq!(total(&counts(&[("Security", u64::from(u32::MAX)), ("Logistics", 1)])), u64::from(u32::MAX) + 1);
+        assert_eq!(total(&a), u64::MAX);
+        assert_eq!(total(&[u64::MAX; COUNT]), u64::MAX);
     }
 
     #[test]

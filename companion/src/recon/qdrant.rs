@@ -170,7 +170,7 @@ pub struct CountsBatch {
 /// labels; a list counts each element that is such a string, duplicates
 /// included (`["Medical", "Medical"]` counts Medical twice); anything else
 /// counts nothing. Returns the number of labels counted.
-pub fn count_domain(domain: Option<&Value>, counts: &mut Counts) -> u32 {
+pub fn count_domain(domain: Option<&Value>, counts: &mut Counts) -> u64 {
     let mut add = |v: &Value| match v.as_str().and_then(index_of_label) {
         Some(k) => {
             counts[k] = counts[k].saturating_add(1);
@@ -180,7 +180,7 @@ pub fn count_domain(domain: Option<&Value>, counts: &mut Counts) -> u32 {
     };
     match domain {
         Some(s @ Value::String(_)) => add(s),
-        Some(Value::Array(items)) => items.iter().map(add).sum(),
+        Some(Value::Array(items)) => items.iter().fold(0u64, |n, v| n.saturating_add(add(v))),
         _ => 0,
     }
 }
@@ -511,15 +511,15 @@ mod tests {
         assert_eq!(count_domain(Some(&json!({"label": "Medical"})), &mut c), 0);
         assert_eq!(count_domain(None, &mut c), 0);
         assert_eq!(c[idx("Medical")], 3);
-        assert_eq!(c.iter().sum::<u32>(), 3);
+        assert_eq!(c.iter().sum::<u64>(), 3);
     }
 
     #[test]
     fn saturates_instead_of_overflowing() {
         let mut c = Counts::default();
-        c[idx("Medical")] = u32::MAX;
+        c[idx("Medical")] = u64::MAX;
         count_domain(Some(&json!("Medical")), &mut c);
-        assert_eq!(c[idx("Medical")], u32::MAX);
+        assert_eq!(c[idx("Medical")], u64::MAX);
     }
 
     #[test]

@@ -282,10 +282,11 @@ pub async fn assign(
     // The path first: a hostile hash is a 400 whatever the body is.
     ops::parse_hash(&hash)?;
     let Form(f) = f.map_err(form_error)?;
-    let domain = f.get(&format!("d-{}", hash.trim().to_ascii_lowercase())).or_else(|| f.get("domain")).cloned().unwrap_or_default();
+    let domain = f.get(&format!("d-{hash}")).or_else(|| f.get("domain")).cloned().unwrap_or_default();
     let back = f.get("back").cloned();
     let a = ops::assign(&st, &hash, &domain, &p.name()).await?;
-    let short = &a.hash[..12];
+    // A hash may be shorter than 12 characters (any safe component is one).
+    let short = a.hash.get(..12).unwrap_or(&a.hash);
     match a.push.state {
         "pushed" => push_flash(&session, "notice", format!("{short}…: {} assigned and pushed to PeerTube (category {}).", a.domain, a.category_id)).await,
         "paused" => push_flash(&session, "warning", format!("{short}…: {} assigned; pushes are paused, it will be pushed when they resume.", a.domain)).await,

@@ -15,12 +15,12 @@ use serde::Serialize;
 use serde_json::json;
 use shared_constants::Domain;
 
-/// A document hash from a URL: 32 hex characters, lowercased; anything else is
-/// refused before it can reach a path or a query.
+/// A document hash from a URL, by the rule of `recon::hash`: 1 to 128 ASCII
+/// letters and digits, taken exactly as given (no trimming, case kept);
+/// anything else is refused before it can reach a path or a query.
 pub fn parse_hash(raw: &str) -> Result<String> {
-    let h = raw.trim().to_ascii_lowercase();
-    if concepts::is_valid_hash(&h) {
-        Ok(h)
+    if concepts::is_valid_hash(raw) {
+        Ok(raw.to_string())
     } else {
         Err(Error::BadHash(raw.chars().take(80).collect()))
     }
@@ -245,9 +245,16 @@ mod tests {
 
     #[test]
     fn hashes_and_domains_are_validated() {
-        assert_eq!(parse_hash("ABCDEF0123456789abcdef0123456789").unwrap(), "abcdef0123456789abcdef0123456789");
-        assert!(matches!(parse_hash("../../etc/passwd"), Err(Error::BadHash(_))));
-        assert!(matches!(parse_hash("abc"), Err(Error::BadHash(_))));
+        // Case is kept (this once lowercased); any safe component is a hash.
+        assert_eq!(parse_hash("ABCDEF0123456789abcdef0123456789").unwrap(), "ABCDEF0123456789abcdef0123456789");
+        let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(parse_hash(sha).unwrap(), sha);
+        assert_eq!(parse_hash("abc").unwrap(), "abc");
+        assert_eq!(parse_hash(&"Z".repeat(128)).unwrap(), "Z".repeat(128));
+        for bad in ["../../etc/passwd", "", ".", "..", "a/b", "a\\b", "a\0b", " abc", "abc ", "caf\u{e9}"] {
+            assert!(matches!(parse_hash(bad), Err(Error::BadHash(_))), "{bad:?}");
+        }
+        assert!(matches!(parse_hash(&"a".repeat(129)), Err(Error::BadHash(_))));
         let d = shared_constants::DOMAINS[5];
         assert_eq!(parse_domain(d.label).unwrap().id, d.id);
         assert_eq!(parse_domain(d.slug).unwrap().id, d.id);

@@ -24,7 +24,7 @@ pub const TOP_SHOWN: usize = 5;
 pub struct DomainCount {
     pub domain: &'static str,
     pub id: u16,
-    pub count: u32,
+    pub count: u64,
 }
 
 /// One video waiting for a person.
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn top_counts_orders_by_count_then_id() {
-        let mut c = [0u32; COUNT];
+        let mut c = [0u64; COUNT];
         c[3] = 5;
         c[1] = 5;
         c[7] = 9;
