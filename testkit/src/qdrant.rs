@@ -45,7 +45,7 @@ impl Default for StandInConfig {
 }
 
 /// Request counters, for asserting request budgets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Stats {
     /// Every request received, including those answered by an injected fault.
     pub requests: u64,
@@ -54,6 +54,9 @@ pub struct Stats {
     pub info_requests: u64,
     /// Points returned by successful scroll responses, summed.
     pub points_returned: u64,
+    /// Wall time spent inside the handler (filtering, building and serializing
+    /// answers), summed: how much of a client's wait the stand-in itself is.
+    pub handler_seconds: f64,
 }
 
 /// A running stand-in; stops (closing every connection) when dropped.
@@ -72,6 +75,7 @@ struct Shared {
     counts: AtomicU64,
     infos: AtomicU64,
     points_returned: AtomicU64,
+    handler_nanos: AtomicU64,
 }
 
 #[derive(Default)]
@@ -227,12 +231,13 @@ impl QdrantStandIn {
             count_requests: s.counts.load(Ordering::SeqCst),
             info_requests: s.infos.load(Ordering::SeqCst),
             points_returned: s.points_returned.load(Ordering::SeqCst),
+            handler_seconds: s.handler_nanos.load(Ordering::SeqCst) as f64 / 1e9,
         }
     }
 
     pub fn reset_stats(&self) {
         let s = &self.shared;
-        for c in [&s.requests, &s.counts, &s.infos, &s.points_returned] {
+        for c in [&s.requests, &s.counts, &s.infos, &s.points_returned, &s.handler_nanos] {
             c.store(0, Ordering::SeqCst);
         }
         // Scroll numbering anchors pending drop faults: keep it relative.
@@ -385,6 +390,7 @@ async fn handle(
         }
     }
 
+    let work = Instant::now();
     let result = match endpoint {
         Endpoint::Root => return (StatusCode::OK, axum::Json(json!({"title": "qdrant - vector search engine", "version": "stand-in"}))).into_response(),
         Endpoint::Unknown => return StatusCode::NOT_FOUND.into_response(),
@@ -392,10 +398,13 @@ async fn handle(
         Endpoint::Scroll(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| scroll(&shared, &name, &b)),
         Endpoint::Count(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| count(&shared, &name, &b)),
     };
-    match result {
+    let resp = match result {
         Ok(v) => ok(v, started),
         Err((status, msg)) => error(status, &msg, started),
-    }
+    };
+    // `ok` serializes the body: the time covers the whole answer.
+    shared.handler_nanos.fetch_add(u64::try_from(work.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::SeqCst);
+    resp
 }
 
 type Answer = Result<Value, (u16, String)>;

@@ -8,7 +8,7 @@ mod target;
 
 pub use compute::{explain, staleness, TOP_CONTRIBUTORS};
 pub use model::{
-    Class, Contributor, Decided, DomainCount, Explanation, HistoryEntry, SkippedFile, SpotCheck, SpotSummary, Staleness, Stored, TieDetail, Verdict,
+    Class, Contributor, Decided, DomainCount, Explanation, HistoryEntry, SkippedFile, SourceComparison, SourceRow, SourceSide, SpotCheck, SpotSummary, Staleness, Stored, TieDetail, Verdict,
     WindowCounts,
 };
 pub use render::{render_spot_text, render_text};
