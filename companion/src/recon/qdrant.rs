@@ -705,7 +705,7 @@ mod tests {
     fn parsed_points_count_as_count_domain() {
         let domains = [
             json!("Medical"),
-            json!("Medic\u0061l"),
+            serde_json::from_str::<Value>(r#""Medic\u0061l""#).unwrap_or_default(),
             json!("medical"),
             json!(["Medical", "bogus", 7, null, "Medical", ["Logistics"], {"a": "Medical"}]),
             json!({"label": "Medical"}),
@@ -727,12 +727,14 @@ mod tests {
         }
         // No doc_hash, a number, null or an object: the point matches nothing.
         for h in [json!(null), json!(5), json!({"x": "h"})] {
-            let p: Point = serde_json::from_value(json!({"payload": {"doc_hash": h, "domain": "Medical"}})).unwrap_or_default();
+            let text = json!({"payload": {"doc_hash": h, "domain": "Medical"}}).to_string();
+            let p: Point = serde_json::from_str(&text).unwrap_or_default();
             let mut m = HashMap::new();
             add_point(&mut m, &p, None);
             assert!(m.is_empty());
         }
-        let p: Point = serde_json::from_value(json!({"payload": {"domain": "Medical"}})).unwrap_or_default();
+        let text = json!({"payload": {"domain": "Medical"}}).to_string();
+        let p: Point = serde_json::from_str(&text).unwrap_or_default();
         let mut m = HashMap::new();
         add_point(&mut m, &p, None);
         assert!(m.is_empty());
@@ -750,7 +752,8 @@ mod tests {
     fn a_list_doc_hash_counts_once_per_distinct_wanted_hash() {
         let mut m = HashMap::new();
         let wanted: HashSet<&str> = ["a", "b"].into_iter().collect();
-        let p: Point = serde_json::from_value(json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}})).unwrap_or_default();
+        let text = json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}}).to_string();
+        let p: Point = serde_json::from_str(&text).unwrap_or_default();
         add_point(&mut m, &p, Some(&wanted));
         assert_eq!(m.len(), 2);
         assert_eq!(m["a"].points, 1);
