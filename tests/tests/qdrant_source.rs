@@ -313,6 +313,34 @@ async fn reprocess_with_qdrant_never_touches_concept_dirs_and_verify_reports_the
     assert!(!c.ok && !c.collection_found && c.error.is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_memo_the_tiebreaker_after_a_whole_collection_scroll_asks_nothing() {
+    let w = World::new(600, 14, StandInConfig::default()).await;
+    // Reference: separate runs, no memo.
+    let plain = w.copy_db("plain.db");
+    let env = w.env(&plain, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::ScrollAll);
+    let cold = blocking(move || {
+        companion::engine::backfill(&env, None, false).expect("backfill");
+        companion::engine::tiebreaker(&env, None, false).expect("tiebreaker")
+    })
+    .await;
+    assert!(cold.selected > 0 && cold.source_stats.requests > 1, "a cold tiebreaker scrolls: {:?}", cold.source_stats);
+    // One process sharing a memo: the tiebreaker's channel-mates (never selected
+    // by this backfill included) come from the backfill's whole-collection scroll.
+    let memo = w.copy_db("memo.db");
+    let mut env = w.env(&memo, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::ScrollAll);
+    env.concepts = env.concepts.with_memo();
+    w.qdrant.reset_stats();
+    let (b, t) = blocking(move || {
+        (companion::engine::backfill(&env, None, false).expect("backfill"), companion::engine::tiebreaker(&env, None, false).expect("tiebreaker"))
+    })
+    .await;
+    assert_eq!(t.selected, cold.selected);
+    assert_eq!((t.source_stats.requests, t.source_stats.memo_hits > 0), (0, true), "{:?}", t.source_stats);
+    assert_eq!(w.qdrant.stats().requests, b.source_stats.requests, "nothing reached Qdrant after the backfill");
+    assert_eq!(rows(&memo), rows(&plain), "same rows with and without the memo");
+}
+
 /// `cargo test -p integration-tests --test qdrant_source --release -- --ignored --nocapture bench`
 /// Production-sized: 22,000 videos, ~750,000 concept points plus other sources'.
 /// Prints one table: per configuration, the cold runs as separate CLI
@@ -370,7 +398,9 @@ async fn bench_qdrant_source() {
         }
         let value_s = t.elapsed().as_secs_f64();
         let mb = pages.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
-        let row = |phase: String, secs: f64, req: String| [format!("profile, page {page}"), phase, String::new(), format!("{secs:.2}"), req, String::new(), String::new()];
+        let row = |phase: String, secs: f64, req: String| {
+            [format!("profile, page {page}"), phase, String::new(), format!("{secs:.2}"), req, String::new(), String::new()]
+        };
         table.push(row(format!("client scroll_all_batch, whole call ({} docs, {mb:.0} MB)", batch.counts.len()), client_s, batch.requests.to_string()));
         table.push(row("  of which inside the stand-in's handler".into(), server_s, String::new()));
         table.push(row("  parsing the same pages as serde_json::Value (old client)".into(), value_s, String::new()));

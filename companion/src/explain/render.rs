@@ -172,7 +172,13 @@ fn sources_text(c: &SourceComparison) -> String {
     };
     out.push_str(&output::kv([("pass 1 on files", side(&c.files)), ("pass 1 on qdrant", side(&c.qdrant))]));
     out.push('\n');
-    out.push_str(if c.counts_agree { "The sources agree.\n" } else if c.pass1_agrees { "The counts differ, the pass-1 outcome does not.\n" } else { "The sources disagree on the pass-1 outcome.\n" });
+    out.push_str(if c.counts_agree {
+        "The sources agree.\n"
+    } else if c.pass1_agrees {
+        "The counts differ, the pass-1 outcome does not.\n"
+    } else {
+        "The sources disagree on the pass-1 outcome.\n"
+    });
     out
 }
 

@@ -715,7 +715,8 @@ mod tests {
             json!([]),
         ];
         for d in domains {
-            let text = format!(r#"{{"result": {{"points": [{{"id": 1, "payload": {{"doc_hash": ["h", 5, ["h2"]], "domain": {d}}}}}], "next_page_offset": null}}}}"#);
+            let text =
+                format!(r#"{{"result": {{"points": [{{"id": 1, "payload": {{"doc_hash": ["h", 5, ["h2"]], "domain": {d}}}}}], "next_page_offset": null}}}}"#);
             let page: ScrollEnvelope = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
             let points = page.result.and_then(|r| r.points).unwrap_or_default();
             let mut m = HashMap::new();

@@ -60,7 +60,12 @@ fn qdrant_detail(c: &QdrantCheck) -> String {
     if c.collection_found {
         let points = c.points_count.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
         let index = if c.doc_hash_indexed { "doc_hash indexed" } else { "doc_hash not indexed" };
-        d.push_str(&format!(": {}, {points} points, {index}, {} of {} sampled documents found", c.status.as_deref().unwrap_or("unknown"), c.sample_found, c.sampled));
+        d.push_str(&format!(
+            ": {}, {points} points, {index}, {} of {} sampled documents found",
+            c.status.as_deref().unwrap_or("unknown"),
+            c.sample_found,
+            c.sampled
+        ));
     } else {
         d.push_str(": not found");
     }
