@@ -48,7 +48,7 @@ impl Default for StandInConfig {
 }
 
 /// Request counters, for asserting request budgets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Stats {
     /// Every request received, including those answered by an injected fault.
     pub requests: u64,
@@ -57,6 +57,9 @@ pub struct Stats {
     pub info_requests: u64,
     /// Points returned by successful scroll responses, summed.
     pub points_returned: u64,
+    /// Wall time spent inside the handler (filtering, building and serializing
+    /// answers), summed: how much of a client's wait the stand-in itself is.
+    pub handler_seconds: f64,
 }
 
 /// A running stand-in; stops (closing every connection) when dropped.
@@ -75,6 +78,7 @@ struct Shared {
     counts: AtomicU64,
     infos: AtomicU64,
     points_returned: AtomicU64,
+    handler_nanos: AtomicU64,
 }
 
 #[derive(Default)]
@@ -230,12 +234,13 @@ impl QdrantStandIn {
             count_requests: s.counts.load(Ordering::SeqCst),
             info_requests: s.infos.load(Ordering::SeqCst),
             points_returned: s.points_returned.load(Ordering::SeqCst),
+            handler_seconds: s.handler_nanos.load(Ordering::SeqCst) as f64 / 1e9,
         }
     }
 
     pub fn reset_stats(&self) {
         let s = &self.shared;
-        for c in [&s.requests, &s.counts, &s.infos, &s.points_returned] {
+        for c in [&s.requests, &s.counts, &s.infos, &s.points_returned, &s.handler_nanos] {
             c.store(0, Ordering::SeqCst);
         }
         // Scroll numbering anchors pending drop faults: keep it relative.
@@ -388,6 +393,7 @@ async fn handle(
         }
     }
 
+    let work = Instant::now();
     let result = match endpoint {
         Endpoint::Root => return (StatusCode::OK, axum::Json(json!({"title": "qdrant - vector search engine", "version": "stand-in"}))).into_response(),
         Endpoint::Unknown => return StatusCode::NOT_FOUND.into_response(),
@@ -395,17 +401,40 @@ async fn handle(
         Endpoint::Scroll(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| scroll(&shared, &name, &b)),
         Endpoint::Count(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| count(&shared, &name, &b)),
     };
-    match result {
+    let resp = match result {
         Ok(v) => ok(v, started),
         Err((status, msg)) => error(status, &msg, started),
+    };
+    // `ok` serializes the body: the time covers the whole answer.
+    shared.handler_nanos.fetch_add(u64::try_from(work.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::SeqCst);
+    resp
+}
+
+type Answer = Result<Answered, (u16, String)>;
+
+/// A `result`: a value, or JSON text already serialized (large scroll pages).
+enum Answered {
+    Value(Value),
+    Raw(Vec<u8>),
+}
+
+impl From<Value> for Answered {
+    fn from(v: Value) -> Self {
+        Answered::Value(v)
     }
 }
 
-type Answer = Result<Value, (u16, String)>;
-
-fn ok(result: Value, started: Instant) -> Response {
-    let body = json!({"result": result, "status": "ok", "time": started.elapsed().as_secs_f64()});
-    (StatusCode::OK, axum::Json(body)).into_response()
+fn ok(result: Answered, started: Instant) -> Response {
+    let result = match result {
+        Answered::Raw(text) => text,
+        Answered::Value(v) => serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec()),
+    };
+    // The envelope around the result, as Qdrant writes it.
+    let mut body = Vec::with_capacity(result.len() + 48);
+    body.extend_from_slice(b"{\"result\":");
+    body.extend_from_slice(&result);
+    body.extend_from_slice(format!(",\"status\":\"ok\",\"time\":{}}}", started.elapsed().as_secs_f64()).as_bytes());
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 fn error(status: u16, msg: &str, started: Instant) -> Response {
@@ -448,7 +477,7 @@ fn collection_info(shared: &Shared, name: &str) -> Answer {
         let points = c.points.values().filter(|p| lookup(p, field).is_some_and(|v| !v.is_null())).count();
         schema.insert(field.clone(), json!({"data_type": data_type, "params": {"type": data_type}, "points": points}));
     }
-    Ok(json!({
+    Ok(Answered::Value(json!({
         "status": "green",
         "optimizer_status": "ok",
         "indexed_vectors_count": 0,
@@ -468,7 +497,7 @@ fn collection_info(shared: &Shared, name: &str) -> Answer {
             "quantization_config": null
         },
         "payload_schema": schema
-    }))
+    })))
 }
 
 fn count(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
@@ -481,7 +510,7 @@ fn count(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     let st = lock(shared);
     let c = st.collections.get(name).ok_or_else(|| not_found(name))?;
     let n = c.points.iter().filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p))).count();
-    Ok(json!({"count": n}))
+    Ok(json!({"count": n}).into())
 }
 
 fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
@@ -512,21 +541,61 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
         .range(offset..)
         .filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p)))
         .take(usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1));
-    let mut points = Vec::new();
+    // Serialized straight from the stored maps: building a `Value` per point
+    // first made the stand-in most of a large scroll's time.
+    let mut points: Vec<PointView<'_>> = Vec::new();
     let mut next = Value::Null;
     for (id, p) in hits.by_ref() {
         if points.len() as u64 == limit {
             next = json!(id);
             break;
         }
-        points.push(json!({
-            "id": id,
-            "payload": selection.apply(p),
-            "vector": if with_vector { json!({}) } else { Value::Null },
-        }));
+        points.push(PointView { id: *id, payload: PayloadView { map: p, selection: &selection }, vector: with_vector.then(Map::new) });
     }
     shared.points_returned.fetch_add(points.len() as u64, Ordering::SeqCst);
-    Ok(json!({"points": points, "next_page_offset": next}))
+    let text = serde_json::to_vec(&ScrollView { points, next_page_offset: next }).map_err(|e| (500, format!("Service internal error: {e}")))?;
+    Ok(Answered::Raw(text))
+}
+
+/// A scroll result as Qdrant writes it.
+#[derive(serde::Serialize)]
+struct ScrollView<'a> {
+    points: Vec<PointView<'a>>,
+    next_page_offset: Value,
+}
+
+#[derive(serde::Serialize)]
+struct PointView<'a> {
+    id: u64,
+    payload: PayloadView<'a>,
+    /// null, or `{}` when vectors were asked for (the stand-in stores none).
+    vector: Option<Map<String, Value>>,
+}
+
+/// A point's payload as `with_payload` selects it, serialized without copying.
+struct PayloadView<'a> {
+    map: &'a Map<String, Value>,
+    selection: &'a PayloadSelection,
+}
+
+impl serde::Serialize for PayloadView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let keep = |k: &String| match self.selection {
+            PayloadSelection::None => false,
+            PayloadSelection::All => true,
+            PayloadSelection::Include(keys) => keys.contains(k),
+            PayloadSelection::Exclude(keys) => !keys.contains(k),
+        };
+        if matches!(self.selection, PayloadSelection::None) {
+            return s.serialize_none();
+        }
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.map.iter().filter(|(k, _)| keep(k)) {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 enum PayloadSelection {
@@ -555,16 +624,6 @@ impl PayloadSelection {
                 _ => Err(bad_with_payload()),
             },
             _ => Err(bad_with_payload()),
-        }
-    }
-
-    /// Top-level keys only: the companion never selects nested paths.
-    fn apply(&self, p: &Map<String, Value>) -> Value {
-        match self {
-            PayloadSelection::None => Value::Null,
-            PayloadSelection::All => Value::Object(p.clone()),
-            PayloadSelection::Include(keys) => Value::Object(p.iter().filter(|(k, _)| keys.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()),
-            PayloadSelection::Exclude(keys) => Value::Object(p.iter().filter(|(k, _)| !keys.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()),
         }
     }
 }
@@ -734,11 +793,12 @@ fn scalar_eq(stored: &Value, wanted: &Value) -> bool {
 }
 
 /// The stored value's elements: a list payload matches when any element does.
-fn elements(v: &Value) -> Vec<&Value> {
+/// A slice, not a `Vec`: this runs for every point of every filtered scroll.
+fn elements(v: &Value) -> &[Value] {
     match v {
-        Value::Array(a) => a.iter().collect(),
-        Value::Null => Vec::new(),
-        other => vec![other],
+        Value::Array(a) => a.as_slice(),
+        Value::Null => &[],
+        other => std::slice::from_ref(other),
     }
 }
 

@@ -315,8 +315,39 @@ async fn reprocess_with_qdrant_never_touches_concept_dirs_and_verify_reports_the
     assert!(!c.ok && !c.collection_found && c.error.is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_memo_the_tiebreaker_after_a_whole_collection_scroll_asks_nothing() {
+    let w = World::new(600, 14, StandInConfig::default()).await;
+    // Reference: separate runs, no memo.
+    let plain = w.copy_db("plain.db");
+    let env = w.env(&plain, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::ScrollAll);
+    let cold = blocking(move || {
+        companion::engine::backfill(&env, None, false).expect("backfill");
+        companion::engine::tiebreaker(&env, None, false).expect("tiebreaker")
+    })
+    .await;
+    assert!(cold.selected > 0 && cold.source_stats.requests > 1, "a cold tiebreaker scrolls: {:?}", cold.source_stats);
+    // One process sharing a memo: the tiebreaker's channel-mates (never selected
+    // by this backfill included) come from the backfill's whole-collection scroll.
+    let memo = w.copy_db("memo.db");
+    let mut env = w.env(&memo, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::ScrollAll);
+    env.concepts = env.concepts.with_memo();
+    w.qdrant.reset_stats();
+    let (b, t) = blocking(move || {
+        (companion::engine::backfill(&env, None, false).expect("backfill"), companion::engine::tiebreaker(&env, None, false).expect("tiebreaker"))
+    })
+    .await;
+    assert_eq!(t.selected, cold.selected);
+    assert_eq!((t.source_stats.requests, t.source_stats.memo_hits > 0), (0, true), "{:?}", t.source_stats);
+    assert_eq!(w.qdrant.stats().requests, b.source_stats.requests, "nothing reached Qdrant after the backfill");
+    assert_eq!(rows(&memo), rows(&plain), "same rows with and without the memo");
+}
+
 /// `cargo test -p integration-tests --test qdrant_source --release -- --ignored --nocapture bench`
 /// Production-sized: 22,000 videos, ~750,000 concept points plus other sources'.
+/// Prints one table: per configuration, the cold runs as separate CLI
+/// processes would make them (no memo), then backfill + tiebreaker in one
+/// process (memo), and a profile of one whole-collection scroll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn bench_qdrant_source() {
@@ -330,40 +361,109 @@ async fn bench_qdrant_source() {
         demo::qdrant::write_points(&d, SOURCE).expect("points")
     })
     .await;
-    eprintln!("generated {} points ({} docs) in {:.1}s", p.points, p.documents, t.elapsed().as_secs_f64());
+    eprintln!("generated {} points ({} docs, {} other sources') in {:.1}s", p.points, p.documents, p.other_source_points, t.elapsed().as_secs_f64());
     let qdrant = QdrantStandIn::start(StandInConfig::default()).await;
     qdrant.load_jsonl(data.join(demo::qdrant::POINTS_FILE)).expect("load");
     let w = World { dir, qdrant };
-    println!("| strategy | phase | docs | seconds | requests | RECON requests |");
-    println!("|---|---|---|---|---|---|");
-    for strategy in [Strategy::ScrollAll, Strategy::Filtered] {
-        let db = w.copy_db(&format!("{strategy:?}.db"));
-        let mut cfg = w.config(&db, SourceKind::Qdrant);
-        cfg.qdrant.strategy = strategy;
-        cfg.qdrant.page_size = 5000;
-        let mut env = Env::from_config(&cfg);
-        env.progress = false;
-        env.concepts = env.concepts.with_memo();
+    let mut table: Vec<[String; 7]> = Vec::new();
+
+    // Profile of one whole-collection scroll: time inside the stand-in's
+    // handler (filter, page building, serialization) vs. the client's whole
+    // call (HTTP, parse, count); and what parsing the same pages into
+    // `serde_json::Value` (the previous client) costs by itself.
+    let points_text = std::fs::read_to_string(data.join(demo::qdrant::POINTS_FILE)).expect("points");
+    let slim: Vec<serde_json::Value> = points_text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("line");
+            serde_json::json!({"id": v["id"], "payload": {"doc_hash": v["payload"]["doc_hash"], "domain": v["payload"]["domain"]}})
+        })
+        .collect();
+    drop(points_text);
+    for page in [1000u32, 5000] {
+        let mut settings = w.config(Path::new("unused"), SourceKind::Qdrant).qdrant;
+        settings.page_size = page;
+        let client = companion::recon::qdrant::QdrantClient::new(settings).expect("client");
+        let before = w.qdrant.stats();
+        let t = Instant::now();
+        let batch = client.scroll_all_batch().await.expect("scroll");
+        let client_s = t.elapsed().as_secs_f64();
+        let server_s = w.qdrant.stats().handler_seconds - before.handler_seconds;
+        let pages: Vec<Vec<u8>> = slim
+            .chunks(page as usize)
+            .map(|c| serde_json::to_vec(&serde_json::json!({"result": {"points": c, "next_page_offset": null}, "status": "ok", "time": 0.0})).expect("page"))
+            .collect();
+        let t = Instant::now();
+        for b in &pages {
+            let v: serde_json::Value = serde_json::from_slice(b).expect("json");
+            assert!(v["result"]["points"].is_array());
+        }
+        let value_s = t.elapsed().as_secs_f64();
+        let mb = pages.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
+        let row = |phase: String, secs: f64, req: String| {
+            [format!("profile, page {page}"), phase, String::new(), format!("{secs:.2}"), req, String::new(), String::new()]
+        };
+        table.push(row(format!("client scroll_all_batch, whole call ({} docs, {mb:.0} MB)", batch.counts.len()), client_s, batch.requests.to_string()));
+        table.push(row("  of which inside the stand-in's handler".into(), server_s, String::new()));
+        table.push(row("  parsing the same pages as serde_json::Value (old client)".into(), value_s, String::new()));
+    }
+    drop(slim);
+
+    for (label, strategy, page, per_request, indexed) in [
+        ("scroll_all, page 1000", Strategy::ScrollAll, 1000, 256, false),
+        ("scroll_all, page 5000", Strategy::ScrollAll, 5000, 256, false),
+        ("filtered (doc_hash indexed), page 5000, 1000 hashes", Strategy::Filtered, 5000, 1000, true),
+    ] {
+        if indexed {
+            w.qdrant.set_payload_index("doc_hash", "keyword");
+        }
+        let env_for = |db: &Path, memo: bool| {
+            let mut cfg = w.config(db, SourceKind::Qdrant);
+            cfg.qdrant.strategy = strategy;
+            cfg.qdrant.page_size = page;
+            cfg.qdrant.hashes_per_request = per_request;
+            let mut env = Env::from_config(&cfg);
+            env.progress = false;
+            if memo {
+                env.concepts = env.concepts.with_memo();
+            }
+            env
+        };
+        // Separate CLI runs: each pass is a new process, nothing carried over.
+        let db = w.copy_db(&format!("{label}-cold.db"));
+        let (e1, e2, e3) = (env_for(&db, false), env_for(&db, false), env_for(&db, false));
+        // One process: backfill then tiebreaker sharing a memo.
+        let db = w.copy_db(&format!("{label}-memo.db"));
+        let em = env_for(&db, true);
         let rows = blocking(move || {
-            let t = Instant::now();
-            let dry = companion::engine::backfill(&env, None, true).expect("dry");
-            let dry_s = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let b = companion::engine::backfill(&env, None, false).expect("backfill");
-            let b_s = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let tb = companion::engine::tiebreaker(&env, None, false).expect("tiebreaker");
-            let t_s = t.elapsed().as_secs_f64();
+            let timed = |f: &dyn Fn() -> companion::engine::PassSummary| {
+                let t = Instant::now();
+                let s = f();
+                (s, t.elapsed().as_secs_f64())
+            };
+            let (dry, dry_s) = timed(&|| companion::engine::backfill(&e1, None, true).expect("dry"));
+            let (b, b_s) = timed(&|| companion::engine::backfill(&e2, None, false).expect("backfill"));
             let ties = b.tally.status(companion::assign::Status::TiedPass1);
+            let (tb, t_s) = timed(&|| companion::engine::tiebreaker(&e3, None, false).expect("tiebreaker"));
+            let (mb, mb_s) = timed(&|| companion::engine::backfill(&em, None, false).expect("memo backfill"));
+            let (mt, mt_s) = timed(&|| companion::engine::tiebreaker(&em, None, false).expect("memo tiebreaker"));
+            assert_eq!(mt.source_stats.requests, if strategy == Strategy::ScrollAll { 0 } else { mt.source_stats.requests }, "the memo answers the tiebreaker");
             vec![
-                ("backfill dry run (cold)", dry.selected, dry_s, dry.source_stats.requests, dry.selected),
-                ("backfill (memo warm)", b.selected, b_s, b.source_stats.requests, b.selected),
-                ("tiebreaker (memo warm)", tb.selected, t_s, tb.source_stats.requests, ties),
+                ("CLI: backfill --dry-run", dry.selected, dry_s, dry.source_stats.requests, dry.selected),
+                ("CLI: backfill", b.selected, b_s, b.source_stats.requests, b.selected),
+                ("CLI: tiebreaker (separate run)", tb.selected, t_s, tb.source_stats.requests, ties),
+                ("one process: backfill", mb.selected, mb_s, mb.source_stats.requests, mb.selected),
+                ("one process: tiebreaker (memo)", mt.selected, mt_s, mt.source_stats.requests, ties),
             ]
         })
         .await;
         for (phase, docs, secs, req, recon) in rows {
-            println!("| {} | {phase} | {docs} | {secs:.2} | {req} | {recon} |", strategy.as_str());
+            table.push([label.to_string(), phase.to_string(), docs.to_string(), format!("{secs:.2}"), req.to_string(), recon.to_string(), String::new()]);
         }
+    }
+    println!("| configuration | phase | docs | seconds | requests | RECON requests |");
+    println!("|---|---|---|---|---|---|");
+    for r in table {
+        println!("| {} | {} | {} | {} | {} | {} |", r[0], r[1], r[2], r[3], r[4], r[5]);
     }
 }

@@ -3,6 +3,7 @@
 //! detail, and whether the stored result is stale.
 
 use super::model::{Contributor, Decided, DomainCount, Explanation, HistoryEntry, SkippedFile, Staleness, Stored, TieDetail, WindowCounts};
+use super::model::{SourceComparison, SourceRow, SourceSide};
 use super::target::{parse_target, resolve};
 use crate::assign::{self, Outcome, Rule, Status};
 use crate::context::Env;
@@ -13,6 +14,7 @@ use crate::output::pct;
 use crate::recon::concepts::{self, DocScan, SkipReason};
 use crate::recon::db::{self as recondb, Candidate, DocumentView};
 use crate::recon::pyjson::Counts;
+use crate::recon::source::{ConceptSource, SourceKind};
 use rusqlite::Connection;
 use shared_constants::{COUNT, DOMAINS};
 use std::collections::{HashMap, HashSet};
@@ -427,7 +429,48 @@ pub(super) fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> 
         stale: staleness.stale,
         staleness,
         history: history(w.conn, hash)?,
+        sources: source_comparison(&w.env, hash, &scan),
     })
+}
+
+/// Both sources side by side when both are configured: the Qdrant source, and
+/// a concepts dir on disk (RECON's files, before 3b37d96). `configured_scan` is
+/// the document's scan from the configured source (not asked twice). None with
+/// the files source: its Env carries no Qdrant settings.
+pub(super) fn source_comparison(env: &Env, hash: &str, configured_scan: &DocScan) -> Option<SourceComparison> {
+    if env.concepts.kind() != SourceKind::Qdrant || !env.concepts_dir.is_dir() {
+        return None;
+    }
+    let files_scan = ConceptSource::Files.scan_docs(&env.concepts_dir, &[hash.to_string()]).into_iter().next().unwrap_or_default();
+    Some(compare_scans(&files_scan, configured_scan))
+}
+
+/// The comparison of a files scan and a Qdrant scan of one document.
+pub(super) fn compare_scans(files: &DocScan, qdrant: &DocScan) -> SourceComparison {
+    let side = |source: &'static str, s: &DocScan, no_counts: Status| {
+        let p1 = assign::pass1_as(s.dir_found.then_some(&s.totals), no_counts);
+        SourceSide {
+            source,
+            found: s.dir_found,
+            points: s.points,
+            total: s.totals.iter().map(|&n| u64::from(n)).sum(),
+            pass1: Decided::from(&p1),
+            error: s.failed.clone(),
+        }
+    };
+    let rows: Vec<SourceRow> = (0..COUNT)
+        .filter(|&i| files.totals[i] > 0 || qdrant.totals[i] > 0)
+        .map(|i| SourceRow { id: DOMAINS[i].id, domain: DOMAINS[i].label, files: u64::from(files.totals[i]), qdrant: u64::from(qdrant.totals[i]) })
+        .collect();
+    let (f, q) = (side("files", files, ConceptSource::Files.no_counts_status()), side("qdrant", qdrant, Status::NoConcepts));
+    SourceComparison {
+        configured: SourceKind::Qdrant.as_str(),
+        counts_agree: rows.iter().all(|r| r.files == r.qdrant),
+        pass1_agrees: f.pass1.status == q.pass1.status && f.pass1.domain == q.pass1.domain,
+        rows,
+        files: f,
+        qdrant: q,
+    }
 }
 
 /// Explains one document: `target` is a hash, a PeerTube video uuid (36 or 22

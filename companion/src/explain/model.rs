@@ -169,6 +169,51 @@ pub struct Explanation {
     pub staleness: Staleness,
     /// Latest journaled changes to the document's row, newest first.
     pub history: Vec<HistoryEntry>,
+    /// Both sources' counts side by side, when both are configured (the
+    /// Qdrant source and an existing concepts dir); None otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<SourceComparison>,
+}
+
+/// One domain's count in each source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRow {
+    pub id: u16,
+    pub domain: &'static str,
+    pub files: u64,
+    pub qdrant: u64,
+}
+
+/// What one source answered for the document, and pass 1 on its counts alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceSide {
+    /// `files` or `qdrant`.
+    pub source: &'static str,
+    /// Files: the concept dir exists; Qdrant: the request succeeded.
+    pub found: bool,
+    /// Qdrant: points whose `doc_hash` is the document's (0 for files).
+    pub points: u64,
+    /// Valid-label count over all domains.
+    pub total: u64,
+    pub pass1: Decided,
+    /// Why the source could not answer (a failed Qdrant request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The files and Qdrant counts of one document, side by side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceComparison {
+    /// The configured source, the one `pass1` and `outcome` above come from.
+    pub configured: &'static str,
+    /// Domains with a non-zero count in either source, in id order.
+    pub rows: Vec<SourceRow>,
+    pub files: SourceSide,
+    pub qdrant: SourceSide,
+    /// Same counts in every domain.
+    pub counts_agree: bool,
+    /// Same pass-1 status and domain.
+    pub pass1_agrees: bool,
 }
 
 /// How convincing a stored domain is.

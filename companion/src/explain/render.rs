@@ -1,7 +1,7 @@
 //! The text an operator reads: `explain` and `spot-check` without `--json`.
 
 use super::compute::join_labels;
-use super::model::{DomainCount, Explanation, SpotCheck};
+use super::model::{DomainCount, Explanation, SourceComparison, SourceSide, SpotCheck};
 use super::spot_check::NARROW_RULE;
 use crate::assign::Rule;
 use crate::output::{self, pct};
@@ -118,6 +118,9 @@ pub fn render_text(e: &Explanation) -> String {
             );
         }
     }
+    if let Some(c) = &e.sources {
+        out.push_str(&sources_text(c));
+    }
     push(&mut out, "\nDecision");
     push(&mut out, &format!("rule: {}", rule_name(e.rule)));
     push(&mut out, &e.reason);
@@ -139,6 +142,43 @@ pub fn render_text(e: &Explanation) -> String {
             ),
         );
     }
+    out
+}
+
+/// Both sources' counts side by side, then each one's pass-1 outcome.
+fn sources_text(c: &SourceComparison) -> String {
+    let mut out = format!("\nSources (configured: {})\n", c.configured);
+    if c.rows.is_empty() {
+        out.push_str("no valid domain in either source\n");
+    } else {
+        out.push_str(&output::table(
+            &["domain", "files", "qdrant"],
+            c.rows.iter().map(|r| {
+                let mark = if r.files == r.qdrant { "" } else { " ≠" };
+                vec![format!("{}{mark}", r.domain), r.files.to_string(), r.qdrant.to_string()]
+            }),
+        ));
+        out.push('\n');
+    }
+    let side = |s: &SourceSide| {
+        let found = match (s.source, s.found) {
+            ("qdrant", true) => format!("{} point(s)", s.points),
+            ("qdrant", false) => format!("request failed: {}", s.error.as_deref().unwrap_or("unknown error")),
+            (_, true) => "concept dir found".to_string(),
+            (_, false) => "no concept dir".to_string(),
+        };
+        let d = s.pass1.domain.map(|d| format!(" / {d}")).unwrap_or_default();
+        format!("{}{d} ({} valid label(s); {found})", s.pass1.status, s.total)
+    };
+    out.push_str(&output::kv([("pass 1 on files", side(&c.files)), ("pass 1 on qdrant", side(&c.qdrant))]));
+    out.push('\n');
+    out.push_str(if c.counts_agree {
+        "The sources agree.\n"
+    } else if c.pass1_agrees {
+        "The counts differ, the pass-1 outcome does not.\n"
+    } else {
+        "The sources disagree on the pass-1 outcome.\n"
+    });
     out
 }
 

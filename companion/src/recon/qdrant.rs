@@ -13,12 +13,14 @@
 //! still fails has its hashes reported in [`CountsBatch::failed`] and the
 //! other chunks go on.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared_constants::index_of_label;
@@ -222,6 +224,31 @@ struct Tally {
 
 const WITH_PAYLOAD: [&str; 2] = ["doc_hash", "domain"];
 
+/// Visitor methods for numbers, booleans and null: such a payload value
+/// matches no hash and counts no label.
+macro_rules! scalars_match_nothing {
+    ($none:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+    };
+}
+
 impl QdrantClient {
     pub fn new(settings: QdrantSettings) -> Result<QdrantClient> {
         let bad = |m: &str| Err(Error::Config(format!("qdrant: {m}")));
@@ -331,6 +358,15 @@ impl QdrantClient {
         Ok(all)
     }
 
+    /// Counts for every document of the collection from one unfiltered scroll,
+    /// with the request tally (for a memo that then knows the whole collection).
+    pub async fn scroll_all_batch(&self) -> Result<CountsBatch> {
+        let tally = Tally::default();
+        let mut counts = HashMap::new();
+        self.scroll_pages(&tally, None, |p| add_point(&mut counts, p, None)).await.map_err(|f| self.error("scrolling all points", f))?;
+        Ok(CountsBatch { counts, failed: Vec::new(), requests: tally.requests.load(Ordering::Relaxed), retries: tally.retries.load(Ordering::Relaxed) })
+    }
+
     /// Counts for `hashes` from one unfiltered scroll of the whole collection
     /// (see [`Strategy::ScrollAll`]); any failure fails the call, since a
     /// half-read scroll under-counts every document.
@@ -343,7 +379,10 @@ impl QdrantClient {
     }
 
     /// Follows `next_page_offset` to the end, handing each point to `each`.
-    async fn scroll_pages(&self, tally: &Tally, filter: Option<Value>, mut each: impl FnMut(&Value)) -> Result<(), Failure> {
+    /// Pages are parsed straight into [`ScrollPage`] (borrowed strings, domains
+    /// counted while parsing): building a `Value` tree of every page was most
+    /// of a large scroll's client time.
+    async fn scroll_pages(&self, tally: &Tally, filter: Option<Value>, mut each: impl FnMut(&Point<'_>)) -> Result<(), Failure> {
         let path = format!("/collections/{}/points/scroll", self.settings.collection);
         let mut offset = Value::Null;
         loop {
@@ -356,20 +395,32 @@ impl QdrantClient {
             if let Some(f) = &filter {
                 body["filter"] = f.clone();
             }
-            let r = self.call(tally, Method::POST, &path, Some(&body)).await?;
-            let points = r.get("points").and_then(Value::as_array).ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
+            let bytes = self.call_bytes(tally, Method::POST, &path, Some(&body)).await?;
+            let page: ScrollEnvelope<'_> = serde_json::from_slice(&bytes).map_err(|e| Failure::Body(format!("scroll answer is not Qdrant's ({e})")))?;
+            let page = page.result.ok_or_else(|| Failure::Body("answer has no `result`".into()))?;
+            let points = page.points.ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
             points.iter().for_each(&mut each);
-            match r.get("next_page_offset") {
+            match page.next_page_offset {
                 None | Some(Value::Null) => return Ok(()),
                 // A server repeating an offset would otherwise loop forever.
-                Some(next) if *next == offset => return Err(Failure::Body(format!("next_page_offset {next} did not advance"))),
-                Some(next) => offset = next.clone(),
+                Some(next) if next == offset => return Err(Failure::Body(format!("next_page_offset {next} did not advance"))),
+                Some(next) => offset = next,
             }
         }
     }
 
     /// One request with retries; returns the envelope's `result`.
     async fn call(&self, tally: &Tally, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+        let bytes = self.call_bytes(tally, method, path, body).await?;
+        let mut v: Value = serde_json::from_slice(&bytes).map_err(|e| Failure::Body(format!("answer is not JSON ({e})")))?;
+        match v.get_mut("result") {
+            Some(r) => Ok(r.take()),
+            None => Err(Failure::Body("answer has no `result`".into())),
+        }
+    }
+
+    /// One request with retries; returns a successful answer's raw body.
+    async fn call_bytes(&self, tally: &Tally, method: Method, path: &str, body: Option<&Value>) -> Result<Vec<u8>, Failure> {
         let r = retry(
             &self.policy,
             |f: &Failure| self.verdict(f),
@@ -383,7 +434,7 @@ impl QdrantClient {
         r.result
     }
 
-    async fn attempt(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+    async fn attempt(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Vec<u8>, Failure> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = &self.settings.api_key {
             req = req.header("api-key", key);
@@ -400,11 +451,7 @@ impl QdrantClient {
         if !status.is_success() {
             return Err(Failure::Status { code: status.as_u16(), retry_after, msg: error_text(status, &bytes) });
         }
-        let mut v: Value = serde_json::from_slice(&bytes).map_err(|e| Failure::Body(format!("answer is not JSON ({e})")))?;
-        match v.get_mut("result") {
-            Some(r) => Ok(r.take()),
-            None => Err(Failure::Body("answer has no `result`".into())),
-        }
+        Ok(Vec::from(bytes))
     }
 
     fn verdict(&self, f: &Failure) -> Verdict {
@@ -467,29 +514,168 @@ fn error_text(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
+/// A scroll answer, parsed without building a `Value` tree: only what the
+/// counts need is kept (`status`, `time`, ids and vectors are skipped).
+#[derive(Deserialize)]
+struct ScrollEnvelope<'a> {
+    #[serde(borrow)]
+    result: Option<ScrollPage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ScrollPage<'a> {
+    #[serde(borrow)]
+    points: Option<Vec<Point<'a>>>,
+    /// A point id (integer or UUID string), or null on the last page.
+    next_page_offset: Option<Value>,
+}
+
+/// One scrolled point: its `doc_hash` and `domain` payload fields.
+#[derive(Deserialize, Default)]
+struct Point<'a> {
+    #[serde(borrow, default)]
+    payload: Option<PointPayload<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct PointPayload<'a> {
+    #[serde(borrow, default)]
+    doc_hash: Option<DocHashes<'a>>,
+    #[serde(default)]
+    domain: DomainLabels,
+}
+
+/// The hashes a `doc_hash` payload matches under Qdrant's `match`: a string,
+/// or each string element of a list (other values match nothing).
+#[derive(Default)]
+struct DocHashes<'a>(Vec<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for DocHashes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DocHashes<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a doc_hash payload")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(DocHashes(vec![Cow::Borrowed(s)]))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(DocHashes(vec![Cow::Owned(s.to_string())]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(e) = seq.next_element::<StrElem<'de>>()? {
+                    v.extend(e.0);
+                }
+                Ok(DocHashes(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(DocHashes::default())
+            }
+            scalars_match_nothing!(DocHashes::default());
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list element: `Some` when it is a string; lists, objects and scalars are skipped.
+struct StrElem<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for StrElem<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrElem<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(StrElem(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(StrElem(Some(Cow::Owned(s.to_string()))))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StrElem(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StrElem(None))
+            }
+            scalars_match_nothing!(StrElem(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The label indices a `domain` payload counts, by [`count_domain`]'s rule,
+/// read while parsing (no string is kept).
+#[derive(Default, Debug, PartialEq, Eq)]
+struct DomainLabels(Vec<u8>);
+
+impl<'de> Deserialize<'de> for DomainLabels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DomainLabels;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a domain payload")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(DomainLabels(label_index(s).into_iter().collect()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(e) = seq.next_element::<StrElem<'de>>()? {
+                    v.extend(e.0.as_deref().and_then(label_index));
+                }
+                Ok(DomainLabels(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(DomainLabels::default())
+            }
+            scalars_match_nothing!(DomainLabels::default());
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A label's index as a byte (18 labels).
+fn label_index(s: &str) -> Option<u8> {
+    index_of_label(s).and_then(|i| u8::try_from(i).ok())
+}
+
 /// Credits one point to each distinct wanted hash its `doc_hash` matches, the
 /// way Qdrant's `match` does (string, or list element).
-fn add_point(map: &mut HashMap<String, DocCounts>, point: &Value, wanted: Option<&HashSet<&str>>) {
-    let Some(payload) = point.get("payload") else {
+fn add_point(map: &mut HashMap<String, DocCounts>, point: &Point<'_>, wanted: Option<&HashSet<&str>>) {
+    let Some(payload) = &point.payload else {
         return;
     };
-    let hashes: Vec<&str> = match payload.get("doc_hash") {
-        Some(Value::String(h)) => vec![h.as_str()],
-        Some(Value::Array(items)) => {
-            let mut v: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        }
-        _ => return,
+    let Some(DocHashes(hashes)) = &payload.doc_hash else {
+        return;
     };
+    let mut seen: Vec<&str> = Vec::with_capacity(hashes.len());
     for h in hashes {
-        if wanted.is_some_and(|w| !w.contains(h)) {
+        let h: &str = h;
+        // A list may repeat a hash: the point still counts once for it.
+        if seen.contains(&h) || wanted.is_some_and(|w| !w.contains(h)) {
             continue;
         }
-        let e = map.entry(h.to_string()).or_default();
+        seen.push(h);
+        let e = match map.get_mut(h) {
+            Some(e) => e,
+            None => map.entry(h.to_string()).or_default(),
+        };
         e.points = e.points.saturating_add(1);
-        count_domain(payload.get("domain"), &mut e.counts);
+        for &k in &payload.domain.0 {
+            let k = usize::from(k);
+            e.counts[k] = e.counts[k].saturating_add(1);
+        }
     }
 }
 
@@ -514,6 +700,47 @@ mod tests {
         assert_eq!(c.iter().sum::<u64>(), 3);
     }
 
+    /// The parsed path counts exactly as `count_domain` on a `Value` does.
+    #[test]
+    fn parsed_points_count_as_count_domain() {
+        let domains = [
+            json!("Medical"),
+            serde_json::from_str::<Value>(r#""Medic\u0061l""#).unwrap_or_default(),
+            json!("medical"),
+            json!(["Medical", "bogus", 7, null, "Medical", ["Logistics"], {"a": "Medical"}]),
+            json!({"label": "Medical"}),
+            json!(null),
+            json!(3.5),
+            json!(true),
+            json!([]),
+        ];
+        for d in domains {
+            let text =
+                format!(r#"{{"result": {{"points": [{{"id": 1, "payload": {{"doc_hash": ["h", 5, ["h2"]], "domain": {d}}}}}], "next_page_offset": null}}}}"#);
+            let page: ScrollEnvelope = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let points = page.result.and_then(|r| r.points).unwrap_or_default();
+            let mut m = HashMap::new();
+            add_point(&mut m, &points[0], None);
+            let mut want = Counts::default();
+            count_domain(Some(&d), &mut want);
+            assert_eq!(m.len(), 1, "{text}");
+            assert_eq!((m["h"].counts, m["h"].points), (want, 1), "{d}");
+        }
+        // No doc_hash, a number, null or an object: the point matches nothing.
+        for h in [json!(null), json!(5), json!({"x": "h"})] {
+            let text = json!({"payload": {"doc_hash": h, "domain": "Medical"}}).to_string();
+            let p: Point = serde_json::from_str(&text).unwrap_or_default();
+            let mut m = HashMap::new();
+            add_point(&mut m, &p, None);
+            assert!(m.is_empty());
+        }
+        let text = json!({"payload": {"domain": "Medical"}}).to_string();
+        let p: Point = serde_json::from_str(&text).unwrap_or_default();
+        let mut m = HashMap::new();
+        add_point(&mut m, &p, None);
+        assert!(m.is_empty());
+    }
+
     #[test]
     fn saturates_instead_of_overflowing() {
         let mut c = Counts::default();
@@ -526,7 +753,8 @@ mod tests {
     fn a_list_doc_hash_counts_once_per_distinct_wanted_hash() {
         let mut m = HashMap::new();
         let wanted: HashSet<&str> = ["a", "b"].into_iter().collect();
-        let p = json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}});
+        let text = json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}}).to_string();
+        let p: Point = serde_json::from_str(&text).unwrap_or_default();
         add_point(&mut m, &p, Some(&wanted));
         assert_eq!(m.len(), 2);
         assert_eq!(m["a"].points, 1);

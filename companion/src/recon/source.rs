@@ -44,9 +44,15 @@ impl SourceKind {
 /// Counts already read in this process, so a later pass of the same process
 /// (bench, demo walkthrough, compare) asks Qdrant nothing twice. Off by
 /// default: a long-running service must see RECON's new points.
+///
+/// After a `scroll_all` the memo holds every document of the collection
+/// (`whole_collection`): a document absent from it has no points, so a later
+/// pass (the tiebreaker's channel-mates, which the backfill did not select)
+/// costs no request at all.
 #[derive(Debug, Default)]
 pub struct CountMemo {
     scans: HashMap<String, DocScan>,
+    whole_collection: bool,
 }
 
 /// Where concept counts come from.
@@ -206,6 +212,10 @@ fn qdrant_counts(settings: &QdrantSettings, memo: Option<&Mutex<CountMemo>>, has
                 Some(s) => {
                     known.insert(h.clone(), s.clone());
                 }
+                // The memo saw the whole collection: no entry, no points.
+                None if m.whole_collection => {
+                    known.insert(h.clone(), answered(None));
+                }
                 None => missing.push(h.clone()),
             }
         }
@@ -221,6 +231,9 @@ fn qdrant_counts(settings: &QdrantSettings, memo: Option<&Mutex<CountMemo>>, has
             let info = client.collection_info().await?;
             let strategy = settings.strategy.resolve(&info, missing.len(), settings.hashes_per_request);
             let batch = match strategy {
+                // With a memo, keep every document the scroll reads anyway:
+                // the next pass of this process then asks nothing.
+                Strategy::ScrollAll if memo.is_some() => client.scroll_all_batch().await?,
                 Strategy::ScrollAll => client.scroll_counts_for(&missing).await?,
                 _ => client.counts_for(&missing).await?,
             };
@@ -231,7 +244,8 @@ fn qdrant_counts(settings: &QdrantSettings, memo: Option<&Mutex<CountMemo>>, has
         stats.retries = batch.retries;
         stats.failed_documents = batch.failed.len() as u64;
         stats.first_error = batch.failed.first().map(|(_, e)| e.clone());
-        merge(&mut known, &missing, batch, memo);
+        let whole = strategy == Strategy::ScrollAll && memo.is_some();
+        merge(&mut known, &missing, batch, memo, whole);
     }
     let scans = hashes.iter().map(|h| known.get(h).cloned().unwrap_or_else(|| answered(None))).collect();
     Ok(SourceCounts { scans, stats })
@@ -247,7 +261,9 @@ fn answered(c: Option<&crate::recon::qdrant::DocCounts>) -> DocScan {
     s
 }
 
-fn merge(known: &mut HashMap<String, DocScan>, asked: &[String], batch: CountsBatch, memo: Option<&Mutex<CountMemo>>) {
+/// Records the answers for `asked` (and, for a whole-collection batch, every
+/// other document it holds in the memo).
+fn merge(known: &mut HashMap<String, DocScan>, asked: &[String], batch: CountsBatch, memo: Option<&Mutex<CountMemo>>, whole_collection: bool) {
     let failed: HashMap<&str, &str> = batch.failed.iter().map(|(h, e)| (h.as_str(), e.as_str())).collect();
     let mut memo = memo.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
     for h in asked {
@@ -262,6 +278,14 @@ fn merge(known: &mut HashMap<String, DocScan>, asked: &[String], batch: CountsBa
             }
         }
         known.insert(h.clone(), scan);
+    }
+    // A whole-collection scroll fails as a whole (never partly), so every
+    // document it returned is complete.
+    if let (Some(m), true) = (memo.as_mut(), whole_collection && batch.failed.is_empty()) {
+        for (h, c) in &batch.counts {
+            m.scans.entry(h.clone()).or_insert_with(|| answered(Some(c)));
+        }
+        m.whole_collection = true;
     }
 }
 

@@ -41,6 +41,7 @@ pub async fn stats(State(st): State<AppState>) -> ApiResult {
         "categorized": snap.status.categorized,
         "tied_pass_1": snap.count(Status::TiedPass1),
         "needs_reprocess": snap.count(Status::NeedsReprocess),
+        "no_concepts": snap.count(Status::NoConcepts),
         "new_documents": snap.new_documents,
         "status": snap.status,
         "push": { "paused": st.is_paused(), "queued": queued, "failing": failing },

@@ -234,6 +234,7 @@ pub async fn review(State(st): State<AppState>, Extension(p): Extension<Principa
                 "categorized": snap.status.categorized,
                 "tied_pass_1": snap.count(Status::TiedPass1),
                 "needs_reprocess": snap.count(Status::NeedsReprocess),
+                "no_concepts": snap.count(Status::NoConcepts),
                 "unpushed": snap.status.unpushed,
                 "new_documents": snap.new_documents,
             },

@@ -1,8 +1,10 @@
-//! Liveness (/healthz), readiness (/readyz: db, migration, worker, PeerTube —
-//! each state in the body, 503 unless all hold; the details only for a session
-//! or a caller token) and /metrics.
+//! Liveness (/healthz), readiness (/readyz: db, migration, worker, PeerTube,
+//! and Qdrant with `concept_source = "qdrant"` — each state in the body, 503
+//! unless all hold; the details only for a session or a caller token) and /metrics.
 
 use crate::recon::db as recondb;
+use crate::recon::qdrant::QdrantSettings;
+use crate::recon::source::{verify_qdrant, ConceptSource, QdrantCheck};
 use crate::server::auth;
 use crate::server::state::{AppState, PEERTUBE_CHECK_EVERY};
 use axum::extract::State;
@@ -11,7 +13,67 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tower_sessions::Session;
+
+/// How long a Qdrant check answers /readyz. Probes come every few seconds and
+/// each check costs Qdrant two requests (collection info, one sample scroll);
+/// a quarter minute still notices a lost collection quickly.
+pub const QDRANT_CHECK_TTL: Duration = Duration::from_secs(15);
+/// Documents of recon.db sampled per check: enough to notice a wrong collection.
+const QDRANT_SAMPLE: u64 = 3;
+/// A probe must not hang for the run timeout (60 s by default).
+const QDRANT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+type CheckKey = (String, String, PathBuf);
+
+/// Recent Qdrant checks, per (url, collection, recon.db), process-wide: the
+/// state owns no slot for it and several services (tests) may share a process.
+/// The lock is held during a check, so concurrent probes wait for one check
+/// instead of each asking Qdrant.
+static QDRANT_CHECKS: Mutex<Option<HashMap<CheckKey, (Instant, QdrantCheck)>>> = Mutex::new(None);
+
+/// The Qdrant check, at most [`QDRANT_CHECK_TTL`] old.
+pub fn qdrant_check_cached(settings: &QdrantSettings, recon_db: &Path, peertube_source: &str) -> QdrantCheck {
+    let key = (settings.url.clone(), settings.collection.clone(), recon_db.to_path_buf());
+    let mut guard = QDRANT_CHECKS.lock().unwrap_or_else(|p| p.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some((at, c)) = map.get(&key) {
+        if at.elapsed() < QDRANT_CHECK_TTL {
+            return c.clone();
+        }
+    }
+    // No retries and a short timeout: a probe reports the state now, the next
+    // probe after the TTL asks again.
+    let s = QdrantSettings { timeout: settings.timeout.min(QDRANT_CHECK_TIMEOUT), retries: 0, ..settings.clone() };
+    let c = verify_qdrant(&s, recon_db, peertube_source, QDRANT_SAMPLE);
+    map.insert(key, (Instant::now(), c.clone()));
+    c
+}
+
+/// The operator's one line about a Qdrant check.
+fn qdrant_detail(c: &QdrantCheck) -> String {
+    let mut d = format!("collection {:?} at {}", c.collection, c.url);
+    if c.collection_found {
+        let points = c.points_count.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+        let index = if c.doc_hash_indexed { "doc_hash indexed" } else { "doc_hash not indexed" };
+        d.push_str(&format!(
+            ": {}, {points} points, {index}, {} of {} sampled documents found",
+            c.status.as_deref().unwrap_or("unknown"),
+            c.sample_found,
+            c.sampled
+        ));
+    } else {
+        d.push_str(": not found");
+    }
+    if let Some(e) = &c.error {
+        d.push_str(&format!("; {e}"));
+    }
+    d
+}
 
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "alive" }))
@@ -59,7 +121,12 @@ pub fn readiness(st: &AppState) -> Vec<(&'static str, Check)> {
         Some(at) if at.elapsed() > PEERTUBE_CHECK_EVERY * 3 => check(false, format!("last check too old ({}): {}", p.checked_at.unwrap_or_default(), p.detail)),
         Some(_) => check(p.ok, format!("{} (checked {})", p.detail, p.checked_at.unwrap_or_default())),
     };
-    vec![("db", db), ("migration", migration), ("worker", worker), ("peertube", peertube)]
+    let mut checks = vec![("db", db), ("migration", migration), ("worker", worker), ("peertube", peertube)];
+    if let ConceptSource::Qdrant { settings, .. } = &st.env.concepts {
+        let c = qdrant_check_cached(settings, &st.env.recon_db, &st.env.source);
+        checks.push(("qdrant", check(c.ok, qdrant_detail(&c))));
+    }
+    checks
 }
 
 /// Anyone gets ready/not ready per component; the details (paths, URLs,
