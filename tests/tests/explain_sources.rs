@@ -1,6 +1,8 @@
 //! `explain` with both sources configured: the files' and Qdrant's counts side
 //! by side, and each source's pass-1 outcome.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 mod server_support;
 
 use companion::assign::Status;

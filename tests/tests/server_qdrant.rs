@@ -2,6 +2,8 @@
 //! (details only for an authenticated caller), and `no_concepts` documents show
 //! in /api/stats, on the dashboard and in /metrics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+
 mod server_support;
 
 use axum::body::Body;

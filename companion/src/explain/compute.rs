@@ -449,18 +449,11 @@ pub(super) fn source_comparison(env: &Env, hash: &str, configured_scan: &DocScan
 pub(super) fn compare_scans(files: &DocScan, qdrant: &DocScan) -> SourceComparison {
     let side = |source: &'static str, s: &DocScan, no_counts: Status| {
         let p1 = assign::pass1_as(s.dir_found.then_some(&s.totals), no_counts);
-        SourceSide {
-            source,
-            found: s.dir_found,
-            points: s.points,
-            total: s.totals.iter().map(|&n| u64::from(n)).sum(),
-            pass1: Decided::from(&p1),
-            error: s.failed.clone(),
-        }
+        SourceSide { source, found: s.dir_found, points: s.points, total: s.totals.iter().sum(), pass1: Decided::from(&p1), error: s.failed.clone() }
     };
     let rows: Vec<SourceRow> = (0..COUNT)
         .filter(|&i| files.totals[i] > 0 || qdrant.totals[i] > 0)
-        .map(|i| SourceRow { id: DOMAINS[i].id, domain: DOMAINS[i].label, files: u64::from(files.totals[i]), qdrant: u64::from(qdrant.totals[i]) })
+        .map(|i| SourceRow { id: DOMAINS[i].id, domain: DOMAINS[i].label, files: files.totals[i], qdrant: qdrant.totals[i] })
         .collect();
     let (f, q) = (side("files", files, ConceptSource::Files.no_counts_status()), side("qdrant", qdrant, Status::NoConcepts));
     SourceComparison {

@@ -1,0 +1,103 @@
+//! Unit tests of the Qdrant client's counting and page parsing.
+
+use super::*;
+
+fn idx(label: &str) -> usize {
+    index_of_label(label).unwrap_or(usize::MAX)
+}
+
+#[test]
+fn domain_rule_matches_recon_files() {
+    let mut c = Counts::default();
+    assert_eq!(count_domain(Some(&json!("Medical")), &mut c), 1);
+    assert_eq!(count_domain(Some(&json!("medical")), &mut c), 0);
+    assert_eq!(count_domain(Some(&json!("Science & Technology")), &mut c), 0);
+    assert_eq!(count_domain(Some(&json!(["Medical", "bogus", 7, null, "Medical", ["Logistics"]])), &mut c), 2);
+    assert_eq!(count_domain(Some(&json!({"label": "Medical"})), &mut c), 0);
+    assert_eq!(count_domain(None, &mut c), 0);
+    assert_eq!(c[idx("Medical")], 3);
+    assert_eq!(c.iter().sum::<u64>(), 3);
+}
+
+/// The parsed path counts exactly as `count_domain` on a `Value` does.
+#[test]
+fn parsed_points_count_as_count_domain() {
+    let domains = [
+        json!("Medical"),
+        serde_json::from_str::<Value>(r#""Medic\u0061l""#).unwrap_or_default(),
+        json!("medical"),
+        json!(["Medical", "bogus", 7, null, "Medical", ["Logistics"], {"a": "Medical"}]),
+        json!({"label": "Medical"}),
+        json!(null),
+        json!(3.5),
+        json!(true),
+        json!([]),
+    ];
+    for d in domains {
+        let text =
+            format!(r#"{{"result": {{"points": [{{"id": 1, "payload": {{"doc_hash": ["h", 5, ["h2"]], "domain": {d}}}}}], "next_page_offset": null}}}}"#);
+        let page: ScrollEnvelope = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let points = page.result.and_then(|r| r.points).unwrap_or_default();
+        let mut m = HashMap::new();
+        add_point(&mut m, &points[0], None);
+        let mut want = Counts::default();
+        count_domain(Some(&d), &mut want);
+        assert_eq!(m.len(), 1, "{text}");
+        assert_eq!((m["h"].counts, m["h"].points), (want, 1), "{d}");
+    }
+    // No doc_hash, a number, null or an object: the point matches nothing.
+    for h in [json!(null), json!(5), json!({"x": "h"})] {
+        let text = json!({"payload": {"doc_hash": h, "domain": "Medical"}}).to_string();
+        let p: Point = serde_json::from_str(&text).unwrap_or_default();
+        let mut m = HashMap::new();
+        add_point(&mut m, &p, None);
+        assert!(m.is_empty());
+    }
+    let text = json!({"payload": {"domain": "Medical"}}).to_string();
+    let p: Point = serde_json::from_str(&text).unwrap_or_default();
+    let mut m = HashMap::new();
+    add_point(&mut m, &p, None);
+    assert!(m.is_empty());
+}
+
+#[test]
+fn saturates_instead_of_overflowing() {
+    let mut c = Counts::default();
+    c[idx("Medical")] = u64::MAX;
+    count_domain(Some(&json!("Medical")), &mut c);
+    assert_eq!(c[idx("Medical")], u64::MAX);
+}
+
+#[test]
+fn a_list_doc_hash_counts_once_per_distinct_wanted_hash() {
+    let mut m = HashMap::new();
+    let wanted: HashSet<&str> = ["a", "b"].into_iter().collect();
+    let text = json!({"id": 1, "payload": {"doc_hash": ["a", "a", "b", "z"], "domain": "Medical"}}).to_string();
+    let p: Point = serde_json::from_str(&text).unwrap_or_default();
+    add_point(&mut m, &p, Some(&wanted));
+    assert_eq!(m.len(), 2);
+    assert_eq!(m["a"].points, 1);
+    assert_eq!(m["b"].counts[idx("Medical")], 1);
+}
+
+#[test]
+fn settings_round_trip_without_the_key() {
+    let s = QdrantSettings { api_key: Some("secret".into()), ..QdrantSettings::default() };
+    let text = toml::to_string(&s).unwrap_or_default();
+    assert!(text.contains("timeout_secs = 60"), "{text}");
+    assert!(!text.contains("secret"));
+    let back: QdrantSettings = toml::from_str(&text).unwrap_or_default();
+    assert_eq!(back, QdrantSettings::default());
+    assert!(toml::from_str::<QdrantSettings>("api_key = \"x\"").is_err());
+}
+
+#[test]
+fn rejects_unusable_settings() {
+    for s in [
+        QdrantSettings { page_size: 0, ..QdrantSettings::default() },
+        QdrantSettings { hashes_per_request: 0, ..QdrantSettings::default() },
+        QdrantSettings { url: "localhost:6333".into(), ..QdrantSettings::default() },
+    ] {
+        assert!(matches!(QdrantClient::new(s), Err(Error::Config(_))));
+    }
+}
