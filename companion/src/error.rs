@@ -92,14 +92,6 @@ pub enum Error {
     TooLarge(String),
 }
 
-/// Kept so that `?` on a rusqlite error still compiles in code not yet
-/// converted to [`DbContext`]; its message says the operation is unknown.
-impl From<rusqlite::Error> for Error {
-    fn from(source: rusqlite::Error) -> Self {
-        Error::Db { op: Cow::Borrowed(""), key: None, path: None, source: Box::new(source) }
-    }
-}
-
 /// "recon db /x/recon.db: reading documents row 0123…: database is locked".
 struct DbMessage<'a> {
     op: &'a str,
@@ -197,8 +189,6 @@ mod tests {
     fn db_errors_say_what_was_being_done() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let fail = || conn.query_row("SELECT nope FROM documents", [], |r| r.get::<_, String>(0));
-        let bare: Error = fail().unwrap_err().into();
-        assert!(bare.to_string().starts_with("sqlite (operation not recorded): "), "{bare}");
         let e = fail().ctx_key("reading documents row", "0123").unwrap_err().in_db(Path::new("/x/recon.db"));
         assert!(e.to_string().starts_with("recon db /x/recon.db: reading documents row 0123: "), "{e}");
         // An in-memory database has no file to name.

@@ -1,6 +1,7 @@
 //! Small RECON databases with assigned PeerTube documents, and matching
 //! videos, for the push tests and the push benchmark.
 
+use companion::error::DbContext;
 use companion::error::{Error, Result};
 use companion::peertube::video_id::VideoUuid;
 use companion::recon::db as recondb;
@@ -24,12 +25,12 @@ pub struct FixtureDoc {
 /// an assignment time in insertion order; every third path uses the short uuid.
 pub fn recon_db(path: &Path, n: usize, seed: u64) -> Result<Vec<FixtureDoc>> {
     let mut conn = Connection::open(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-    conn.execute_batch("PRAGMA journal_mode=WAL;")?;
-    conn.execute_batch(RECON_SCHEMA)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL;").ctx("testkit::fixture::recon_db")?;
+    conn.execute_batch(RECON_SCHEMA).ctx("testkit::fixture::recon_db")?;
     recondb::migrate(&mut conn)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut docs = Vec::with_capacity(n);
-    let tx = conn.transaction()?;
+    let tx = conn.transaction().ctx("testkit::fixture::recon_db")?;
     for i in 0..n {
         let hash = format!("{:032x}", rng.gen::<u128>());
         let video = VideoUuid::parse(&format!("{:032x}", rng.gen::<u128>()).chars().enumerate().fold(String::new(), |mut s, (k, c)| {
@@ -49,15 +50,17 @@ pub fn recon_db(path: &Path, n: usize, seed: u64) -> Result<Vec<FixtureDoc>> {
         tx.execute(
             "INSERT INTO catalogue(hash, filename, path, source, category, status) VALUES (?1, ?2, ?3, 'stream.echo6.co', ?4, 'complete')",
             params![hash, format!("video-{i}.mp4"), url, format!("channel-{}", i % 37)],
-        )?;
+        )
+        .ctx("testkit::fixture::recon_db")?;
         tx.execute(
             "INSERT INTO documents(hash, filename, path, book_title, status, recon_domain, recon_domain_status, recon_domain_assigned_at)
              VALUES (?1, ?2, ?3, ?4, 'complete', ?5, ?6, ?7)",
             params![hash, format!("video-{i}.mp4"), url, format!("Video {i}"), d.label, status, at],
-        )?;
+        )
+        .ctx("testkit::fixture::recon_db")?;
         docs.push(FixtureDoc { hash, video, domain: d.label.to_string(), category: i64::from(d.id), path: url });
     }
-    tx.commit()?;
+    tx.commit().ctx("testkit::fixture::recon_db")?;
     Ok(docs)
 }
 
@@ -68,12 +71,14 @@ pub fn add_doc_without_watch_path(path: &Path, hash: &str, domain: &str) -> Resu
     conn.execute(
         "INSERT INTO catalogue(hash, filename, path, source, category, status) VALUES (?1, 'x.mp4', ?2, 'stream.echo6.co', 'odd', 'complete')",
         params![hash, url],
-    )?;
+    )
+    .ctx("testkit::fixture::add_doc_without_watch_path")?;
     conn.execute(
         "INSERT INTO documents(hash, filename, path, status, recon_domain, recon_domain_status, recon_domain_assigned_at)
          VALUES (?1, 'x.mp4', ?2, 'complete', ?3, 'assigned', '2000-01-01T00:00:00.000000+00:00')",
         params![hash, url, domain],
-    )?;
+    )
+    .ctx("testkit::fixture::add_doc_without_watch_path")?;
     Ok(())
 }
 

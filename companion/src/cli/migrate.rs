@@ -3,6 +3,7 @@
 
 use super::Ctx;
 use crate::engine::journal;
+use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::recon::db as recondb;
@@ -86,8 +87,8 @@ pub fn revert(ctx: &Ctx, dry_run: bool) -> Result<i32> {
 }
 
 fn export_counts(conn: &rusqlite::Connection) -> Result<(i64, i64)> {
-    let runs = conn.query_row("SELECT count(*) FROM companion_runs", [], |r| r.get(0))?;
-    let entries = conn.query_row("SELECT count(*) FROM companion_journal", [], |r| r.get(0))?;
+    let runs = conn.query_row("SELECT count(*) FROM companion_runs", [], |r| r.get(0)).ctx("cli::migrate::export_counts")?;
+    let entries = conn.query_row("SELECT count(*) FROM companion_journal", [], |r| r.get(0)).ctx("cli::migrate::export_counts")?;
     Ok((runs, entries))
 }
 
@@ -101,14 +102,14 @@ fn export(conn: &rusqlite::Connection, dir: &Path) -> Result<Vec<PathBuf>> {
     let journal_path = dir.join("journal.jsonl");
     let file = std::fs::File::create(&journal_path).map_err(|e| Error::io(&journal_path, e))?;
     let mut out = std::io::BufWriter::new(file);
-    let mut stmt = conn.prepare("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal ORDER BY id")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
+    let mut stmt = conn.prepare("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal ORDER BY id").ctx("cli::migrate::export")?;
+    let mut rows = stmt.query([]).ctx("cli::migrate::export")?;
+    while let Some(r) = rows.next().ctx("cli::migrate::export")? {
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()).unwrap_or(serde_json::Value::Null);
         let line = json!({
-            "id": r.get::<_, i64>(0)?, "run_id": r.get::<_, String>(1)?, "kind": r.get::<_, String>(2)?, "key": r.get::<_, String>(3)?,
-            "old": parse(r.get(4)?), "new": parse(r.get(5)?), "state": r.get::<_, String>(6)?, "at": r.get::<_, String>(7)?,
-            "note": r.get::<_, Option<String>>(8)?,
+            "id": r.get::<_, i64>(0).ctx("cli::migrate::export")?, "run_id": r.get::<_, String>(1).ctx("cli::migrate::export")?, "kind": r.get::<_, String>(2).ctx("cli::migrate::export")?, "key": r.get::<_, String>(3).ctx("cli::migrate::export")?,
+            "old": parse(r.get(4).ctx("cli::migrate::export")?), "new": parse(r.get(5).ctx("cli::migrate::export")?), "state": r.get::<_, String>(6).ctx("cli::migrate::export")?, "at": r.get::<_, String>(7).ctx("cli::migrate::export")?,
+            "note": r.get::<_, Option<String>>(8).ctx("cli::migrate::export")?,
         });
         writeln!(out, "{line}").map_err(|e| Error::io(&journal_path, e))?;
     }

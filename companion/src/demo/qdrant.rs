@@ -15,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared_constants::DOMAINS;
 
+use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::recon::concepts;
 
@@ -45,8 +46,14 @@ fn seed_of(hash: &str) -> u64 {
 /// Writes `{dir}/qdrant-points.jsonl` for the demo data dir `dir` (recon.db + concepts/).
 pub fn write_points(dir: &Path, peertube_source: &str) -> Result<PointsSummary> {
     let conn = crate::recon::db::open_readonly(&dir.join("recon.db"))?;
-    let mut stmt = conn.prepare("SELECT c.hash, d.status FROM catalogue c LEFT JOIN documents d ON d.hash = c.hash WHERE c.source = ?1 ORDER BY c.hash")?;
-    let rows: Vec<(String, Option<String>)> = stmt.query_map([peertube_source], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<std::result::Result<_, _>>()?;
+    let mut stmt = conn
+        .prepare("SELECT c.hash, d.status FROM catalogue c LEFT JOIN documents d ON d.hash = c.hash WHERE c.source = ?1 ORDER BY c.hash")
+        .ctx("demo::qdrant::write_points")?;
+    let rows: Vec<(String, Option<String>)> = stmt
+        .query_map([peertube_source], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ctx("demo::qdrant::write_points")?
+        .collect::<std::result::Result<_, _>>()
+        .ctx("demo::qdrant::write_points")?;
     let path = dir.join(POINTS_FILE);
     let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
     let mut out = std::io::BufWriter::new(file);

@@ -4,6 +4,7 @@
 //! itself, so a run killed at any point leaves journal and data in agreement.
 //! A run whose process died is marked `interrupted` by the next run to start.
 
+use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::recon::db::{now, set_domain_columns, DomainColumns};
 use rand::Rng;
@@ -115,7 +116,8 @@ pub fn start_run(conn: &Connection, command: &str, args: &Value) -> Result<Strin
     conn.execute(
         "INSERT INTO companion_runs(run_id, command, args, state, started_at, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
         params![run_id, command, args.to_string(), now(), i64::from(std::process::id())],
-    )?;
+    )
+    .ctx("engine::journal::start_run")?;
     Ok(run_id)
 }
 
@@ -125,7 +127,8 @@ pub fn finish_run(conn: &Connection, run_id: &str, state: &str, summary: &Value,
     conn.execute(
         "UPDATE companion_runs SET state = ?2, finished_at = ?3, summary = ?4, report_path = ?5 WHERE run_id = ?1",
         params![run_id, state, now(), summary.to_string(), report_path],
-    )?;
+    )
+    .ctx("engine::journal::finish_run")?;
     if let Some(dir) = report_path.and_then(|p| std::path::Path::new(p).parent()) {
         // The run itself is done: a failing report for an older run must not fail it.
         if let Err(e) = write_interrupted_reports(conn, dir) {
@@ -138,8 +141,13 @@ pub fn finish_run(conn: &Connection, run_id: &str, state: &str, summary: &Value,
 /// Marks every `running` run `interrupted` (only call while holding the writer
 /// lock: then none of them can still be alive). Returns their ids.
 pub fn mark_interrupted(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT run_id, pid FROM companion_runs WHERE state = 'running' ORDER BY started_at")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt =
+        conn.prepare("SELECT run_id, pid FROM companion_runs WHERE state = 'running' ORDER BY started_at").ctx("engine::journal::mark_interrupted")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
+        .ctx("engine::journal::mark_interrupted")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("engine::journal::mark_interrupted")?;
     let at = now();
     for (id, pid) in &rows {
         let counts = entry_counts(conn, id)?;
@@ -151,15 +159,22 @@ pub fn mark_interrupted(conn: &Connection) -> Result<Vec<String>> {
         conn.execute(
             "UPDATE companion_runs SET state = ?2, finished_at = ?3, summary = ?4 WHERE run_id = ?1 AND state = 'running'",
             params![id, INTERRUPTED, at, summary.to_string()],
-        )?;
+        )
+        .ctx("engine::journal::mark_interrupted")?;
     }
     Ok(rows.into_iter().map(|(id, _)| id).collect())
 }
 
 /// A run's journal entries counted by kind and state (`{"documents": {"applied": 3}}`).
 pub fn entry_counts(conn: &Connection, run_id: &str) -> Result<Value> {
-    let mut stmt = conn.prepare("SELECT kind, state, count(*) FROM companion_journal WHERE run_id = ?1 GROUP BY kind, state ORDER BY kind, state")?;
-    let rows = stmt.query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn
+        .prepare("SELECT kind, state, count(*) FROM companion_journal WHERE run_id = ?1 GROUP BY kind, state ORDER BY kind, state")
+        .ctx("engine::journal::entry_counts")?;
+    let rows = stmt
+        .query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .ctx("engine::journal::entry_counts")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("engine::journal::entry_counts")?;
     let mut out = Map::new();
     for (kind, state, n) in rows {
         if let Value::Object(m) = out.entry(kind).or_insert_with(|| Value::Object(Map::new())) {
@@ -173,15 +188,19 @@ pub fn entry_counts(conn: &Connection, run_id: &str) -> Result<Value> {
 /// (what it had done before it died), into `dir`. Returns the paths.
 pub fn write_interrupted_reports(conn: &Connection, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let ids: Vec<String> = conn
-        .prepare("SELECT run_id FROM companion_runs WHERE state = ?1 AND report_path IS NULL ORDER BY started_at")?
-        .query_map([INTERRUPTED], |r| r.get(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+        .prepare("SELECT run_id FROM companion_runs WHERE state = ?1 AND report_path IS NULL ORDER BY started_at")
+        .ctx("engine::journal::write_interrupted_reports")?
+        .query_map([INTERRUPTED], |r| r.get(0))
+        .ctx("engine::journal::write_interrupted_reports")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("engine::journal::write_interrupted_reports")?;
     let mut paths = Vec::new();
     for id in ids {
         let run = get_run(conn, &id)?;
         let rep = crate::engine::report::interrupted(&run, entry_counts(conn, &id)?);
         let path = crate::engine::report::write(dir, &rep)?;
-        conn.execute("UPDATE companion_runs SET report_path = ?2 WHERE run_id = ?1", params![id, path.display().to_string()])?;
+        conn.execute("UPDATE companion_runs SET report_path = ?2 WHERE run_id = ?1", params![id, path.display().to_string()])
+            .ctx("engine::journal::write_interrupted_reports")?;
         paths.push(path);
     }
     Ok(paths)
@@ -199,32 +218,26 @@ pub fn write_domain_columns(tx: &Connection, run_id: &str, hash: &str, cur: &Dom
 /// Appends an entry; call inside the transaction that makes the change.
 pub fn record(conn: &Connection, run_id: &str, kind: Kind, key: &str, old: &Value, new: &Value, state: EntryState) -> Result<i64> {
     // Cached: a backfill or push writes thousands of entries per run.
-    conn.prepare_cached("INSERT INTO companion_journal(run_id, kind, key, old, new, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![
-        run_id,
-        kind.as_str(),
-        key,
-        old.to_string(),
-        new.to_string(),
-        state.as_str(),
-        now()
-    ])?;
+    conn.prepare_cached("INSERT INTO companion_journal(run_id, kind, key, old, new, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .ctx("engine::journal::record")?
+        .execute(params![run_id, kind.as_str(), key, old.to_string(), new.to_string(), state.as_str(), now()])
+        .ctx("engine::journal::record")?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Moves an entry to a new state (e.g. pending → applied once PeerTube said 204).
 pub fn set_state(conn: &Connection, id: i64, state: EntryState, note: Option<&str>) -> Result<()> {
-    conn.prepare_cached("UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1")?.execute(params![
-        id,
-        state.as_str(),
-        note,
-        now()
-    ])?;
+    conn.prepare_cached("UPDATE companion_journal SET state = ?2, note = COALESCE(?3, note), at = ?4 WHERE id = ?1")
+        .ctx("engine::journal::set_state")?
+        .execute(params![id, state.as_str(), note, now()])
+        .ctx("engine::journal::set_state")?;
     Ok(())
 }
 
 /// Replaces an entry's `new` value (a push learns the real "before" only from PeerTube).
 pub fn set_values(conn: &Connection, id: i64, old: &Value, new: &Value) -> Result<()> {
-    conn.execute("UPDATE companion_journal SET old = ?2, new = ?3 WHERE id = ?1", params![id, old.to_string(), new.to_string()])?;
+    conn.execute("UPDATE companion_journal SET old = ?2, new = ?3 WHERE id = ?1", params![id, old.to_string(), new.to_string()])
+        .ctx("engine::journal::set_values")?;
     Ok(())
 }
 
@@ -253,32 +266,41 @@ const RUN_COLUMNS: &str = "r.run_id, r.command, r.args, r.state, r.started_at, r
 
 /// Runs, newest first.
 pub fn list_runs(conn: &Connection, limit: u64) -> Result<Vec<RunRow>> {
-    let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM companion_runs r ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?1"))?;
-    let rows = stmt.query_map([limit as i64], run_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn
+        .prepare(&format!("SELECT {RUN_COLUMNS} FROM companion_runs r ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?1"))
+        .ctx("engine::journal::list_runs")?;
+    let rows =
+        stmt.query_map([limit as i64], run_from_row).ctx("engine::journal::list_runs")?.collect::<Result<Vec<_>, _>>().ctx("engine::journal::list_runs")?;
     Ok(rows)
 }
 
 pub fn get_run(conn: &Connection, run_id: &str) -> Result<RunRow> {
     conn.query_row(&format!("SELECT {RUN_COLUMNS} FROM companion_runs r WHERE r.run_id = ?1"), [run_id], run_from_row)
-        .optional()?
+        .optional()
+        .ctx("engine::journal::get_run")?
         .ok_or_else(|| Error::NotFound(format!("run {run_id} (see `recon-companion runs`)")))
 }
 
 pub fn set_run_rolled_back(conn: &Connection, run_id: &str, by: &str) -> Result<()> {
-    conn.execute("UPDATE companion_runs SET state = 'rolled_back', rolled_back_by = ?2 WHERE run_id = ?1", params![run_id, by])?;
+    conn.execute("UPDATE companion_runs SET state = 'rolled_back', rolled_back_by = ?2 WHERE run_id = ?1", params![run_id, by])
+        .ctx("engine::journal::set_run_rolled_back")?;
     Ok(())
 }
 
 /// A run's entries in the order they were made.
 pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
-    let mut stmt = conn.prepare("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal WHERE run_id = ?1 ORDER BY id")?;
+    let mut stmt = conn
+        .prepare("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal WHERE run_id = ?1 ORDER BY id")
+        .ctx("engine::journal::entries")?;
     let rows = stmt
         .query_map([run_id], |r| {
             let kind: String = r.get(2)?;
             let state: String = r.get(6)?;
             Ok((r.get(0)?, r.get(1)?, kind, r.get(3)?, r.get(4)?, r.get(5)?, state, r.get(7)?, r.get(8)?))
-        })?
-        .collect::<Result<Vec<(i64, String, String, String, Option<String>, Option<String>, String, String, Option<String>)>, _>>()?;
+        })
+        .ctx("engine::journal::entries")?
+        .collect::<Result<Vec<(i64, String, String, String, Option<String>, Option<String>, String, String, Option<String>)>, _>>()
+        .ctx("engine::journal::entries")?;
     rows.into_iter()
         .map(|(id, run_id, kind, key, old, new, state, at, note)| {
             Ok(Entry {
@@ -301,10 +323,14 @@ pub type HistoryRow = (String, String, Value, Value, String);
 
 /// Latest journal entries that touched one key (e.g. a document hash), newest first.
 pub fn history(conn: &Connection, kind: Kind, key: &str, limit: u64) -> Result<Vec<HistoryRow>> {
-    let mut stmt = conn.prepare("SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3")?;
+    let mut stmt = conn
+        .prepare("SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3")
+        .ctx("engine::journal::history")?;
     let rows = stmt
-        .query_map(params![kind.as_str(), key, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, parse_json(r.get(2)?), parse_json(r.get(3)?), r.get(4)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map(params![kind.as_str(), key, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, parse_json(r.get(2)?), parse_json(r.get(3)?), r.get(4)?)))
+        .ctx("engine::journal::history")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("engine::journal::history")?;
     Ok(rows)
 }
 

@@ -3,6 +3,7 @@
 use super::journal::{self, EntryState, Kind};
 use super::run::open_for;
 use crate::context::Env;
+use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::recon::concepts;
 use crate::recon::db as recondb;
@@ -150,7 +151,7 @@ fn reprocess_one(conn: &mut Connection, run_id: &str, hash: &str, dir: Option<&P
         if let Some(id) = move_entry {
             journal::set_state(&tx, id, EntryState::Applied, None)?;
         }
-        tx.commit()?;
+        tx.commit().ctx("engine::reprocess::reprocess_one")?;
         Ok(())
     })
 }

@@ -5,6 +5,7 @@
 use crate::context::Env;
 use crate::engine::journal::{self, Entry, EntryState, Kind};
 use crate::engine::{sql_to_json, Run};
+use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::recon::db as recondb;
 use rusqlite::{Connection, OptionalExtension};
@@ -56,15 +57,15 @@ fn allowed(kind: Kind) -> (&'static str, &'static [&'static str]) {
 fn current(conn: &Connection, kind: Kind, key: &str, cols: &[String]) -> Result<Option<serde_json::Map<String, Value>>> {
     let (table, _) = allowed(kind);
     let sql = format!("SELECT {} FROM {table} WHERE hash = ?1", cols.join(", "));
-    Ok(conn
-        .query_row(&sql, [key], |r| {
-            let mut m = serde_json::Map::new();
-            for (i, c) in cols.iter().enumerate() {
-                m.insert(c.clone(), sql_to_json(r.get(i)?));
-            }
-            Ok(m)
-        })
-        .optional()?)
+    conn.query_row(&sql, [key], |r| {
+        let mut m = serde_json::Map::new();
+        for (i, c) in cols.iter().enumerate() {
+            m.insert(c.clone(), sql_to_json(r.get(i)?));
+        }
+        Ok(m)
+    })
+    .optional()
+    .ctx("engine::rollback::current")
 }
 
 fn json_to_sql(v: &Value) -> rusqlite::types::Value {
@@ -224,12 +225,12 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
             let sql = format!("UPDATE {table} SET {} WHERE hash = ?1", sets.join(", "));
             let mut values: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Text(e.key.clone())];
             values.extend(cols.iter().map(|c| json_to_sql(old.get(c).unwrap_or(&Value::Null))));
-            tx.execute(&sql, rusqlite::params_from_iter(values))?;
+            tx.execute(&sql, rusqlite::params_from_iter(values)).ctx("engine::rollback::rollback")?;
             let restored: serde_json::Map<String, Value> = cols.iter().map(|c| (c.clone(), old.get(c).cloned().unwrap_or(Value::Null))).collect();
             journal::record(&tx, &run.id, e.kind, &e.key, cur, &Value::Object(restored), EntryState::Applied)?;
         }
         journal::set_run_rolled_back(&tx, run_id, &run.id)?;
-        tx.commit()?;
+        tx.commit().ctx("engine::rollback::rollback")?;
         Ok(())
     })?;
     summary.rows_restored = plan.len() as u64;

@@ -6,6 +6,7 @@ use super::report;
 use super::summary::PassSummary;
 use crate::assign::Outcome;
 use crate::context::Env;
+use crate::error::DbContext;
 use crate::error::Result;
 use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::Connection;
@@ -127,7 +128,7 @@ pub fn write_outcomes(
                     w += 1;
                 }
             }
-            tx.commit()?;
+            tx.commit().ctx("engine::run::write_outcomes")?;
             Ok((w, u, c))
         })?;
         summary.written += written;

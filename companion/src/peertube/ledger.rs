@@ -22,30 +22,38 @@ pub struct PushDoc {
 /// Push rule: a domain, no `peertube_category_pushed_at`, the PeerTube source;
 /// oldest assignment first.
 pub fn select_pending(conn: &Connection, source: &str, limit: Option<u64>) -> Result<Vec<PushDoc>> {
-    let mut stmt = conn.prepare(
-        "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
+    let mut stmt = conn
+        .prepare(
+            "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
          FROM documents d JOIN catalogue c ON c.hash = d.hash
          WHERE d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?1
          ORDER BY d.recon_domain_assigned_at, d.rowid LIMIT ?2",
-    )?;
+        )
+        .ctx("peertube::ledger::select_pending")?;
     let limit = limit.map(|l| l as i64).unwrap_or(-1);
     let rows = stmt
-        .query_map(params![source, limit], |r| Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map(params![source, limit], |r| Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? }))
+        .ctx("peertube::ledger::select_pending")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("peertube::ledger::select_pending")?;
     Ok(rows)
 }
 
 /// Documents whose push is recorded (pushed_at set), with their expected category.
 pub fn select_pushed(conn: &Connection, source: &str) -> Result<Vec<PushDoc>> {
-    let mut stmt = conn.prepare(
-        "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
+    let mut stmt = conn
+        .prepare(
+            "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
          FROM documents d JOIN catalogue c ON c.hash = d.hash
          WHERE d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NOT NULL AND c.source = ?1
          ORDER BY d.recon_domain_assigned_at, d.rowid",
-    )?;
+        )
+        .ctx("peertube::ledger::select_pushed")?;
     let rows = stmt
-        .query_map([source], |r| Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map([source], |r| Ok(PushDoc { hash: r.get(0)?, path: r.get(1)?, domain: r.get(2)?, assigned_at: r.get(3)? }))
+        .ctx("peertube::ledger::select_pushed")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("peertube::ledger::select_pushed")?;
     Ok(rows)
 }
 
@@ -102,12 +110,16 @@ pub fn category_of(v: &Value) -> Option<i64> {
 
 /// The newest pending video entry per video uuid.
 pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
-    let mut stmt = conn.prepare("SELECT id, run_id, key, old, new FROM companion_journal WHERE kind = 'video' AND state = 'pending' ORDER BY id")?;
+    let mut stmt = conn
+        .prepare("SELECT id, run_id, key, old, new FROM companion_journal WHERE kind = 'video' AND state = 'pending' ORDER BY id")
+        .ctx("peertube::ledger::pending_priors")?;
     let rows = stmt
         .query_map([], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        })
+        .ctx("peertube::ledger::pending_priors")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("peertube::ledger::pending_priors")?;
     let mut out = HashMap::new();
     for (id, run_id, key, old, new) in rows {
         let old: Value = old.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
@@ -129,6 +141,7 @@ pub enum DocMark {
 }
 
 use crate::engine::journal::{record, set_state};
+use crate::error::DbContext;
 
 /// Journal writer of one run.
 pub struct Ledger {
@@ -153,7 +166,8 @@ impl Ledger {
             .prepare_cached(
                 "SELECT recon_domain, recon_domain_status, recon_domain_assigned_at, peertube_category_pushed_at
                  FROM documents WHERE hash = ?1",
-            )?
+            )
+            .ctx("peertube::ledger::mark_pushed")?
             .query_row([&i.hash], |r| {
                 Ok(DomainColumns {
                     recon_domain: r.get(0)?,
@@ -162,13 +176,17 @@ impl Ledger {
                     peertube_category_pushed_at: r.get(3)?,
                 })
             })
-            .optional()?;
+            .optional()
+            .ctx("peertube::ledger::mark_pushed")?;
         let Some(cur) = cur else { return Ok(DocMark::ChangedMeanwhile) };
         if cur.recon_domain.as_deref() != Some(i.domain.as_str()) || (require_unpushed && cur.peertube_category_pushed_at.is_some()) {
             return Ok(DocMark::ChangedMeanwhile);
         }
         let new = DomainColumns { peertube_category_pushed_at: Some(now.to_string()), ..cur.clone() };
-        tx.prepare_cached("UPDATE documents SET peertube_category_pushed_at = ?2 WHERE hash = ?1")?.execute(params![i.hash, now])?;
+        tx.prepare_cached("UPDATE documents SET peertube_category_pushed_at = ?2 WHERE hash = ?1")
+            .ctx("peertube::ledger::mark_pushed")?
+            .execute(params![i.hash, now])
+            .ctx("peertube::ledger::mark_pushed")?;
         record(tx, run_id, Kind::Documents, &i.hash, &serde_json::to_value(&cur)?, &serde_json::to_value(&new)?, EntryState::Applied)?;
         Ok(DocMark::Marked)
     }
@@ -188,7 +206,7 @@ impl Ledger {
                     set_state(&tx, p.entry_id, EntryState::Failed, Some(&note))?;
                 }
             }
-            tx.commit()?;
+            tx.commit().ctx("peertube::ledger::pending")?;
             Ok(ids)
         })
     }
@@ -200,9 +218,9 @@ impl Ledger {
         // it, the pending entries (committed durably before the write) remain,
         // and the next run confirms them from PeerTube's current value. That
         // saves an fsync per batch. Pending entries stay fully synchronous.
-        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL").ctx("peertube::ledger::applied")?;
         let res = self.applied_tx(&run_id, req, done);
-        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        self.conn.execute_batch("PRAGMA synchronous = FULL").ctx("peertube::ledger::applied")?;
         res
     }
 
@@ -216,7 +234,7 @@ impl Ledger {
                 set_state(&tx, *id, EntryState::Applied, None)?;
                 marks.push(Self::mark_pushed(&tx, &run_id, i, req, &now)?);
             }
-            tx.commit()?;
+            tx.commit().ctx("peertube::ledger::applied_tx")?;
             Ok(marks)
         })
     }
@@ -245,7 +263,7 @@ impl Ledger {
                 set_state(&tx, id, EntryState::Applied, Some(&note))?;
                 marks.push(Self::mark_pushed(&tx, &run_id, &it, req, &now)?);
             }
-            tx.commit()?;
+            tx.commit().ctx("peertube::ledger::already_set")?;
             Ok(marks)
         })
     }
@@ -257,7 +275,7 @@ impl Ledger {
             for (id, note) in entries {
                 set_state(&tx, *id, EntryState::Failed, Some(note))?;
             }
-            tx.commit()?;
+            tx.commit().ctx("peertube::ledger::failed")?;
             Ok(())
         })
     }
@@ -270,7 +288,7 @@ impl Ledger {
             let new = json!({ "category": category, "hash": hash, "transport": transport });
             let id = record(&tx, &run_id, Kind::Video, key, &Value::Null, &new, EntryState::Failed)?;
             set_state(&tx, id, EntryState::Failed, Some(note))?;
-            tx.commit()?;
+            tx.commit().ctx("peertube::ledger::failure")?;
             Ok(())
         })
     }

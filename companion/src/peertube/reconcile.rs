@@ -6,6 +6,7 @@ use crate::config::{Config, Transport};
 use crate::context::Env;
 use crate::engine::journal::{self, EntryState, Kind};
 use crate::engine::Run;
+use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::peertube::db::{PgVideos, VideoRow};
 use crate::peertube::ledger::{self, PushDoc};
@@ -169,8 +170,9 @@ pub async fn reset(cfg: &Config, env: &Env, dry_run: bool, yes: bool) -> Result<
     if dry_run {
         let conn = recondb::open_readonly(&env.recon_db)?;
         if recondb::feature_columns_present(&conn)? {
-            rep.pushed_timestamps =
-                conn.query_row("SELECT count(*) FROM documents WHERE peertube_category_pushed_at IS NOT NULL", [], |r| r.get::<_, i64>(0))? as u64;
+            rep.pushed_timestamps = conn
+                .query_row("SELECT count(*) FROM documents WHERE peertube_category_pushed_at IS NOT NULL", [], |r| r.get::<_, i64>(0))
+                .ctx("peertube::reconcile::reset")? as u64;
         }
         return Ok(rep);
     }
@@ -208,7 +210,7 @@ async fn reset_inner(
                     EntryState::Pending,
                 )?);
             }
-            tx.commit()?;
+            tx.commit().ctx("peertube::reconcile::reset_inner")?;
             Ok(ids)
         })?;
         let rows: Vec<(VideoUuid, Option<i32>, Option<i32>)> = chunk.iter().map(|(v, c)| (v.clone(), Some(*c), None)).collect();
@@ -222,7 +224,7 @@ async fn reset_inner(
                     journal::set_state(&tx, *id, EntryState::Failed, Some("changed in PeerTube meanwhile; not reset"))?;
                 }
             }
-            tx.commit()?;
+            tx.commit().ctx("peertube::reconcile::reset_inner")?;
             Ok(())
         })?;
         rep.reset += written.len() as u64;
@@ -230,8 +232,13 @@ async fn reset_inner(
     }
     // The pushed timestamps, journaled so the rollback restores them.
     let hashes: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT hash FROM documents WHERE peertube_category_pushed_at IS NOT NULL ORDER BY rowid")?;
-        let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let mut stmt =
+            conn.prepare("SELECT hash FROM documents WHERE peertube_category_pushed_at IS NOT NULL ORDER BY rowid").ctx("peertube::reconcile::reset_inner")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .ctx("peertube::reconcile::reset_inner")?
+            .collect::<Result<Vec<String>, _>>()
+            .ctx("peertube::reconcile::reset_inner")?;
         rows
     };
     rep.pushed_timestamps = hashes.len() as u64;
@@ -245,11 +252,11 @@ async fn reset_inner(
                     continue;
                 }
                 let new = DomainColumns { peertube_category_pushed_at: None, ..cur.clone() };
-                tx.execute("UPDATE documents SET peertube_category_pushed_at = NULL WHERE hash = ?1", [h])?;
+                tx.execute("UPDATE documents SET peertube_category_pushed_at = NULL WHERE hash = ?1", [h]).ctx("peertube::reconcile::reset_inner")?;
                 journal::record(&tx, run_id, Kind::Documents, h, &serde_json::to_value(&cur)?, &serde_json::to_value(&new)?, EntryState::Applied)?;
                 n += 1;
             }
-            tx.commit()?;
+            tx.commit().ctx("peertube::reconcile::reset_inner")?;
             Ok(n)
         })?;
         rep.pushed_cleared += n;

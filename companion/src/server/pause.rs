@@ -1,6 +1,7 @@
 //! The push kill switch: one row of `companion_state`, so it survives restarts and
 //! the CLI (`pause-push`/`resume-push`) and the dashboard share it.
 
+use crate::error::DbContext;
 use crate::error::Result;
 use crate::recon::db as recondb;
 use rusqlite::Connection;
@@ -25,7 +26,7 @@ pub fn set(conn: &Connection, paused: bool) -> Result<()> {
 /// When the switch last changed (companion_state.updated_at), if ever.
 pub fn changed_at(conn: &Connection) -> Result<Option<String>> {
     use rusqlite::OptionalExtension;
-    Ok(conn.query_row("SELECT updated_at FROM companion_state WHERE key = ?1", [KEY], |r| r.get(0)).optional()?)
+    conn.query_row("SELECT updated_at FROM companion_state WHERE key = ?1", [KEY], |r| r.get(0)).optional().ctx("server::pause::changed_at")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{header, Request, Response, StatusCode};
 use companion::config::{CallerConfig, Config};
 use companion::context::Env;
+use companion::error::DbContext;
 use companion::error::Result;
 use companion::server::push_queue::{PushResult, Pusher};
 use companion::server::state::AppState;
@@ -182,11 +183,12 @@ impl Pusher for FakePusher {
         if let Some(msg) = self.fail.lock().expect("lock").clone() {
             return Ok(hashes.iter().map(|h| PushResult::failed(h, msg.clone(), false)).collect());
         }
-        let conn = Connection::open(&self.db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let conn = Connection::open(&self.db).ctx("testkit::mod::push")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).ctx("testkit::mod::push")?;
         let mut out = Vec::new();
         for h in hashes {
-            conn.execute("UPDATE documents SET peertube_category_pushed_at = ?2 WHERE hash = ?1", params![h, companion::recon::db::now()])?;
+            conn.execute("UPDATE documents SET peertube_category_pushed_at = ?2 WHERE hash = ?1", params![h, companion::recon::db::now()])
+                .ctx("testkit::mod::push")?;
             self.pushed.lock().expect("lock").push((h.clone(), std::time::Instant::now()));
             out.push(PushResult::ok(h));
         }

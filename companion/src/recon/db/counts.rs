@@ -1,12 +1,13 @@
 //! The counts the status view shows.
 
+use crate::error::DbContext;
 use crate::error::Result;
 use rusqlite::Connection;
 
 fn count(conn: &Connection, sql: &str, source: Option<&str>) -> Result<u64> {
     let n: i64 = match source {
-        Some(s) => conn.query_row(sql, [s], |r| r.get(0))?,
-        None => conn.query_row(sql, [], |r| r.get(0))?,
+        Some(s) => conn.query_row(sql, [s], |r| r.get(0)).ctx("recon::db::counts::count")?,
+        None => conn.query_row(sql, [], |r| r.get(0)).ctx("recon::db::counts::count")?,
     };
     Ok(n as u64)
 }
@@ -39,14 +40,26 @@ pub fn count_pushed(conn: &Connection) -> Result<u64> {
 
 /// (status, documents) for every non-NULL `recon_domain_status`, by name.
 pub fn counts_by_status(conn: &Connection) -> Result<Vec<(String, u64)>> {
-    let mut stmt = conn.prepare("SELECT recon_domain_status, count(*) FROM documents WHERE recon_domain_status IS NOT NULL GROUP BY 1 ORDER BY 1")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn
+        .prepare("SELECT recon_domain_status, count(*) FROM documents WHERE recon_domain_status IS NOT NULL GROUP BY 1 ORDER BY 1")
+        .ctx("recon::db::counts::counts_by_status")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+        .ctx("recon::db::counts::counts_by_status")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("recon::db::counts::counts_by_status")?;
     Ok(rows)
 }
 
 /// (domain, documents) for every non-NULL `recon_domain`, most documents first.
 pub fn counts_by_domain(conn: &Connection) -> Result<Vec<(String, u64)>> {
-    let mut stmt = conn.prepare("SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn
+        .prepare("SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1")
+        .ctx("recon::db::counts::counts_by_domain")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+        .ctx("recon::db::counts::counts_by_domain")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("recon::db::counts::counts_by_domain")?;
     Ok(rows)
 }

@@ -142,17 +142,17 @@ fn open_with(path: &Path, mode: OpenFlags) -> Result<Connection> {
 /// Starts a write transaction that takes the write lock at once, so a busy
 /// database shows up here (and waits) instead of failing half-way.
 pub fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+    conn.transaction_with_behavior(TransactionBehavior::Immediate).ctx("recon::db::write_tx")
 }
 
 pub(super) fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-    let cols = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})")).ctx("recon::db::columns")?;
+    let cols = stmt.query_map([], |r| r.get::<_, String>(1)).ctx("recon::db::columns")?.collect::<Result<Vec<_>, _>>().ctx("recon::db::columns")?;
     Ok(cols)
 }
 
 pub(super) fn has_index(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?1", [name], |_| Ok(())).optional()?.is_some())
+    Ok(conn.query_row("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?1", [name], |_| Ok(())).optional().ctx("recon::db::has_index")?.is_some())
 }
 
 /// What the migration check found.
@@ -186,11 +186,12 @@ pub fn migration_state(conn: &Connection) -> Result<MigrationState> {
     };
     let mut missing_recon = missing(&RECON_DOCUMENT_COLUMNS, &doc_cols);
     missing_recon.extend(missing(&RECON_CATALOGUE_COLUMNS, &cat_cols).into_iter().map(|c| format!("catalogue.{c}")));
-    let companion_tables = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('companion_runs','companion_journal','companion_state')",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? == 3;
+    let companion_tables = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('companion_runs','companion_journal','companion_state')", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .ctx("recon::db::migration_state")?
+        == 3;
     Ok(MigrationState {
         missing_feature_columns: missing(&FEATURE_COLUMNS, &doc_cols),
         index_present: has_index(conn, FEATURE_INDEX)?,
@@ -219,20 +220,21 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<String>> {
             match tx.execute(&format!("ALTER TABLE documents ADD COLUMN {col} TEXT"), []) {
                 Ok(_) => applied.push(format!("documents.{col}")),
                 Err(e) if e.to_string().contains("duplicate column") => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e).ctx("recon::db::migrate: adding a feature column"),
             }
         }
     }
     if !has_index(&tx, FEATURE_INDEX)? {
-        tx.execute(&format!("CREATE INDEX IF NOT EXISTS {FEATURE_INDEX} ON documents(recon_domain_status)"), [])?;
+        tx.execute(&format!("CREATE INDEX IF NOT EXISTS {FEATURE_INDEX} ON documents(recon_domain_status)"), []).ctx("recon::db::migrate")?;
         applied.push(FEATURE_INDEX.to_string());
     }
-    let had_tables = tx.query_row("SELECT count(*) FROM sqlite_master WHERE name='companion_journal'", [], |r| r.get::<_, i64>(0))? > 0;
-    tx.execute_batch(COMPANION_SCHEMA)?;
+    let had_tables =
+        tx.query_row("SELECT count(*) FROM sqlite_master WHERE name='companion_journal'", [], |r| r.get::<_, i64>(0)).ctx("recon::db::migrate")? > 0;
+    tx.execute_batch(COMPANION_SCHEMA).ctx("recon::db::migrate")?;
     if !had_tables {
         applied.push("companion_* tables".into());
     }
-    tx.commit()?;
+    tx.commit().ctx("recon::db::migrate")?;
     Ok(applied)
 }
 

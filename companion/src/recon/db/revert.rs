@@ -1,6 +1,7 @@
 //! Reverting the feature's migration.
 
 use super::{columns, has_index, write_tx, FEATURE_COLUMNS, FEATURE_INDEX};
+use crate::error::DbContext;
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
@@ -30,14 +31,14 @@ pub fn revert_migration(conn: &mut Connection) -> Result<Vec<String>> {
     let plan = revert_plan(&tx)?;
     let mut dropped = Vec::new();
     if plan.index {
-        tx.execute(&format!("DROP INDEX IF EXISTS {FEATURE_INDEX}"), [])?;
+        tx.execute(&format!("DROP INDEX IF EXISTS {FEATURE_INDEX}"), []).ctx("recon::db::revert::revert_migration")?;
         dropped.push(FEATURE_INDEX.to_string());
     }
     for col in &plan.columns {
         // Names come from FEATURE_COLUMNS, never from input.
-        tx.execute(&format!("ALTER TABLE documents DROP COLUMN {col}"), [])?;
+        tx.execute(&format!("ALTER TABLE documents DROP COLUMN {col}"), []).ctx("recon::db::revert::revert_migration")?;
         dropped.push(format!("documents.{col}"));
     }
-    tx.commit()?;
+    tx.commit().ctx("recon::db::revert::revert_migration")?;
     Ok(dropped)
 }
