@@ -62,36 +62,26 @@ pub fn reprocess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<Reproce
     summary.quarantine_dir = qdir.as_ref().filter(|_| files).map(|p| p.display().to_string());
     for (hash, title) in rows {
         let mut item = ReprocessItem { hash: hash.clone(), title, concept_dir: None, files: 0, quarantined_to: None, error: None };
-        if !files {
-            if let (Some(run), Some(qdir)) = (&run, &qdir) {
-                if let Err(e) = reprocess_one(&mut conn, &run.id, &hash, None, qdir, &mut item) {
+        // With Qdrant there is no concept dir to quarantine: the document is only re-queued.
+        let dir = if files {
+            match concepts::concept_dir(&env.concepts_dir, &hash) {
+                Ok(d) => Some(d).filter(|d| d.is_dir()),
+                Err(e) => {
                     item.error = Some(e.to_string());
                     summary.refused += 1;
                     summary.items.push(item);
-                    run.finish_failed(env, &conn, &serde_json::to_value(&summary)?);
-                    return Err(e);
+                    continue;
                 }
-                summary.queued += 1;
             }
-            summary.items.push(item);
-            continue;
-        }
-        let dir = match concepts::concept_dir(&env.concepts_dir, &hash) {
-            Ok(d) => d,
-            Err(e) => {
-                item.error = Some(e.to_string());
-                summary.refused += 1;
-                summary.items.push(item);
-                continue;
-            }
+        } else {
+            None
         };
-        let has_dir = dir.is_dir();
-        if has_dir {
-            item.concept_dir = Some(dir.display().to_string());
-            item.files = count_files(&dir);
+        if let Some(d) = &dir {
+            item.concept_dir = Some(d.display().to_string());
+            item.files = count_files(d);
         }
         if let (Some(run), Some(qdir)) = (&run, &qdir) {
-            if let Err(e) = reprocess_one(&mut conn, &run.id, &hash, has_dir.then_some(dir.as_path()), qdir, &mut item) {
+            if let Err(e) = reprocess_one(&mut conn, &run.id, &hash, dir.as_deref(), qdir, &mut item) {
                 item.error = Some(e.to_string());
                 summary.refused += 1;
                 summary.items.push(item);

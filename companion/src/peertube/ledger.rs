@@ -6,7 +6,7 @@ use crate::engine::journal::{EntryState, Kind};
 use crate::error::Result;
 use crate::peertube::video_id::{self, PathProblem, VideoUuid};
 use crate::recon::db::{self as recondb, DomainColumns};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -161,23 +161,7 @@ fn video_values(i: &Intent, transport: &str) -> (Value, Value) {
 
 impl Ledger {
     fn mark_pushed(tx: &Connection, run_id: &str, i: &Intent, require_unpushed: bool, now: &str) -> Result<DocMark> {
-        // Cached statements: this runs once per pushed video.
-        let cur = tx
-            .prepare_cached(
-                "SELECT recon_domain, recon_domain_status, recon_domain_assigned_at, peertube_category_pushed_at
-                 FROM documents WHERE hash = ?1",
-            )
-            .ctx("peertube::ledger::mark_pushed")?
-            .query_row([&i.hash], |r| {
-                Ok(DomainColumns {
-                    recon_domain: r.get(0)?,
-                    recon_domain_status: r.get(1)?,
-                    recon_domain_assigned_at: r.get(2)?,
-                    peertube_category_pushed_at: r.get(3)?,
-                })
-            })
-            .optional()
-            .ctx("peertube::ledger::mark_pushed")?;
+        let cur = recondb::domain_columns(tx, &i.hash)?;
         let Some(cur) = cur else { return Ok(DocMark::ChangedMeanwhile) };
         if cur.recon_domain.as_deref() != Some(i.domain.as_str()) || (require_unpushed && cur.peertube_category_pushed_at.is_some()) {
             return Ok(DocMark::ChangedMeanwhile);
