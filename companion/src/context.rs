@@ -6,7 +6,7 @@ use crate::assign::Status;
 use crate::config::{Config, Transport};
 use crate::error::{Error, Result};
 use crate::recon::concepts::DocScan;
-use crate::recon::source::{ConceptSource, SourceCounts};
+use crate::recon::source::{ConceptSource, SourceCounts, SourceKind};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -48,6 +48,9 @@ pub struct Env {
     pub progress: bool,
     /// Where every concept count comes from (files or Qdrant).
     pub concepts: ConceptSource,
+    /// The other source, when both are configured: `explain` shows its counts
+    /// beside the configured one's (fresh reads, no saved counts).
+    pub second_source: Option<ConceptSource>,
 }
 
 impl Env {
@@ -62,6 +65,11 @@ impl Env {
             mega_skip: cfg.mega_channel_skip.clone(),
             progress: std::io::stderr().is_terminal(),
             concepts: cfg.concept_source(),
+            second_source: match cfg.concept_source {
+                SourceKind::Qdrant => Some(cfg.source_of(SourceKind::Files)),
+                SourceKind::Files if cfg.qdrant_configured => Some(cfg.source_of(SourceKind::Qdrant)),
+                SourceKind::Files => None,
+            },
         }
     }
 

@@ -59,6 +59,7 @@ impl Fx {
             mega_skip: vec!["Transcript".into()],
             progress: false,
             concepts: Default::default(),
+            second_source: None,
         };
         Fx { _dir: dir, env }
     }
@@ -500,6 +501,7 @@ fn explain_works_on_an_unmigrated_db() {
         mega_skip: vec![],
         progress: false,
         concepts: Default::default(),
+        second_source: None,
     };
     let ro = recondb::open_readonly(&db).expect("ro");
     let e = explain(&env, &ro, &h(1)).expect("explain");

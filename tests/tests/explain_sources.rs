@@ -18,6 +18,14 @@ fn qdrant_env(d: &Data, q: &QdrantStandIn) -> companion::context::Env {
     cfg.qdrant.retry_base_ms = 5;
     let mut env = d.env();
     env.concepts = ConceptSource::Qdrant { settings: cfg.qdrant, memo: None };
+    env.second_source = Some(ConceptSource::Files);
+    env
+}
+
+/// The files source with a `[qdrant]` section as `Env::from_config` builds it.
+fn files_env_with_qdrant(d: &Data, q: &QdrantStandIn) -> companion::context::Env {
+    let mut env = qdrant_env(d, q);
+    env.second_source = Some(std::mem::replace(&mut env.concepts, ConceptSource::Files));
     env
 }
 
@@ -59,6 +67,22 @@ async fn explain_shows_files_and_qdrant_side_by_side() {
     assert!(text.contains("disagree on the pass-1 outcome"), "{text}");
     let json = serde_json::to_value(&e).expect("json");
     assert_eq!(json["sources"]["rows"][0]["qdrant"], 4, "{json}");
+
+    // The files source with [qdrant] configured: the same comparison, the
+    // explanation now following the files (a tie).
+    let (db, h2, fq) = (d.db.clone(), h.clone(), files_env_with_qdrant(&d, &q));
+    let f = tokio::task::spawn_blocking(move || {
+        let conn = companion::recon::db::open_readonly(&db).expect("open");
+        explain(&fq, &conn, &h2).expect("explain")
+    })
+    .await
+    .expect("join");
+    let fc = f.sources.as_ref().expect("files + [qdrant]: both sources shown");
+    assert_eq!(fc.configured, "files");
+    assert_eq!(fc.rows.iter().map(|r| (r.domain, r.files, r.qdrant)).collect::<Vec<_>>(), rows);
+    assert_eq!((fc.files.pass1.status, fc.qdrant.pass1.status), (Status::TiedPass1, Status::Assigned));
+    assert_eq!(f.pass1.status, Status::TiedPass1, "the explanation follows the configured source");
+    assert!(render_text(&f).contains("Sources (configured: files)"));
 
     // Files source only, or no concepts dir: no comparison.
     let (db, h2, files_env) = (d.db.clone(), h.clone(), d.env());

@@ -65,6 +65,9 @@ impl World {
         cfg.qdrant.collection = self.qdrant.collection().to_string();
         cfg.qdrant.retry_base_ms = 5;
         cfg.qdrant.timeout = Duration::from_secs(2);
+        // Each run reads Qdrant (fault tests need the requests); the tests of
+        // saved counts switch reuse on with `reuse`.
+        cfg.qdrant.reuse_counts_secs = 0;
         cfg
     }
 
@@ -101,14 +104,18 @@ async fn qdrant_runbook_matches_recons_qdrant_algorithm_row_by_row() {
     for (docs, seed, strategy) in [(900, 3, Strategy::Auto), (1500, 8, Strategy::Filtered), (1500, 8, Strategy::ScrollAll)] {
         let w = World::new(docs, seed, StandInConfig::default()).await;
         let (ours, theirs) = (w.copy_db("ours.db"), w.copy_db("theirs.db"));
-        let env = w.env(&ours, SourceKind::Qdrant, |c| {
+        // Separate runs, as the runbook's commands are, with saved counts on
+        // (the default): the tiebreaker decides on what the backfill read.
+        let tweak = |c: &mut Config| {
             c.qdrant.strategy = strategy;
             c.qdrant.page_size = 97; // pages cut across documents
             c.qdrant.hashes_per_request = 50;
-        });
+            c.qdrant.reuse_counts_secs = 900;
+        };
+        let (e1, e2) = (w.env(&ours, SourceKind::Qdrant, tweak), w.env(&ours, SourceKind::Qdrant, tweak));
         let b = blocking(move || {
-            let b = companion::engine::backfill(&env, None, false).expect("backfill");
-            let t = companion::engine::tiebreaker(&env, None, false).expect("tiebreaker");
+            let b = companion::engine::backfill(&e1, None, false).expect("backfill");
+            let t = companion::engine::tiebreaker(&e2, None, false).expect("tiebreaker");
             (b, t)
         })
         .await;
@@ -210,6 +217,8 @@ async fn a_failing_request_marks_its_documents_and_a_rerun_finishes() {
         c.qdrant.strategy = Strategy::Filtered;
         c.qdrant.hashes_per_request = 1;
         c.qdrant.retries = 1;
+        // Saved counts on: the failed document must not be among them.
+        c.qdrant.reuse_counts_secs = 900;
     });
     // One document's requests always fail: it alone becomes needs_reprocess, an error.
     w.qdrant.fail_matching(&hashes[7], 500);
@@ -225,6 +234,12 @@ async fn a_failing_request_marks_its_documents_and_a_rerun_finishes() {
     }
     let again = blocking(move || companion::engine::backfill(&env, None, false).expect("rerun")).await;
     assert_eq!(again.errors, 0);
+    if hashes_complete(&db, &hashes[7]) {
+        // Only the failed document was read again (one request per document
+        // here, plus the collection check); the rest came from the saved counts.
+        let st = &again.source_stats;
+        assert_eq!((st.memo_hits, st.requests), (again.selected - 1, 2), "{st:?}");
+    }
     assert_eq!(rows(&db), want, "the rerun re-selects needs_reprocess and finishes");
 }
 
@@ -338,9 +353,61 @@ async fn with_a_memo_the_tiebreaker_after_a_whole_collection_scroll_asks_nothing
     })
     .await;
     assert_eq!(t.selected, cold.selected);
-    assert_eq!((t.source_stats.requests, t.source_stats.memo_hits > 0), (0, true), "{:?}", t.source_stats);
-    assert_eq!(w.qdrant.stats().requests, b.source_stats.requests, "nothing reached Qdrant after the backfill");
+    // One request: the collection info confirming the counts still hold.
+    assert_eq!((t.source_stats.requests, t.source_stats.memo_hits > 0), (1, true), "{:?}", t.source_stats);
+    assert_eq!(w.qdrant.stats().requests, b.source_stats.requests + 1, "no scroll reached Qdrant after the backfill");
+    assert_eq!(w.qdrant.stats().scroll_requests, b.source_stats.requests - 1);
     assert_eq!(rows(&memo), rows(&plain), "same rows with and without the memo");
+}
+
+/// The runbook's commands are separate processes: the tiebreaker reuses the
+/// counts the backfill saved while the collection is unchanged, reads again
+/// when it changed or the file is unusable, and never saves a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_counts_carry_from_the_backfill_to_a_separate_tiebreaker_run() {
+    let w = World::new(600, 15, StandInConfig::default()).await;
+    let reuse = |c: &mut Config| {
+        c.qdrant.strategy = Strategy::ScrollAll;
+        c.qdrant.reuse_counts_secs = 900;
+    };
+    let plain = w.copy_db("plain.db");
+    let env = w.env(&plain, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::ScrollAll);
+    blocking(move || {
+        companion::engine::backfill(&env, None, false).expect("backfill");
+        companion::engine::tiebreaker(&env, None, false).expect("tiebreaker")
+    })
+    .await;
+    let file = w.dir.path().join("reports/qdrant-counts.json");
+    assert!(!file.exists(), "reuse off: nothing saved");
+
+    let db = w.copy_db("saved.db");
+    let (e1, e2) = (w.env(&db, SourceKind::Qdrant, reuse), w.env(&db, SourceKind::Qdrant, reuse));
+    let b = blocking(move || companion::engine::backfill(&e1, None, false).expect("backfill")).await;
+    assert!(file.is_file(), "the backfill saved its counts");
+    assert!(b.source_stats.requests > 2);
+    w.qdrant.reset_stats();
+    let t = blocking(move || companion::engine::tiebreaker(&e2, None, false).expect("tiebreaker")).await;
+    assert!(t.selected > 0);
+    assert_eq!((t.source_stats.requests, w.qdrant.stats().scroll_requests), (1, 0), "{:?}", t.source_stats);
+    assert!(t.source_stats.saved_counts.as_deref().is_some_and(|m| m.starts_with("reused counts read")), "{:?}", t.source_stats);
+    assert_eq!(rows(&db), rows(&plain), "same rows as runs that read Qdrant each time");
+
+    // RECON adds a point: the collection changed, so the next run reads again.
+    let again = w.copy_db("again.db");
+    w.qdrant.add_point(u64::MAX - 1, serde_json::json!({"doc_hash": "zzzz", "domain": "Medical"}));
+    let e3 = w.env(&again, SourceKind::Qdrant, reuse);
+    let d = blocking(move || companion::engine::backfill(&e3, None, true).expect("dry run")).await;
+    assert!(d.source_stats.requests > 2, "{:?}", d.source_stats);
+    assert!(d.source_stats.saved_counts.as_deref().is_some_and(|m| m.contains("points, ") && m.starts_with("not reused")), "{:?}", d.source_stats);
+
+    // A damaged file is named and read around, never fatal.
+    std::fs::write(&file, b"{damaged").expect("write");
+    let e4 = w.env(&again, SourceKind::Qdrant, reuse);
+    let d2 = blocking(move || companion::engine::backfill(&e4, None, true).expect("dry run")).await;
+    assert_eq!(d2.tally.by_status, d.tally.by_status);
+    assert!(d2.source_stats.saved_counts.as_deref().is_some_and(|m| m.contains("qdrant-counts.json")), "{:?}", d2.source_stats);
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("rewritten whole");
+    assert_eq!(saved["whole_collection"], true);
 }
 
 /// `cargo test -p integration-tests --test qdrant_source --release -- --ignored --nocapture bench`

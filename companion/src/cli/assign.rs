@@ -132,7 +132,7 @@ pub fn print_pass(ctx: &Ctx, s: &PassSummary) -> Result<()> {
     if qdrant {
         let st = &s.source_stats;
         println!(
-            "qdrant: {} documents, strategy {}, {} requests ({} retries), {} answered from this run's memo; {} documents failed (needs_reprocess or left for the next run){}",
+            "qdrant: {} documents, strategy {}, {} requests ({} retries), {} answered from counts already read; {} documents failed (needs_reprocess or left for the next run){}",
             st.documents,
             st.strategy.as_deref().unwrap_or("-"),
             st.requests,
@@ -141,6 +141,9 @@ pub fn print_pass(ctx: &Ctx, s: &PassSummary) -> Result<()> {
             s.errors,
             st.first_error.as_ref().map(|e| format!("; first error: {e}")).unwrap_or_default()
         );
+        if let Some(saved) = &st.saved_counts {
+            println!("qdrant saved counts: {saved}");
+        }
     }
     let sk = &s.skipped;
     println!(

@@ -37,6 +37,11 @@ pub(super) struct EnvVars {
 }
 
 impl EnvVars {
+    /// Whether a variable sets a key of `section` (`RECON_COMPANION_QDRANT__URL` sets `qdrant`).
+    pub(super) fn sets_section(&self, section: &str) -> bool {
+        self.vars.iter().any(|v| v.key.split('.').next() == Some(section))
+    }
+
     pub(super) fn new(env: &[(String, String)]) -> Self {
         let mut vars = Vec::new();
         let mut ignored = Vec::new();

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::recon::qdrant::QdrantSettings;
-use crate::recon::source::{ConceptSource, SourceKind};
+use crate::recon::source::{ConceptSource, CountStore, SourceKind};
 
 use env::EnvVars;
 
@@ -64,6 +64,11 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[qdrant]`: used when `concept_source = "qdrant"` (and by `verify-qdrant`, `compare-sources`).
     pub qdrant: QdrantSettings,
+    /// Set by the loader when the file has a `[qdrant]` section or a
+    /// `RECON_COMPANION_QDRANT__*` variable is set: with the files source,
+    /// `explain` then shows Qdrant's counts beside the files'.
+    #[serde(skip)]
+    pub qdrant_configured: bool,
 }
 
 impl Default for Config {
@@ -81,6 +86,7 @@ impl Default for Config {
             peertube: PeerTubeConfig::default(),
             server: ServerConfig::default(),
             qdrant: QdrantSettings::default(),
+            qdrant_configured: false,
         }
     }
 }
@@ -309,18 +315,22 @@ pub fn load_from(path: Option<&Path>, overrides: &CliOverrides, env: &[(String, 
     };
 
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let mut qdrant_configured = false;
     if let Some(f) = &file {
         // figment's own parse error loses the file name; check syntax here first.
         let text = std::fs::read_to_string(f).map_err(|e| Error::Config(format!("config file {}: {e}", f.display())))?;
-        if let Err(e) = text.parse::<toml::Table>() {
-            return Err(Error::Config(format!("config file {}: {e}", f.display())));
+        match text.parse::<toml::Table>() {
+            Ok(table) => qdrant_configured = table.contains_key("qdrant"),
+            Err(e) => return Err(Error::Config(format!("config file {}: {e}", f.display()))),
         }
         figment = figment.merge(Toml::file_exact(f));
     }
     let env_provider = EnvVars::new(env);
+    qdrant_configured |= env_provider.sets_section("qdrant");
     figment = figment.merge(env_provider.clone());
 
     let mut config: Config = figment.extract().map_err(|e| figment_error(e, file.as_deref()))?;
+    config.qdrant_configured = qdrant_configured || config.concept_source == SourceKind::Qdrant;
 
     let mut cli_flags = Vec::new();
     if let Some(p) = &overrides.recon_db {
@@ -414,11 +424,19 @@ impl Config {
     }
 
     /// The configured concept source.
+    /// Qdrant counts are kept for the next runs (see `recon::saved_counts`).
     pub fn concept_source(&self) -> ConceptSource {
-        self.source_of(self.concept_source)
+        match self.source_of(self.concept_source) {
+            ConceptSource::Qdrant { settings, .. } if settings.reuse_counts_secs > 0 => {
+                let store = CountStore { path: self.qdrant_counts_file(), max_age_secs: settings.reuse_counts_secs };
+                ConceptSource::Qdrant { settings, memo: None }.with_saved_counts(store)
+            }
+            other => other,
+        }
     }
 
-    /// A given kind of source with this config's settings (`compare-sources` uses both).
+    /// A given kind of source with this config's settings, reading fresh
+    /// counts every time (`compare-sources`, and `explain`'s second source).
     pub fn source_of(&self, kind: SourceKind) -> ConceptSource {
         match kind {
             SourceKind::Files => ConceptSource::Files,
@@ -426,11 +444,17 @@ impl Config {
         }
     }
 
+    /// Where Qdrant counts are kept between runs.
+    pub fn qdrant_counts_file(&self) -> PathBuf {
+        self.qdrant.counts_file.clone().unwrap_or_else(|| self.reports_dir.join("qdrant-counts.json"))
+    }
+
     /// The config with derived paths filled in, as the program will use it.
     pub fn effective(&self) -> Config {
         let mut c = self.clone();
         c.quarantine_dir = Some(self.quarantine_dir());
         c.peertube.token_cache = Some(self.token_cache());
+        c.qdrant.counts_file = Some(self.qdrant_counts_file());
         c
     }
 }

@@ -308,3 +308,31 @@ fn read_secret_env_then_file() {
     fs::write(&f, "\n").unwrap();
     assert!(read_secret(name, Some(&f)).is_err());
 }
+
+#[test]
+fn a_qdrant_section_or_variable_marks_qdrant_configured_for_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let search = [dir.path().join("absent.toml")];
+    let plain = load_from(None, &CliOverrides::default(), &[], &search).unwrap().config;
+    assert!(!plain.qdrant_configured);
+    assert!(crate::context::Env::from_config(&plain).second_source.is_none(), "files only: nothing to compare with");
+
+    let file = dir.path().join("c.toml");
+    fs::write(&file, "[qdrant]\nurl = \"http://q:6333\"\n").unwrap();
+    let with_section = load_from(Some(&file), &CliOverrides::default(), &[], &search).unwrap().config;
+    assert!(with_section.qdrant_configured);
+    let e = crate::context::Env::from_config(&with_section);
+    assert_eq!((e.concepts.kind(), e.second_source.as_ref().map(ConceptSource::kind)), (SourceKind::Files, Some(SourceKind::Qdrant)));
+
+    let by_env = load_from(None, &CliOverrides::default(), &env(&[("RECON_COMPANION_QDRANT__URL", "http://q:6333")]), &search).unwrap().config;
+    assert!(by_env.qdrant_configured);
+    let unrelated = load_from(None, &CliOverrides::default(), &env(&[("RECON_COMPANION_PEERTUBE__URL", "http://p")]), &search).unwrap().config;
+    assert!(!unrelated.qdrant_configured);
+
+    // The Qdrant source compares with the files, and keeps its counts for the next run.
+    let q = load_from(None, &CliOverrides::default(), &env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant")]), &search).unwrap().config;
+    let e = crate::context::Env::from_config(&q);
+    assert_eq!(e.second_source.as_ref().map(ConceptSource::kind), Some(SourceKind::Files));
+    assert_eq!(q.qdrant_counts_file(), PathBuf::from("/opt/recon/data/companion-reports/qdrant-counts.json"));
+    assert_eq!(q.effective().qdrant.counts_file, Some(q.qdrant_counts_file()));
+}

@@ -433,20 +433,24 @@ pub(super) fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> 
     })
 }
 
-/// Both sources side by side when both are configured: the Qdrant source, and
-/// a concepts dir on disk (RECON's files, before 3b37d96). `configured_scan` is
-/// the document's scan from the configured source (not asked twice). None with
-/// the files source: its Env carries no Qdrant settings.
+/// Both sources side by side when both are configured (see
+/// [`Env::second_source`]); the files side only when a concepts dir is on
+/// disk. `configured_scan` is the document's scan from the configured source
+/// (not asked twice).
 pub(super) fn source_comparison(env: &Env, hash: &str, configured_scan: &DocScan) -> Option<SourceComparison> {
-    if env.concepts.kind() != SourceKind::Qdrant || !env.concepts_dir.is_dir() {
+    let other = env.second_source.as_ref()?;
+    if !env.concepts_dir.is_dir() {
         return None;
     }
-    let files_scan = ConceptSource::Files.scan_docs(&env.concepts_dir, &[hash.to_string()]).into_iter().next().unwrap_or_default();
-    Some(compare_scans(&files_scan, configured_scan))
+    let other_scan = other.scan_docs(&env.concepts_dir, &[hash.to_string()]).into_iter().next().unwrap_or_default();
+    Some(match env.concepts.kind() {
+        SourceKind::Qdrant => compare_scans(&other_scan, configured_scan, SourceKind::Qdrant),
+        SourceKind::Files => compare_scans(configured_scan, &other_scan, SourceKind::Files),
+    })
 }
 
 /// The comparison of a files scan and a Qdrant scan of one document.
-pub(super) fn compare_scans(files: &DocScan, qdrant: &DocScan) -> SourceComparison {
+pub(super) fn compare_scans(files: &DocScan, qdrant: &DocScan, configured: SourceKind) -> SourceComparison {
     let side = |source: &'static str, s: &DocScan, no_counts: Status| {
         let p1 = assign::pass1_as(s.dir_found.then_some(&s.totals), no_counts);
         SourceSide { source, found: s.dir_found, points: s.points, total: s.totals.iter().sum(), pass1: Decided::from(&p1), error: s.failed.clone() }
@@ -457,7 +461,7 @@ pub(super) fn compare_scans(files: &DocScan, qdrant: &DocScan) -> SourceComparis
         .collect();
     let (f, q) = (side("files", files, ConceptSource::Files.no_counts_status()), side("qdrant", qdrant, Status::NoConcepts));
     SourceComparison {
-        configured: SourceKind::Qdrant.as_str(),
+        configured: configured.as_str(),
         counts_agree: rows.iter().all(|r| r.files == r.qdrant),
         pass1_agrees: f.pass1.status == q.pass1.status && f.pass1.domain == q.pass1.domain,
         rows,

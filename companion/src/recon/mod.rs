@@ -6,5 +6,6 @@ pub mod db;
 pub mod hash;
 pub mod pyjson;
 pub mod qdrant;
+pub mod saved_counts;
 pub mod schema;
 pub mod source;

@@ -9,7 +9,7 @@
 //! and `no_concepts` with Qdrant.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::assign::Status;
 use crate::error::{Error, Result};
 use crate::recon::concepts::{self, DocScan};
-use crate::recon::qdrant::{CountsBatch, QdrantClient, QdrantSettings, Strategy};
+use crate::recon::qdrant::{CollectionInfo, CountsBatch, DocCounts, QdrantClient, QdrantSettings, Strategy};
+use crate::recon::saved_counts::{self, Origin, SavedCounts, SavedDoc};
 use crate::support::progress::progress_bar;
 
 /// `concept_source` in the config.
@@ -41,9 +42,9 @@ impl SourceKind {
     }
 }
 
-/// Counts already read in this process, so a later pass of the same process
-/// (bench, demo walkthrough, compare) asks Qdrant nothing twice. Off by
-/// default: a long-running service must see RECON's new points.
+/// Qdrant counts already read, so a later pass asks Qdrant nothing twice:
+/// within this process, and (with a [`CountStore`]) in the next runs, while
+/// [`saved_counts::check`] says the collection has not changed.
 ///
 /// After a `scroll_all` the memo holds every document of the collection
 /// (`whole_collection`): a document absent from it has no points, so a later
@@ -53,6 +54,92 @@ impl SourceKind {
 pub struct CountMemo {
     scans: HashMap<String, DocScan>,
     whole_collection: bool,
+    /// The state of the collection the counts describe (`None` while empty).
+    origin: Option<Origin>,
+    store: Option<CountStore>,
+    /// The store's file has been read (once per process).
+    loaded: bool,
+}
+
+/// Counts kept between runs: the file and how long they stay usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountStore {
+    pub path: PathBuf,
+    pub max_age_secs: u64,
+}
+
+impl CountMemo {
+    fn clear(&mut self) {
+        self.scans.clear();
+        self.whole_collection = false;
+        self.origin = None;
+    }
+
+    /// Reads the store's file once; a bad file is reported and read again from Qdrant.
+    fn load(&mut self, settings: &QdrantSettings, stats: &mut SourceStats) {
+        let Some(store) = self.store.as_ref().filter(|_| !self.loaded) else { return };
+        self.loaded = true;
+        match saved_counts::load(&store.path) {
+            Ok(Some(saved)) => {
+                if let Err(why) = saved_counts::check(
+                    (&saved.url, &saved.collection),
+                    (&settings.url, &settings.collection),
+                    &saved.origin,
+                    Some(saved.origin.points_count),
+                    saved_counts::unix_now(),
+                    store.max_age_secs,
+                ) {
+                    stats.saved_counts = Some(format!("not reused: {why}"));
+                    return;
+                }
+                self.scans = saved.docs.into_iter().map(|(h, d)| (h, answered(Some(&DocCounts { counts: d.counts, points: d.points })))).collect();
+                self.whole_collection = saved.whole_collection;
+                self.origin = Some(saved.origin);
+            }
+            Ok(None) => {}
+            Err(e) => stats.saved_counts = Some(format!("not reused: {e}")),
+        }
+    }
+
+    /// Keeps the memo only if it still describes the collection as `info` shows it.
+    fn confirm(&mut self, settings: &QdrantSettings, info: &CollectionInfo, stats: &mut SourceStats) {
+        let Some(origin) = self.origin else { return };
+        let max_age = self.store.as_ref().map(|s| s.max_age_secs).unwrap_or(u64::MAX);
+        match saved_counts::check(
+            (&settings.url, &settings.collection),
+            (&settings.url, &settings.collection),
+            &origin,
+            info.points_count,
+            saved_counts::unix_now(),
+            max_age,
+        ) {
+            Ok(()) => {
+                stats.saved_counts =
+                    Some(format!("reused counts read {} s ago ({} documents)", saved_counts::unix_now().saturating_sub(origin.read_at), self.scans.len()));
+            }
+            Err(why) => {
+                stats.saved_counts = Some(format!("not reused: {why}"));
+                self.clear();
+            }
+        }
+    }
+
+    /// Writes the memo to the store; a failure is reported, never fatal (the counts are only a cache).
+    fn save(&self, settings: &QdrantSettings, stats: &mut SourceStats) {
+        let (Some(store), Some(origin)) = (&self.store, self.origin) else { return };
+        let docs = self.scans.iter().filter(|(_, s)| s.failed.is_none()).map(|(h, s)| (h.clone(), SavedDoc { points: s.points, counts: s.totals })).collect();
+        let saved = SavedCounts {
+            format: saved_counts::FORMAT,
+            url: settings.url.clone(),
+            collection: settings.collection.clone(),
+            origin,
+            whole_collection: self.whole_collection,
+            docs,
+        };
+        if let Err(e) = saved_counts::save(&store.path, &saved) {
+            stats.saved_counts = Some(format!("counts not saved for the next run: {e}"));
+        }
+    }
 }
 
 /// Where concept counts come from.
@@ -84,8 +171,12 @@ pub struct SourceStats {
     /// The first failure message, for the report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
-    /// Documents answered from this process's memo without a request.
+    /// Documents answered from counts already read (this process, or a
+    /// previous run's saved counts) without a request.
     pub memo_hits: u64,
+    /// Whether a previous run's counts were reused, or why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_counts: Option<String>,
     pub elapsed_ms: u64,
 }
 
@@ -105,6 +196,9 @@ impl SourceStats {
             self.first_error = o.first_error.clone();
         }
         self.memo_hits += o.memo_hits;
+        if o.saved_counts.is_some() {
+            self.saved_counts = o.saved_counts.clone();
+        }
         self.elapsed_ms += o.elapsed_ms;
     }
 }
@@ -150,6 +244,16 @@ impl ConceptSource {
     pub fn with_memo(self) -> ConceptSource {
         match self {
             ConceptSource::Qdrant { settings, memo: None } => ConceptSource::Qdrant { settings, memo: Some(Arc::default()) },
+            other => other,
+        }
+    }
+
+    /// The same source with a memo kept in `store` for the next runs (no-op for files).
+    pub fn with_saved_counts(self, store: CountStore) -> ConceptSource {
+        match self {
+            ConceptSource::Qdrant { settings, .. } => {
+                ConceptSource::Qdrant { settings, memo: Some(Arc::new(Mutex::new(CountMemo { store: Some(store), ..CountMemo::default() }))) }
+            }
             other => other,
         }
     }
@@ -202,53 +306,90 @@ pub fn qdrant_client(settings: &QdrantSettings) -> Result<QdrantClient> {
 
 fn qdrant_counts(settings: &QdrantSettings, memo: Option<&Mutex<CountMemo>>, hashes: &[String]) -> Result<SourceCounts> {
     let mut stats = SourceStats { source: "qdrant".into(), documents: hashes.len() as u64, ..SourceStats::default() };
-    // Memo first: only the documents not yet known cost requests.
-    let mut known: HashMap<String, DocScan> = HashMap::new();
-    let mut missing: Vec<String> = Vec::new();
-    if let Some(m) = memo {
-        let m = m.lock().unwrap_or_else(|p| p.into_inner());
-        for h in hashes {
-            match m.scans.get(h) {
-                Some(s) => {
-                    known.insert(h.clone(), s.clone());
-                }
-                // The memo saw the whole collection: no entry, no points.
-                None if m.whole_collection => {
-                    known.insert(h.clone(), answered(None));
-                }
-                None => missing.push(h.clone()),
-            }
-        }
-        stats.memo_hits = known.len() as u64;
-    } else {
-        missing = hashes.to_vec();
+    // The memo stays locked for the whole call: two passes of a service never
+    // read the same counts twice at once.
+    let mut guard = memo.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(m) = guard.as_deref_mut() {
+        m.load(settings, &mut stats);
     }
+    if hashes.is_empty() {
+        return Ok(SourceCounts { scans: Vec::new(), stats });
+    }
+    let (known, missing) = partition(guard.as_deref(), hashes);
+    let client = qdrant_client(settings)?;
+    // One runtime for the whole call: the client's pooled connections belong to it.
+    block_on(read_counts(settings, &client, guard.as_deref_mut(), hashes, known, missing, stats))
+}
+
+/// The part of [`qdrant_counts`] that talks to Qdrant.
+async fn read_counts(
+    settings: &QdrantSettings,
+    client: &QdrantClient,
+    mut memo: Option<&mut CountMemo>,
+    hashes: &[String],
+    mut known: HashMap<String, DocScan>,
+    mut missing: Vec<String>,
+    mut stats: SourceStats,
+) -> Result<SourceCounts> {
+    // One info request first: a missing collection or a refused key aborts
+    // here with a clear cause, before any scroll; it also tells whether the
+    // counts already known still describe the collection.
+    let info = client.collection_info().await?;
+    stats.requests = 1;
+    // Every call checks: a document RECON finished since the counts were read
+    // must not be taken for one without points.
+    if let Some(m) = memo.as_deref_mut() {
+        m.confirm(settings, &info, &mut stats);
+        if m.origin.is_none() {
+            (known, missing) = partition(Some(m), hashes);
+        }
+    }
+    stats.memo_hits = known.len() as u64;
     if !missing.is_empty() {
-        let client = qdrant_client(settings)?;
-        let (batch, strategy) = block_on(async {
-            // One info request first: a missing collection or a refused key
-            // aborts here with a clear cause, before any scroll.
-            let info = client.collection_info().await?;
-            let strategy = settings.strategy.resolve(&info, missing.len(), settings.hashes_per_request);
-            let batch = match strategy {
-                // With a memo, keep every document the scroll reads anyway:
-                // the next pass of this process then asks nothing.
-                Strategy::ScrollAll if memo.is_some() => client.scroll_all_batch().await?,
-                Strategy::ScrollAll => client.scroll_counts_for(&missing).await?,
-                _ => client.counts_for(&missing).await?,
-            };
-            Ok((batch, strategy))
-        })?;
+        let keep_all = memo.is_some();
+        let strategy = settings.strategy.resolve(&info, missing.len(), settings.hashes_per_request);
+        let batch = match strategy {
+            // With a memo, keep every document the scroll reads anyway:
+            // the next pass then asks nothing.
+            Strategy::ScrollAll if keep_all => client.scroll_all_batch().await?,
+            Strategy::ScrollAll => client.scroll_counts_for(&missing).await?,
+            _ => client.counts_for(&missing).await?,
+        };
         stats.strategy = Some(strategy.as_str().to_string());
-        stats.requests = batch.requests + 1;
+        stats.requests += batch.requests;
         stats.retries = batch.retries;
         stats.failed_documents = batch.failed.len() as u64;
         stats.first_error = batch.failed.first().map(|(_, e)| e.clone());
-        let whole = strategy == Strategy::ScrollAll && memo.is_some();
-        merge(&mut known, &missing, batch, memo, whole);
+        let whole = strategy == Strategy::ScrollAll && keep_all;
+        merge(&mut known, &missing, batch, memo.as_deref_mut(), whole, &info);
+        if let Some(m) = memo.as_deref() {
+            m.save(settings, &mut stats);
+        }
     }
-    let scans = hashes.iter().map(|h| known.get(h).cloned().unwrap_or_else(|| answered(None))).collect();
-    Ok(SourceCounts { scans, stats })
+    Ok(SourceCounts { scans: in_order(hashes, &known), stats })
+}
+
+/// Splits `hashes` into those the memo answers and those still to read.
+fn partition(memo: Option<&CountMemo>, hashes: &[String]) -> (HashMap<String, DocScan>, Vec<String>) {
+    let mut known = HashMap::new();
+    let mut missing = Vec::new();
+    for h in hashes {
+        match memo.map(|m| (m.scans.get(h), m.whole_collection)) {
+            Some((Some(s), _)) => {
+                known.insert(h.clone(), s.clone());
+            }
+            // The memo saw the whole collection: no entry, no points.
+            Some((None, true)) => {
+                known.insert(h.clone(), answered(None));
+            }
+            _ => missing.push(h.clone()),
+        }
+    }
+    (known, missing)
+}
+
+fn in_order(hashes: &[String], known: &HashMap<String, DocScan>) -> Vec<DocScan> {
+    hashes.iter().map(|h| known.get(h).cloned().unwrap_or_else(|| answered(None))).collect()
 }
 
 /// A document Qdrant answered for (`dir_found`), with its counts if it has points.
@@ -262,10 +403,30 @@ fn answered(c: Option<&crate::recon::qdrant::DocCounts>) -> DocScan {
 }
 
 /// Records the answers for `asked` (and, for a whole-collection batch, every
-/// other document it holds in the memo).
-fn merge(known: &mut HashMap<String, DocScan>, asked: &[String], batch: CountsBatch, memo: Option<&Mutex<CountMemo>>, whole_collection: bool) {
+/// other document it holds) in the memo, dated by the collection's state in
+/// `info`. Without a point count the state cannot be checked later, so
+/// nothing is kept.
+fn merge(
+    known: &mut HashMap<String, DocScan>,
+    asked: &[String],
+    batch: CountsBatch,
+    mut memo: Option<&mut CountMemo>,
+    whole_collection: bool,
+    info: &CollectionInfo,
+) {
     let failed: HashMap<&str, &str> = batch.failed.iter().map(|(h, e)| (h.as_str(), e.as_str())).collect();
-    let mut memo = memo.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(m) = memo.as_deref_mut() {
+        match (m.origin, info.points_count) {
+            (Some(_), Some(_)) => {}
+            (None, Some(points_count)) => {
+                m.origin = Some(Origin { points_count, read_at: saved_counts::unix_now() });
+            }
+            (_, None) => {
+                m.clear();
+                memo = None;
+            }
+        }
+    }
     for h in asked {
         let scan = match failed.get(h.as_str()) {
             Some(e) => DocScan { failed: Some((*e).to_string()), ..DocScan::default() },
@@ -273,7 +434,7 @@ fn merge(known: &mut HashMap<String, DocScan>, asked: &[String], batch: CountsBa
         };
         // Failures are never memoised: the next pass asks again.
         if scan.failed.is_none() {
-            if let Some(m) = memo.as_mut() {
+            if let Some(m) = memo.as_deref_mut() {
                 m.scans.insert(h.clone(), scan.clone());
             }
         }
@@ -281,7 +442,7 @@ fn merge(known: &mut HashMap<String, DocScan>, asked: &[String], batch: CountsBa
     }
     // A whole-collection scroll fails as a whole (never partly), so every
     // document it returned is complete.
-    if let (Some(m), true) = (memo.as_mut(), whole_collection && batch.failed.is_empty()) {
+    if let (Some(m), true) = (memo, whole_collection && batch.failed.is_empty()) {
         for (h, c) in &batch.counts {
             m.scans.entry(h.clone()).or_insert_with(|| answered(Some(c)));
         }

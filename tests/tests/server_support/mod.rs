@@ -145,6 +145,7 @@ impl Data {
             mega_skip: vec!["Transcript".into()],
             progress: false,
             concepts: Default::default(),
+            second_source: None,
         }
     }
 
