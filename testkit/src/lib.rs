@@ -1,5 +1,5 @@
 //! The test kit: in-process stand-ins for PeerTube and Qdrant, RECON and
-//! PeerTube fixtures, scratch PostgreSQL databases, and the push benchmark.
+//! PeerTube fixtures, scratch PostgreSQL databases, test worlds, and the push benchmark.
 //! Only ever a dev-dependency: nothing here ships in the product.
 
 // Test machinery, like a test body: a fixture step that cannot be done must
@@ -10,4 +10,5 @@ pub mod fixture;
 pub mod peertube;
 pub mod push_bench;
 pub mod qdrant;
+pub mod qdrant_world;
 pub mod world;

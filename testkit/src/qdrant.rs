@@ -11,7 +11,7 @@
 //! One file over 500 lines on purpose: one stand-in server (routing, handlers,
 //! the filter language they evaluate) over one shared state, with its own tests.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,11 +39,13 @@ pub struct StandInConfig {
     pub api_key: Option<String>,
     /// Payload fields with a keyword index (listed in `payload_schema`).
     pub indexed_fields: Vec<String>,
+    /// Strict mode's `max_query_limit`: a scroll asking for more gets 400.
+    pub max_query_limit: Option<u64>,
 }
 
 impl Default for StandInConfig {
     fn default() -> Self {
-        StandInConfig { collection: "recon_knowledge_hybrid".to_string(), api_key: None, indexed_fields: Vec::new() }
+        StandInConfig { collection: "recon_knowledge_hybrid".to_string(), api_key: None, indexed_fields: Vec::new(), max_query_limit: None }
     }
 }
 
@@ -85,6 +87,7 @@ struct Shared {
 struct StateInner {
     collections: BTreeMap<String, Collection>,
     api_key: Option<String>,
+    max_query_limit: Option<u64>,
     faults: Faults,
 }
 
@@ -93,6 +96,67 @@ struct Collection {
     points: BTreeMap<u64, Map<String, Value>>,
     /// field -> Qdrant data type name.
     indexes: BTreeMap<String, String>,
+    /// Keyword indexes: field -> value -> ids. A filtered scroll on an
+    /// indexed field reads only its points, as Qdrant's payload index does
+    /// (without one, every request scans every point).
+    keywords: HashMap<String, HashMap<String, BTreeSet<u64>>>,
+}
+
+impl Collection {
+    fn insert(&mut self, id: u64, payload: Map<String, Value>) {
+        if let Some(old) = self.points.remove(&id) {
+            for (field, index) in &mut self.keywords {
+                for k in keywords_of(&old, field) {
+                    if let Some(ids) = index.get_mut(&k) {
+                        ids.remove(&id);
+                    }
+                }
+            }
+        }
+        for (field, index) in &mut self.keywords {
+            for k in keywords_of(&payload, field) {
+                index.entry(k).or_default().insert(id);
+            }
+        }
+        self.points.insert(id, payload);
+    }
+
+    fn index(&mut self, field: &str, data_type: &str) {
+        self.indexes.insert(field.to_string(), data_type.to_string());
+        if data_type == "keyword" {
+            let mut index: HashMap<String, BTreeSet<u64>> = HashMap::new();
+            for (id, p) in &self.points {
+                for k in keywords_of(p, field) {
+                    index.entry(k).or_default().insert(*id);
+                }
+            }
+            self.keywords.insert(field.to_string(), index);
+        }
+    }
+
+    /// Ids a filter can match at all, from a keyword index on one of its
+    /// `must` conditions; `None` when no index applies (scan everything).
+    fn candidates(&self, filter: Option<&Filter>) -> Option<BTreeSet<u64>> {
+        filter?.must.iter().find_map(|c| {
+            let Condition::Field { key, matcher } = c else { return None };
+            let index = self.keywords.get(key)?;
+            let wanted: Vec<&str> = match matcher {
+                Matcher::Value(Value::String(v)) => vec![v.as_str()],
+                Matcher::Any(list, _) if list.iter().all(Value::is_string) => list.iter().filter_map(Value::as_str).collect(),
+                _ => return None,
+            };
+            Some(wanted.iter().filter_map(|w| index.get(*w)).flatten().copied().collect())
+        })
+    }
+}
+
+/// The string values of `field` in a payload (a string, or strings in a list).
+fn keywords_of(p: &Map<String, Value>, field: &str) -> Vec<String> {
+    match p.get(field) {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[derive(Default)]
@@ -119,8 +183,9 @@ impl QdrantStandIn {
             st.api_key = config.api_key.clone();
             let mut c = Collection::default();
             for f in &config.indexed_fields {
-                c.indexes.insert(f.clone(), "keyword".to_string());
+                c.index(f, "keyword");
             }
+            st.max_query_limit = config.max_query_limit;
             st.collections.insert(config.collection.clone(), c);
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("stand-in: bind 127.0.0.1:0");
@@ -158,7 +223,7 @@ impl QdrantStandIn {
         let Value::Object(map) = payload else {
             panic!("stand-in: payload of point {id} must be a JSON object");
         };
-        lock(&self.shared).collections.entry(collection.to_string()).or_default().points.insert(id, map);
+        lock(&self.shared).collections.entry(collection.to_string()).or_default().insert(id, map);
     }
 
     /// Loads `{"id": u64, "payload": {...}}` lines into the default collection;
@@ -183,6 +248,11 @@ impl QdrantStandIn {
         Ok(n)
     }
 
+    /// Strict mode's `max_query_limit` (`None`: off).
+    pub fn set_max_query_limit(&self, cap: Option<u64>) {
+        lock(&self.shared).max_query_limit = cap;
+    }
+
     pub fn set_api_key(&self, key: Option<&str>) {
         lock(&self.shared).api_key = key.map(str::to_string);
     }
@@ -190,7 +260,7 @@ impl QdrantStandIn {
     /// Declares a payload index (`data_type` e.g. "keyword") on the default collection.
     pub fn set_payload_index(&self, field: &str, data_type: &str) {
         let name = self.default_collection.clone();
-        lock(&self.shared).collections.entry(name).or_default().indexes.insert(field.to_string(), data_type.to_string());
+        lock(&self.shared).collections.entry(name).or_default().index(field, data_type);
     }
 
     /// Delays each of the next `requests` requests by `delay` before answering.
@@ -522,6 +592,9 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     if limit == 0 {
         return Err((422, "Validation error in JSON body: [limit: value 0 invalid, must be 1 or larger]".to_string()));
     }
+    if let Some(cap) = lock(shared).max_query_limit.filter(|&cap| limit > cap) {
+        return Err((400, format!("Bad request: Limit exceeded {limit} > {cap} for \"limit\"")));
+    }
     let offset = match body.get("offset") {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_u64().ok_or_else(|| (400, format!("stand-in supports unsigned integer point ids only, got offset {v}")))?,
@@ -536,11 +609,13 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     let st = lock(shared);
     let c = st.collections.get(name).ok_or_else(|| not_found(name))?;
     // Qdrant reads limit + 1 matching points: the extra one is the next page's offset.
-    let mut hits = c
-        .points
-        .range(offset..)
-        .filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p)))
-        .take(usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1));
+    let candidates = c.candidates(filter.as_ref());
+    let scan: Box<dyn Iterator<Item = (&u64, &Map<String, Value>)>> = match &candidates {
+        Some(ids) => Box::new(ids.range(offset..).filter_map(|id| c.points.get_key_value(id))),
+        None => Box::new(c.points.range(offset..)),
+    };
+    let mut hits =
+        scan.filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p))).take(usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1));
     // Serialized straight from the stored maps: building a `Value` per point
     // first made the stand-in most of a large scroll's time.
     let mut points: Vec<PointView<'_>> = Vec::new();
@@ -944,6 +1019,11 @@ mod tests {
         assert!(v["status"]["error"].as_str().is_some_and(|e| e.starts_with("Format error in JSON body")));
         let (status, _) = post(&s, "scroll", json!({"limit": 0})).await;
         assert_eq!(status, 422);
+        s.set_max_query_limit(Some(4));
+        let (status, v) = post(&s, "scroll", json!({"limit": 5})).await;
+        assert_eq!((status, v["status"]["error"].as_str()), (400, Some("Bad request: Limit exceeded 5 > 4 for \"limit\"")));
+        assert_eq!(post(&s, "scroll", json!({"limit": 4})).await.0, 200);
+        s.set_max_query_limit(None);
         let r = c.post(format!("{}/collections/{}/points/scroll", s.url(), s.collection())).body("{not json").send().await.expect("send");
         assert_eq!(r.status().as_u16(), 400);
 

@@ -279,3 +279,41 @@ async fn no_hashes_means_no_requests() {
     assert_eq!((batch.counts.len(), batch.requests), (0, 0));
     assert_eq!(s.stats().requests, 0);
 }
+
+#[tokio::test]
+async fn a_doc_hash_index_changes_the_cost_never_the_answer() {
+    let s = QdrantStandIn::start(StandInConfig::default()).await;
+    let (hashes, mut want) = generated(&s, 60);
+    let q = client(&s.url(), |c| {
+        c.page_size = 3;
+        c.hashes_per_request = 7;
+    });
+    let scanned = q.counts_for(&hashes).await.expect("scan");
+    s.set_payload_index("doc_hash", "keyword");
+    // Points written after the index exists are indexed too.
+    s.add_point(u64::MAX - 3, json!({"doc_hash": [h(4), "other"], "domain": "Medical"}));
+    want.get_mut(&h(4)).expect("doc 4").points += 1;
+    want.get_mut(&h(4)).expect("doc 4").counts[idx("Medical")] += 1;
+    let indexed = q.counts_for(&hashes).await.expect("indexed");
+    assert_eq!(indexed.counts, want);
+    assert_eq!(scanned.counts.len(), indexed.counts.len());
+    assert_eq!(indexed.requests, predicted_requests(&hashes, &want, 7, 3));
+}
+
+#[tokio::test]
+async fn a_strict_mode_cap_on_limit_shrinks_the_page_and_loses_nothing() {
+    let s = QdrantStandIn::start(StandInConfig { max_query_limit: Some(4), ..StandInConfig::default() }).await;
+    let (hashes, want) = generated(&s, 30);
+    let q = client(&s.url(), |c| {
+        c.page_size = 1000;
+        c.hashes_per_request = 7;
+    });
+    let batch = q.counts_for(&hashes).await.expect("counts under a cap");
+    assert_eq!(batch.counts, want);
+    // One refused request for the whole call (the cap is remembered), then pages of 4.
+    assert_eq!(batch.requests, 1 + predicted_requests(&hashes, &want, 7, 4));
+    s.reset_stats();
+    let mine: HashMap<String, DocCounts> = q.scroll_all_counts().await.expect("all").into_iter().filter(|(k, _)| want.contains_key(k)).collect();
+    assert_eq!(mine, want);
+    assert_eq!(s.stats().points_returned.div_ceil(4), s.stats().scroll_requests, "no refusal the second time");
+}

@@ -2,83 +2,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use companion::config::Config;
-use companion::context::Env;
-use companion::demo::{self, DemoSpec};
 use companion::recon::qdrant::Strategy;
 use companion::recon::source::{verify_qdrant, SourceKind};
 use companion::Error;
 use rusqlite::Connection;
 use testkit::qdrant::{QdrantStandIn, StandInConfig};
-
-const SOURCE: &str = "stream.echo6.co";
-
-struct World {
-    dir: tempfile::TempDir,
-    qdrant: QdrantStandIn,
-}
-
-impl World {
-    /// Demo data (recon.db + concept files) and its Qdrant points in a stand-in.
-    async fn new(docs: usize, seed: u64, standin: StandInConfig) -> World {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let spec = DemoSpec { seed, ..DemoSpec::demo(docs) };
-        let d = data.clone();
-        tokio::task::spawn_blocking(move || {
-            demo::generate(&d, &spec).expect("demo");
-            demo::qdrant::write_points(&d, SOURCE).expect("points")
-        })
-        .await
-        .expect("join");
-        let qdrant = QdrantStandIn::start(standin).await;
-        qdrant.load_jsonl(data.join(demo::qdrant::POINTS_FILE)).expect("load points");
-        World { dir, qdrant }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// A copy of the pristine recon.db, for one engine run.
-    fn copy_db(&self, name: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::copy(self.data().join("recon.db"), &p).expect("copy db");
-        // Migrated as RECON does at start-up, so rows can be read before a run.
-        companion::recon::db::migrate(&mut Connection::open(&p).expect("open")).expect("migrate");
-        p
-    }
-
-    fn config(&self, db: &Path, kind: SourceKind) -> Config {
-        let mut cfg = Config {
-            recon_db: db.to_path_buf(),
-            concepts_dir: self.data().join("concepts"),
-            reports_dir: self.dir.path().join("reports"),
-            concept_source: kind,
-            ..Config::default()
-        };
-        cfg.qdrant.url = self.qdrant.url();
-        cfg.qdrant.collection = self.qdrant.collection().to_string();
-        cfg.qdrant.retry_base_ms = 5;
-        cfg.qdrant.timeout = Duration::from_secs(2);
-        // Each run reads Qdrant (fault tests need the requests); the tests of
-        // saved counts switch reuse on with `reuse`.
-        cfg.qdrant.reuse_counts_secs = 0;
-        cfg
-    }
-
-    fn env(&self, db: &Path, kind: SourceKind, tweak: impl FnOnce(&mut Config)) -> Env {
-        let mut cfg = self.config(db, kind);
-        tweak(&mut cfg);
-        let mut env = Env::from_config(&cfg);
-        env.progress = false;
-        env
-    }
-}
+use testkit::qdrant_world::{QdrantWorld as World, SOURCE};
 
 fn rows(db: &Path) -> Vec<(String, Option<String>, Option<String>)> {
     let c = Connection::open(db).expect("open");
@@ -408,129 +342,4 @@ async fn saved_counts_carry_from_the_backfill_to_a_separate_tiebreaker_run() {
     assert!(d2.source_stats.saved_counts.as_deref().is_some_and(|m| m.contains("qdrant-counts.json")), "{:?}", d2.source_stats);
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("rewritten whole");
     assert_eq!(saved["whole_collection"], true);
-}
-
-/// `cargo test -p integration-tests --test qdrant_source --release -- --ignored --nocapture bench`
-/// Production-sized: 22,000 videos, ~750,000 concept points plus other sources'.
-/// Prints one table: per configuration, the cold runs as separate CLI
-/// processes would make them (no memo), then backfill + tiebreaker in one
-/// process (memo), and a profile of one whole-collection scroll.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn bench_qdrant_source() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let spec = DemoSpec { content_bytes: 16, malformed_rate: 0.0, ..DemoSpec::production() };
-    let d = data.clone();
-    let t = Instant::now();
-    let p = blocking(move || {
-        demo::generate(&d, &spec).expect("demo");
-        demo::qdrant::write_points(&d, SOURCE).expect("points")
-    })
-    .await;
-    eprintln!("generated {} points ({} docs, {} other sources') in {:.1}s", p.points, p.documents, p.other_source_points, t.elapsed().as_secs_f64());
-    let qdrant = QdrantStandIn::start(StandInConfig::default()).await;
-    qdrant.load_jsonl(data.join(demo::qdrant::POINTS_FILE)).expect("load");
-    let w = World { dir, qdrant };
-    let mut table: Vec<[String; 7]> = Vec::new();
-
-    // Profile of one whole-collection scroll: time inside the stand-in's
-    // handler (filter, page building, serialization) vs. the client's whole
-    // call (HTTP, parse, count); and what parsing the same pages into
-    // `serde_json::Value` (the previous client) costs by itself.
-    let points_text = std::fs::read_to_string(data.join(demo::qdrant::POINTS_FILE)).expect("points");
-    let slim: Vec<serde_json::Value> = points_text
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("line");
-            serde_json::json!({"id": v["id"], "payload": {"doc_hash": v["payload"]["doc_hash"], "domain": v["payload"]["domain"]}})
-        })
-        .collect();
-    drop(points_text);
-    for page in [1000u32, 5000] {
-        let mut settings = w.config(Path::new("unused"), SourceKind::Qdrant).qdrant;
-        settings.page_size = page;
-        let client = companion::recon::qdrant::QdrantClient::new(settings).expect("client");
-        let before = w.qdrant.stats();
-        let t = Instant::now();
-        let batch = client.scroll_all_batch().await.expect("scroll");
-        let client_s = t.elapsed().as_secs_f64();
-        let server_s = w.qdrant.stats().handler_seconds - before.handler_seconds;
-        let pages: Vec<Vec<u8>> = slim
-            .chunks(page as usize)
-            .map(|c| serde_json::to_vec(&serde_json::json!({"result": {"points": c, "next_page_offset": null}, "status": "ok", "time": 0.0})).expect("page"))
-            .collect();
-        let t = Instant::now();
-        for b in &pages {
-            let v: serde_json::Value = serde_json::from_slice(b).expect("json");
-            assert!(v["result"]["points"].is_array());
-        }
-        let value_s = t.elapsed().as_secs_f64();
-        let mb = pages.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
-        let row = |phase: String, secs: f64, req: String| {
-            [format!("profile, page {page}"), phase, String::new(), format!("{secs:.2}"), req, String::new(), String::new()]
-        };
-        table.push(row(format!("client scroll_all_batch, whole call ({} docs, {mb:.0} MB)", batch.counts.len()), client_s, batch.requests.to_string()));
-        table.push(row("  of which inside the stand-in's handler".into(), server_s, String::new()));
-        table.push(row("  parsing the same pages as serde_json::Value (old client)".into(), value_s, String::new()));
-    }
-    drop(slim);
-
-    for (label, strategy, page, per_request, indexed) in [
-        ("scroll_all, page 1000", Strategy::ScrollAll, 1000, 256, false),
-        ("scroll_all, page 5000", Strategy::ScrollAll, 5000, 256, false),
-        ("filtered (doc_hash indexed), page 5000, 1000 hashes", Strategy::Filtered, 5000, 1000, true),
-    ] {
-        if indexed {
-            w.qdrant.set_payload_index("doc_hash", "keyword");
-        }
-        let env_for = |db: &Path, memo: bool| {
-            let mut cfg = w.config(db, SourceKind::Qdrant);
-            cfg.qdrant.strategy = strategy;
-            cfg.qdrant.page_size = page;
-            cfg.qdrant.hashes_per_request = per_request;
-            let mut env = Env::from_config(&cfg);
-            env.progress = false;
-            if memo {
-                env.concepts = env.concepts.with_memo();
-            }
-            env
-        };
-        // Separate CLI runs: each pass is a new process, nothing carried over.
-        let db = w.copy_db(&format!("{label}-cold.db"));
-        let (e1, e2, e3) = (env_for(&db, false), env_for(&db, false), env_for(&db, false));
-        // One process: backfill then tiebreaker sharing a memo.
-        let db = w.copy_db(&format!("{label}-memo.db"));
-        let em = env_for(&db, true);
-        let rows = blocking(move || {
-            let timed = |f: &dyn Fn() -> companion::engine::PassSummary| {
-                let t = Instant::now();
-                let s = f();
-                (s, t.elapsed().as_secs_f64())
-            };
-            let (dry, dry_s) = timed(&|| companion::engine::backfill(&e1, None, true).expect("dry"));
-            let (b, b_s) = timed(&|| companion::engine::backfill(&e2, None, false).expect("backfill"));
-            let ties = b.tally.status(companion::assign::Status::TiedPass1);
-            let (tb, t_s) = timed(&|| companion::engine::tiebreaker(&e3, None, false).expect("tiebreaker"));
-            let (mb, mb_s) = timed(&|| companion::engine::backfill(&em, None, false).expect("memo backfill"));
-            let (mt, mt_s) = timed(&|| companion::engine::tiebreaker(&em, None, false).expect("memo tiebreaker"));
-            assert_eq!(mt.source_stats.requests, if strategy == Strategy::ScrollAll { 0 } else { mt.source_stats.requests }, "the memo answers the tiebreaker");
-            vec![
-                ("CLI: backfill --dry-run", dry.selected, dry_s, dry.source_stats.requests, dry.selected),
-                ("CLI: backfill", b.selected, b_s, b.source_stats.requests, b.selected),
-                ("CLI: tiebreaker (separate run)", tb.selected, t_s, tb.source_stats.requests, ties),
-                ("one process: backfill", mb.selected, mb_s, mb.source_stats.requests, mb.selected),
-                ("one process: tiebreaker (memo)", mt.selected, mt_s, mt.source_stats.requests, ties),
-            ]
-        })
-        .await;
-        for (phase, docs, secs, req, recon) in rows {
-            table.push([label.to_string(), phase.to_string(), docs.to_string(), format!("{secs:.2}"), req.to_string(), recon.to_string(), String::new()]);
-        }
-    }
-    println!("| configuration | phase | docs | seconds | requests | RECON requests |");
-    println!("|---|---|---|---|---|---|");
-    for r in table {
-        println!("| {} | {} | {} | {} | {} | {} |", r[0], r[1], r[2], r[3], r[4], r[5]);
-    }
 }

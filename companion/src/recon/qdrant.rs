@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -110,7 +110,7 @@ impl Default for QdrantSettings {
             collection: "recon_knowledge_hybrid".into(),
             api_key: None,
             timeout: Duration::from_secs(60),
-            page_size: 1000,
+            page_size: 5000,
             hashes_per_request: 256,
             retries: 4,
             retry_base_ms: 250,
@@ -205,6 +205,8 @@ pub struct QdrantClient {
     /// Set by the first HTTP answer: until then a refused connection means
     /// "no Qdrant here" (abort now), afterwards "Qdrant is restarting" (retry).
     reached: AtomicBool,
+    /// A strict-mode collection's cap on `limit`, once learnt (0: none known).
+    page_cap: AtomicU32,
 }
 
 /// One failed attempt, before it becomes an [`Error`].
@@ -280,6 +282,7 @@ impl QdrantClient {
             policy: RetryPolicy { min_delay: Duration::from_millis(settings.retry_base_ms.max(1)), ..RetryPolicy::with_retries(settings.retries) },
             settings,
             reached: AtomicBool::new(false),
+            page_cap: AtomicU32::new(0),
         })
     }
 
@@ -393,9 +396,11 @@ impl QdrantClient {
     async fn scroll_pages(&self, tally: &Tally, filter: Option<Value>, mut each: impl FnMut(&Point<'_>)) -> Result<(), Failure> {
         let path = format!("/collections/{}/points/scroll", self.settings.collection);
         let mut offset = Value::Null;
+        let cap = self.page_cap.load(Ordering::Relaxed);
+        let mut limit = if cap > 0 { self.settings.page_size.min(cap) } else { self.settings.page_size };
         loop {
             let mut body = json!({
-                "limit": self.settings.page_size,
+                "limit": limit,
                 "offset": offset,
                 "with_payload": WITH_PAYLOAD,
                 "with_vector": false,
@@ -403,7 +408,17 @@ impl QdrantClient {
             if let Some(f) = &filter {
                 body["filter"] = f.clone();
             }
-            let bytes = self.call_bytes(tally, Method::POST, &path, Some(&body)).await?;
+            let bytes = match self.call_bytes(tally, Method::POST, &path, Some(&body)).await {
+                // A collection in strict mode caps `limit` (`max_query_limit`):
+                // ask again for the same page at the cap it names.
+                Err(Failure::Status { code: 400, msg, .. }) if strict_mode_limit(&msg).is_some_and(|cap| cap < limit) => {
+                    limit = strict_mode_limit(&msg).unwrap_or(limit);
+                    self.page_cap.store(limit, Ordering::Relaxed);
+                    tracing::warn!(page_size = self.settings.page_size, cap = limit, "Qdrant caps the scroll limit (strict mode): using its cap");
+                    continue;
+                }
+                other => other?,
+            };
             let page: ScrollEnvelope<'_> = serde_json::from_slice(&bytes).map_err(|e| Failure::Body(format!("scroll answer is not Qdrant's ({e})")))?;
             let page = page.result.ok_or_else(|| Failure::Body("answer has no `result`".into()))?;
             let points = page.points.ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
@@ -508,6 +523,17 @@ fn transport(e: reqwest::Error) -> Failure {
         src = s.source();
     }
     Failure::Transport { connect: e.is_connect(), msg }
+}
+
+/// The cap in Qdrant's strict-mode refusal `Limit exceeded 5000 > 1000 for "limit"`.
+fn strict_mode_limit(msg: &str) -> Option<u32> {
+    let rest = &msg[msg.find("Limit exceeded ")? + "Limit exceeded ".len()..];
+    let (_, after) = rest.split_once(" > ")?;
+    let (cap, field) = after.split_once(' ')?;
+    if !field.contains("\"limit\"") {
+        return None;
+    }
+    cap.parse::<u32>().ok().filter(|&c| c > 0)
 }
 
 /// Qdrant's `status.error`, or the raw body (its auth layer answers plain text).

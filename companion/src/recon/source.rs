@@ -145,6 +145,9 @@ impl CountMemo {
 /// Where concept counts come from.
 /// The files source reads the `concepts_dir` it is given at each call (the
 /// environment's, which commands and tests may point elsewhere).
+// At most two live per process (an Env's source and its second source): the
+// size of the settings costs nothing worth a Box's indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Default)]
 pub enum ConceptSource {
     #[default]

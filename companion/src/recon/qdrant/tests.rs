@@ -101,3 +101,13 @@ fn rejects_unusable_settings() {
         assert!(matches!(QdrantClient::new(s), Err(Error::Config(_))));
     }
 }
+
+#[test]
+fn strict_mode_refusals_name_the_cap() {
+    assert_eq!(strict_mode_limit(r#"Bad request: Limit exceeded 5000 > 1000 for "limit""#), Some(1000));
+    assert_eq!(strict_mode_limit(r#"Limit exceeded 6 > 5 for "limit""#), Some(5));
+    // Another field's cap, a zero cap, or another 400: not a page-size problem.
+    assert_eq!(strict_mode_limit(r#"Limit exceeded 9 > 5 for "hnsw_ef""#), None);
+    assert_eq!(strict_mode_limit(r#"Limit exceeded 6 > 0 for "limit""#), None);
+    assert_eq!(strict_mode_limit("Format error in JSON body: invalid type"), None);
+}

@@ -1,11 +1,10 @@
-//! The push benchmark (ignored by default: it takes ~40 s and wants release mode):
-//! `cargo test --release -p integration-tests --test push_bench -- --ignored --nocapture`.
+//! Both push transports against the PeerTube stand-in (needs PostgreSQL:
+//! `RECON_COMPANION_TEST_PG_URL`): `cargo bench -p integration-tests --bench push`
+//! prints the table of `testkit::push_bench` and checks nothing was lost.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step must stop it loudly
 
-#[test]
-#[ignore]
-fn push_benchmark() {
+fn main() {
     let r = testkit::push_bench::bench_push(false).expect("push benchmark");
     assert_eq!(r.db_videos, 22_000);
     assert_eq!(r.db_rollback_videos, 22_000, "{r:?}");
