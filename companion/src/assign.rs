@@ -177,17 +177,21 @@ pub fn margin(counts: &Counts, domain: usize) -> (f64, u64) {
     (share, own.saturating_sub(runner_up))
 }
 
+/// Counts from `(category id, count)` pairs: tests read best in PeerTube ids.
+#[cfg(test)]
+pub(crate) fn counts_by_id(pairs: &[(u16, u64)]) -> Counts {
+    let mut out = [0u64; COUNT];
+    for &(id, n) in pairs {
+        out[usize::from(id - 100)] = n;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn c(pairs: &[(u16, u64)]) -> Counts {
-        let mut out = [0u64; COUNT];
-        for &(id, n) in pairs {
-            out[usize::from(id - 100)] = n;
-        }
-        out
-    }
+    use super::counts_by_id as c;
     const NO_CHANNEL: Counts = [0; COUNT];
 
     #[test]

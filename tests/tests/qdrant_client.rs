@@ -77,7 +77,7 @@ async fn counts_match_a_hand_computed_expectation() {
     assert!(!batch.counts.contains_key(&h(3)), "a document without points is absent");
     assert_eq!((batch.requests, batch.retries), (1, 0));
 
-    let all = q.scroll_all_counts().await.expect("all");
+    let all = q.scroll_all_batch().await.expect("all").counts;
     assert_eq!(all.len(), 3, "a, b and the pdf");
     assert_eq!(all[&h(100)], doc(&[("Medical", 1)], 1));
     assert_eq!(all[&h(1)], want[&h(1)]);
@@ -147,7 +147,7 @@ async fn results_do_not_depend_on_page_or_chunk_size() {
         }
     }
     let q = client(&s.url(), |c| c.page_size = 7);
-    let all = q.scroll_all_counts().await.expect("all");
+    let all = q.scroll_all_batch().await.expect("all").counts;
     let mine: HashMap<String, DocCounts> = all.into_iter().filter(|(k, _)| want.contains_key(k)).collect();
     assert_eq!(mine, want);
 }
@@ -313,7 +313,7 @@ async fn a_strict_mode_cap_on_limit_shrinks_the_page_and_loses_nothing() {
     // One refused request for the whole call (the cap is remembered), then pages of 4.
     assert_eq!(batch.requests, 1 + predicted_requests(&hashes, &want, 7, 4));
     s.reset_stats();
-    let mine: HashMap<String, DocCounts> = q.scroll_all_counts().await.expect("all").into_iter().filter(|(k, _)| want.contains_key(k)).collect();
+    let mine: HashMap<String, DocCounts> = q.scroll_all_batch().await.expect("all").counts.into_iter().filter(|(k, _)| want.contains_key(k)).collect();
     assert_eq!(mine, want);
     assert_eq!(s.stats().points_returned.div_ceil(4), s.stats().scroll_requests, "no refusal the second time");
 }

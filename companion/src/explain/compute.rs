@@ -484,13 +484,7 @@ pub fn explain(env: &Env, conn: &Connection, target: &str) -> Result<Explanation
 mod tests {
     use super::*;
 
-    fn c(pairs: &[(u16, u64)]) -> Counts {
-        let mut out = [0u64; COUNT];
-        for &(id, n) in pairs {
-            out[usize::from(id - 100)] = n;
-        }
-        out
-    }
+    use crate::assign::counts_by_id as c;
 
     #[test]
     fn staleness_rules() {

@@ -359,18 +359,11 @@ impl QdrantClient {
         Ok(out)
     }
 
-    /// Counts for every document in the collection, in one unfiltered scroll:
-    /// cheaper than [`counts_for`](Self::counts_for) when the wanted documents
-    /// are most of the collection or `doc_hash` has no payload index.
-    pub async fn scroll_all_counts(&self) -> Result<HashMap<String, DocCounts>> {
-        let tally = Tally::default();
-        let mut all = HashMap::new();
-        self.scroll_pages(&tally, None, |p| add_point(&mut all, p, None)).await.map_err(|f| self.error("scrolling all points", f))?;
-        Ok(all)
-    }
-
-    /// Counts for every document of the collection from one unfiltered scroll,
-    /// with the request tally (for a memo that then knows the whole collection).
+    /// Counts for every document of the collection from one unfiltered scroll
+    /// (with the request tally, for a memo that then knows the whole
+    /// collection): cheaper than [`counts_for`](Self::counts_for) when the
+    /// wanted documents are most of the collection or `doc_hash` has no
+    /// payload index.
     pub async fn scroll_all_batch(&self) -> Result<CountsBatch> {
         let tally = Tally::default();
         let mut counts = HashMap::new();
@@ -392,42 +385,62 @@ impl QdrantClient {
     /// Follows `next_page_offset` to the end, handing each point to `each`.
     /// Pages are parsed straight into [`ScrollPage`] (borrowed strings, domains
     /// counted while parsing): building a `Value` tree of every page was most
-    /// of a large scroll's client time.
+    /// of a large scroll's client time. The next page is requested before the
+    /// current one is parsed (its offset is read from the answer's tail and
+    /// checked against the parsed one), so Qdrant reads page N+1 while this
+    /// side counts page N.
     async fn scroll_pages(&self, tally: &Tally, filter: Option<Value>, mut each: impl FnMut(&Point<'_>)) -> Result<(), Failure> {
         let path = format!("/collections/{}/points/scroll", self.settings.collection);
         let mut offset = Value::Null;
-        let cap = self.page_cap.load(Ordering::Relaxed);
-        let mut limit = if cap > 0 { self.settings.page_size.min(cap) } else { self.settings.page_size };
+        let mut bytes = self.page(tally, &path, filter.as_ref(), &offset).await?;
         loop {
+            let guess = tail_offset(&bytes).filter(|g| !g.is_null() && *g != offset);
+            let (parsed, prefetched) = match &guess {
+                Some(g) => {
+                    // `biased`: the request is sent first, then the page is parsed while it is in flight.
+                    let (fetched, parsed) = tokio::join!(biased; self.page(tally, &path, filter.as_ref(), g), async { visit_page(&bytes, &mut each) });
+                    (parsed?, Some(fetched))
+                }
+                None => (visit_page(&bytes, &mut each)?, None),
+            };
+            match parsed {
+                None | Some(Value::Null) => return Ok(()),
+                // A server repeating an offset would otherwise loop forever.
+                Some(next) if next == offset => return Err(Failure::Body(format!("next_page_offset {next} did not advance"))),
+                Some(next) => {
+                    bytes = match prefetched {
+                        Some(fetched) if guess.as_ref() == Some(&next) => fetched?,
+                        _ => self.page(tally, &path, filter.as_ref(), &next).await?,
+                    };
+                    offset = next;
+                }
+            }
+        }
+    }
+
+    /// One scroll page from `offset`. A collection in strict mode caps
+    /// `limit` (`max_query_limit`): the page is asked again at the cap it
+    /// names, and later pages use it.
+    async fn page(&self, tally: &Tally, path: &str, filter: Option<&Value>, offset: &Value) -> Result<Vec<u8>, Failure> {
+        loop {
+            let cap = self.page_cap.load(Ordering::Relaxed);
+            let limit = if cap > 0 { self.settings.page_size.min(cap) } else { self.settings.page_size };
             let mut body = json!({
                 "limit": limit,
                 "offset": offset,
                 "with_payload": WITH_PAYLOAD,
                 "with_vector": false,
             });
-            if let Some(f) = &filter {
+            if let Some(f) = filter {
                 body["filter"] = f.clone();
             }
-            let bytes = match self.call_bytes(tally, Method::POST, &path, Some(&body)).await {
-                // A collection in strict mode caps `limit` (`max_query_limit`):
-                // ask again for the same page at the cap it names.
-                Err(Failure::Status { code: 400, msg, .. }) if strict_mode_limit(&msg).is_some_and(|cap| cap < limit) => {
-                    limit = strict_mode_limit(&msg).unwrap_or(limit);
-                    self.page_cap.store(limit, Ordering::Relaxed);
-                    tracing::warn!(page_size = self.settings.page_size, cap = limit, "Qdrant caps the scroll limit (strict mode): using its cap");
-                    continue;
+            match self.call_bytes(tally, Method::POST, path, Some(&body)).await {
+                Err(Failure::Status { code: 400, msg, .. }) if strict_mode_limit(&msg).is_some_and(|c| c < limit) => {
+                    let c = strict_mode_limit(&msg).unwrap_or(limit);
+                    self.page_cap.store(c, Ordering::Relaxed);
+                    tracing::warn!(page_size = self.settings.page_size, cap = c, "Qdrant caps the scroll limit (strict mode): using its cap");
                 }
-                other => other?,
-            };
-            let page: ScrollEnvelope<'_> = serde_json::from_slice(&bytes).map_err(|e| Failure::Body(format!("scroll answer is not Qdrant's ({e})")))?;
-            let page = page.result.ok_or_else(|| Failure::Body("answer has no `result`".into()))?;
-            let points = page.points.ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
-            points.iter().for_each(&mut each);
-            match page.next_page_offset {
-                None | Some(Value::Null) => return Ok(()),
-                // A server repeating an offset would otherwise loop forever.
-                Some(next) if next == offset => return Err(Failure::Body(format!("next_page_offset {next} did not advance"))),
-                Some(next) => offset = next,
+                other => return other,
             }
         }
     }
@@ -523,6 +536,26 @@ fn transport(e: reqwest::Error) -> Failure {
         src = s.source();
     }
     Failure::Transport { connect: e.is_connect(), msg }
+}
+
+/// Parses one scroll answer, hands its points to `each`, and returns its `next_page_offset`.
+fn visit_page(bytes: &[u8], each: &mut impl FnMut(&Point<'_>)) -> Result<Option<Value>, Failure> {
+    let page: ScrollEnvelope<'_> = serde_json::from_slice(bytes).map_err(|e| Failure::Body(format!("scroll answer is not Qdrant's ({e})")))?;
+    let page = page.result.ok_or_else(|| Failure::Body("answer has no `result`".into()))?;
+    let points = page.points.ok_or_else(|| Failure::Body("scroll answer has no `points` list".into()))?;
+    points.iter().for_each(each);
+    Ok(page.next_page_offset)
+}
+
+/// The `next_page_offset` of a scroll answer read from its tail, without
+/// parsing the page (Qdrant writes it after `points`); only a guess, which
+/// [`visit_page`]'s answer confirms. `None` when it is not found there.
+fn tail_offset(bytes: &[u8]) -> Option<Value> {
+    const KEY: &[u8] = b"\"next_page_offset\":";
+    let tail_start = bytes.len().saturating_sub(1024);
+    let tail = &bytes[tail_start..];
+    let at = tail.windows(KEY.len()).rposition(|w| w == KEY)?;
+    serde_json::Deserializer::from_slice(&tail[at + KEY.len()..]).into_iter::<Value>().next()?.ok()
 }
 
 /// The cap in Qdrant's strict-mode refusal `Limit exceeded 5000 > 1000 for "limit"`.

@@ -215,11 +215,14 @@ pub struct SourceCounts {
 
 /// Runs a future to completion on a private runtime in a scoped thread, so the
 /// synchronous engine can call Qdrant from anywhere, even from inside another
-/// runtime (the service, async tests), where `block_on` would panic.
+/// runtime (the service, async tests), where `block_on` would panic. Two
+/// workers: the HTTP connection sends the next scroll request while this
+/// thread parses the current page.
 fn block_on<T: Send>(f: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Other(format!("tokio runtime: {e}")))?;
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Other(format!("tokio runtime: {e}")))?;
             rt.block_on(f)
         })
         .join()

@@ -111,3 +111,18 @@ fn strict_mode_refusals_name_the_cap() {
     assert_eq!(strict_mode_limit(r#"Limit exceeded 6 > 0 for "limit""#), None);
     assert_eq!(strict_mode_limit("Format error in JSON body: invalid type"), None);
 }
+
+#[test]
+fn the_next_offset_is_read_from_the_tail() {
+    let page = br#"{"result":{"points":[{"id":1,"payload":{"domain":{"next_page_offset":99}}}],"next_page_offset":12345},"status":"ok","time":0.001}"#;
+    assert_eq!(tail_offset(page), Some(json!(12345)));
+    let uuid = br#"{"result":{"points":[],"next_page_offset":"5c56c793-69f3-4fbf-87e6-c4bf54c28c26"},"status":"ok","time":0.1,"usage":{"cpu":1}}"#;
+    assert_eq!(tail_offset(uuid), Some(json!("5c56c793-69f3-4fbf-87e6-c4bf54c28c26")));
+    assert_eq!(tail_offset(br#"{"result":{"points":[],"next_page_offset":null},"status":"ok"}"#), Some(Value::Null));
+    // Pretty-printed or absent: no guess (the page is then read without prefetch).
+    assert_eq!(tail_offset(br#"{"result":{"points":[],"next_page_offset" : 5}}"#), None);
+    assert_eq!(tail_offset(b"not json"), None);
+    let mut seen = 0;
+    assert_eq!(visit_page(page, &mut |_| seen += 1).ok().flatten(), Some(json!(12345)));
+    assert_eq!(seen, 1);
+}
