@@ -40,7 +40,7 @@ async fn bench() {
     for (label, strategy, page, per_request, indexed) in [
         ("scroll_all, page 1000", Strategy::ScrollAll, 1000, 256, false),
         ("defaults: auto → scroll_all (no index), page 5000", Strategy::Auto, 5000, 256, false),
-        ("defaults with doc_hash indexed: auto → filtered, 256 hashes", Strategy::Auto, 5000, 256, true),
+        ("defaults with doc_hash indexed: auto", Strategy::Auto, 5000, 256, true),
         ("filtered (doc_hash indexed), 1000 hashes", Strategy::Filtered, 5000, 1000, true),
     ] {
         if indexed {

@@ -317,3 +317,21 @@ async fn a_strict_mode_cap_on_limit_shrinks_the_page_and_loses_nothing() {
     assert_eq!(mine, want);
     assert_eq!(s.stats().points_returned.div_ceil(4), s.stats().scroll_requests, "no refusal the second time");
 }
+
+#[tokio::test]
+async fn the_share_of_the_collection_is_estimated_with_one_count() {
+    let s = QdrantStandIn::start(StandInConfig::default()).await;
+    let (hashes, want) = generated(&s, 60);
+    let q = client(&s.url(), |_| {});
+    let total = q.collection_info().await.expect("info").points_count.expect("points");
+    let mine: u64 = want.values().map(|d| d.points).sum();
+    s.reset_stats();
+    // 60 documents fit the sample: the estimate is exact.
+    let share = q.estimate_share(&hashes, total).await.expect("estimate");
+    assert!((share - mine as f64 / total as f64).abs() < 1e-9, "{share}");
+    assert_eq!((s.stats().requests, s.stats().count_requests), (1, 1));
+    // Other documents only: a small share.
+    let others: Vec<String> = (0..60).map(|i| h(1_000_000 + i)).collect();
+    let share = q.estimate_share(&others, total).await.expect("estimate");
+    assert!((share - 60.0 / total as f64).abs() < 1e-9, "{share}");
+}

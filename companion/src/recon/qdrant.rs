@@ -73,9 +73,12 @@ pub struct QdrantSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
-    /// `filtered` when `doc_hash` has a payload index or the documents fit in
-    /// two filtered requests; otherwise `scroll_all` (each unindexed filtered
-    /// request is a full payload scan on the server).
+    /// `filtered` when the documents fit in two filtered requests, or when
+    /// `doc_hash` has a payload index and the documents hold less than half
+    /// of the collection's points (estimated from one `count` of a sample);
+    /// otherwise `scroll_all` (each unindexed filtered request is a full
+    /// payload scan on the server, and reading most of the collection is
+    /// cheapest in one pass).
     #[default]
     Auto,
     /// `match.any` over `hashes_per_request` documents per paginated scroll.
@@ -85,13 +88,20 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The concrete strategy for `docs` documents on a collection.
-    pub fn resolve(self, info: &CollectionInfo, docs: usize, hashes_per_request: usize) -> Strategy {
+    /// The concrete strategy for `docs` documents on a collection, given the
+    /// estimated share of the collection's points they hold (when known).
+    pub fn resolve(self, info: &CollectionInfo, docs: usize, hashes_per_request: usize, share: Option<f64>) -> Strategy {
         match self {
-            Strategy::Auto if info.is_indexed("doc_hash") || docs <= hashes_per_request.saturating_mul(2) => Strategy::Filtered,
+            Strategy::Auto if docs <= hashes_per_request.saturating_mul(2) => Strategy::Filtered,
+            Strategy::Auto if info.is_indexed("doc_hash") && share.is_none_or(|s| s < 0.5) => Strategy::Filtered,
             Strategy::Auto => Strategy::ScrollAll,
             other => other,
         }
+    }
+
+    /// Whether [`resolve`](Self::resolve) needs the share estimate (one `count` request).
+    pub fn wants_share(self, info: &CollectionInfo, docs: usize, hashes_per_request: usize) -> bool {
+        self == Strategy::Auto && info.is_indexed("doc_hash") && docs > hashes_per_request.saturating_mul(2) && info.points_count.is_some_and(|n| n > 0)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -317,6 +327,20 @@ impl QdrantClient {
         }
         let r = self.call(&tally, Method::POST, &path, Some(&body)).await.map_err(|f| self.error("counting points", f))?;
         r.get("count").and_then(Value::as_u64).ok_or_else(|| self.error("counting points", Failure::Body("answer has no `count`".into())))
+    }
+
+    /// The share of the collection's `points_count` held by `hashes`,
+    /// estimated from one exact `count` over an evenly spaced sample of them
+    /// (cheap where `doc_hash` is indexed, the only case it is asked).
+    pub async fn estimate_share(&self, hashes: &[String], points_count: u64) -> Result<f64> {
+        const SAMPLE: usize = 64;
+        let step = hashes.len().div_ceil(SAMPLE).max(1);
+        let sample: Vec<&String> = hashes.iter().step_by(step).collect();
+        if sample.is_empty() || points_count == 0 {
+            return Ok(0.0);
+        }
+        let n = self.count(Some(json!({"must": [{"key": "doc_hash", "match": {"any": sample}}]}))).await?;
+        Ok(n as f64 / sample.len() as f64 * hashes.len() as f64 / points_count as f64)
     }
 
     /// Counts for `hashes` (duplicates ignored), `hashes_per_request` documents

@@ -353,7 +353,15 @@ async fn read_counts(
     stats.memo_hits = known.len() as u64;
     if !missing.is_empty() {
         let keep_all = memo.is_some();
-        let strategy = settings.strategy.resolve(&info, missing.len(), settings.hashes_per_request);
+        let (docs, per) = (missing.len(), settings.hashes_per_request);
+        let share = match (settings.strategy.wants_share(&info, docs, per), info.points_count) {
+            (true, Some(points)) => {
+                stats.requests += 1;
+                Some(client.estimate_share(&missing, points).await?)
+            }
+            _ => None,
+        };
+        let strategy = settings.strategy.resolve(&info, docs, per, share);
         let batch = match strategy {
             // With a memo, keep every document the scroll reads anyway:
             // the next pass then asks nothing.

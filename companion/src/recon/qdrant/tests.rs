@@ -126,3 +126,26 @@ fn the_next_offset_is_read_from_the_tail() {
     assert_eq!(visit_page(page, &mut |_| seen += 1).ok().flatten(), Some(json!(12345)));
     assert_eq!(seen, 1);
 }
+
+#[test]
+fn auto_reads_most_of_a_collection_in_one_pass_even_with_an_index() {
+    let info = |indexed: bool| CollectionInfo {
+        status: "green".into(),
+        points_count: Some(770_000),
+        indexed_fields: if indexed { BTreeSet::from(["doc_hash".to_string()]) } else { BTreeSet::new() },
+    };
+    let (plain, indexed) = (info(false), info(true));
+    // Few documents: filtered, index or not, and no estimate asked.
+    assert!(!Strategy::Auto.wants_share(&indexed, 512, 256));
+    assert_eq!(Strategy::Auto.resolve(&plain, 512, 256, None), Strategy::Filtered);
+    // Many documents without an index: one scroll, no estimate.
+    assert!(!Strategy::Auto.wants_share(&plain, 21_000, 256));
+    assert_eq!(Strategy::Auto.resolve(&plain, 21_000, 256, None), Strategy::ScrollAll);
+    // With an index, the estimated share decides.
+    assert!(Strategy::Auto.wants_share(&indexed, 21_000, 256));
+    assert_eq!(Strategy::Auto.resolve(&indexed, 21_000, 256, Some(0.94)), Strategy::ScrollAll);
+    assert_eq!(Strategy::Auto.resolve(&indexed, 21_000, 256, Some(0.2)), Strategy::Filtered);
+    // An explicit choice is kept.
+    assert!(!Strategy::Filtered.wants_share(&indexed, 21_000, 256));
+    assert_eq!(Strategy::Filtered.resolve(&plain, 21_000, 256, Some(0.94)), Strategy::Filtered);
+}
