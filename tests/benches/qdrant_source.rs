@@ -74,7 +74,7 @@ async fn bench() {
                 let recon = if phase == "--tiebreaker-pass" { ties } else { s.selected };
                 table.push([
                     label.into(),
-                    format!("{phase} ({saved})"),
+                    format!("{phase} ({saved}; {})", s.source_stats.strategy.as_deref().unwrap_or("no scroll")),
                     s.selected.to_string(),
                     format!("{secs:.2}"),
                     s.source_stats.requests.to_string(),
