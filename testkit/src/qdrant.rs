@@ -579,7 +579,11 @@ fn count(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     }
     let st = lock(shared);
     let c = st.collections.get(name).ok_or_else(|| not_found(name))?;
-    let n = c.points.iter().filter(|(id, p)| filter.as_ref().is_none_or(|f| f.matches(**id, p))).count();
+    let matches = |(id, p): (&u64, &Map<String, Value>)| filter.as_ref().is_none_or(|f| f.matches(*id, p));
+    let n = match c.candidates(filter.as_ref()) {
+        Some(ids) => ids.iter().filter_map(|id| c.points.get_key_value(id)).filter(|kv| matches(*kv)).count(),
+        None => c.points.iter().filter(|kv| matches(*kv)).count(),
+    };
     Ok(json!({"count": n}).into())
 }
 

@@ -289,7 +289,10 @@ async fn a_doc_hash_index_changes_the_cost_never_the_answer() {
         c.hashes_per_request = 7;
     });
     let scanned = q.counts_for(&hashes).await.expect("scan");
+    let filter = || Some(json!({"must": [{"key": "doc_hash", "match": {"any": [h(3), h(4), h(9)]}}]}));
+    let counted = q.count(filter()).await.expect("count");
     s.set_payload_index("doc_hash", "keyword");
+    assert_eq!(q.count(filter()).await.expect("indexed count"), counted);
     // Points written after the index exists are indexed too.
     s.add_point(u64::MAX - 3, json!({"doc_hash": [h(4), "other"], "domain": "Medical"}));
     want.get_mut(&h(4)).expect("doc 4").points += 1;
