@@ -333,6 +333,17 @@ fn a_qdrant_section_or_variable_marks_qdrant_configured_for_explain() {
     let q = load_from(None, &CliOverrides::default(), &env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant")]), &search).unwrap().config;
     let e = crate::context::Env::from_config(&q);
     assert_eq!(e.second_source.as_ref().map(ConceptSource::kind), Some(SourceKind::Files));
+    // Every command and the service share one memo kept in the counts file.
+    assert!(matches!(&e.concepts, ConceptSource::Qdrant { memo: Some(_), .. }));
+    let off = load_from(
+        None,
+        &CliOverrides::default(),
+        &env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant"), ("RECON_COMPANION_QDRANT__REUSE_COUNTS_SECS", "0")]),
+        &search,
+    )
+    .unwrap()
+    .config;
+    assert!(matches!(off.concept_source(), ConceptSource::Qdrant { memo: None, .. }), "reuse off: every call reads Qdrant");
     assert_eq!(q.qdrant_counts_file(), PathBuf::from("/opt/recon/data/companion-reports/qdrant-counts.json"));
     assert_eq!(q.effective().qdrant.counts_file, Some(q.qdrant_counts_file()));
 }
