@@ -458,14 +458,14 @@ impl QdrantClient {
             if let Some(f) = filter {
                 body["filter"] = f.clone();
             }
-            match self.call_bytes(tally, Method::POST, path, Some(&body)).await {
-                Err(Failure::Status { code: 400, msg, .. }) if strict_mode_limit(&msg).is_some_and(|c| c < limit) => {
-                    let c = strict_mode_limit(&msg).unwrap_or(limit);
-                    self.page_cap.store(c, Ordering::Relaxed);
-                    tracing::warn!(page_size = self.settings.page_size, cap = c, "Qdrant caps the scroll limit (strict mode): using its cap");
-                }
-                other => return other,
-            }
+            let answer = self.call_bytes(tally, Method::POST, path, Some(&body)).await;
+            let cap = match &answer {
+                Err(Failure::Status { code: 400, msg, .. }) => strict_mode_limit(msg).filter(|&c| c < limit),
+                _ => None,
+            };
+            let Some(cap) = cap else { return answer };
+            self.page_cap.store(cap, Ordering::Relaxed);
+            tracing::warn!(page_size = self.settings.page_size, cap, "Qdrant caps the scroll limit (strict mode): using its cap");
         }
     }
 

@@ -60,13 +60,25 @@ pub fn check(
     now: u64,
     max_age_secs: u64,
 ) -> std::result::Result<(), String> {
+    same_collection(saved, wanted)?;
+    still_fresh(origin, points_now, now, max_age_secs)
+}
+
+/// Whether a file saved from `saved` (url, collection) is about `wanted`.
+pub fn same_collection(saved: (&str, &str), wanted: (&str, &str)) -> std::result::Result<(), String> {
     if saved.0.trim_end_matches('/') != wanted.0.trim_end_matches('/') || saved.1 != wanted.1 {
         return Err(format!("saved counts are from {}/{}, not {}/{}", saved.0, saved.1, wanted.0, wanted.1));
     }
-    let age = now.saturating_sub(origin.read_at);
+    Ok(())
+}
+
+/// Whether counts read at `origin` are young enough and the collection still
+/// holds `points_now` (`None`: unknown, so not fresh).
+pub fn still_fresh(origin: &Origin, points_now: Option<u64>, now: u64, max_age_secs: u64) -> std::result::Result<(), String> {
     if origin.read_at > now {
         return Err("saved counts are dated in the future (clock change?)".into());
     }
+    let age = now - origin.read_at;
     if age > max_age_secs {
         return Err(format!("saved counts are {age} s old (qdrant.reuse_counts_secs = {max_age_secs})"));
     }

@@ -81,14 +81,8 @@ impl CountMemo {
         self.loaded = true;
         match saved_counts::load(&store.path) {
             Ok(Some(saved)) => {
-                if let Err(why) = saved_counts::check(
-                    (&saved.url, &saved.collection),
-                    (&settings.url, &settings.collection),
-                    &saved.origin,
-                    Some(saved.origin.points_count),
-                    saved_counts::unix_now(),
-                    store.max_age_secs,
-                ) {
+                // Age and point count are checked with Qdrant's answer before any use (`confirm`).
+                if let Err(why) = saved_counts::same_collection((&saved.url, &saved.collection), (&settings.url, &settings.collection)) {
                     stats.saved_counts = Some(format!("not reused: {why}"));
                     return;
                 }
@@ -102,17 +96,10 @@ impl CountMemo {
     }
 
     /// Keeps the memo only if it still describes the collection as `info` shows it.
-    fn confirm(&mut self, settings: &QdrantSettings, info: &CollectionInfo, stats: &mut SourceStats) {
+    fn confirm(&mut self, info: &CollectionInfo, stats: &mut SourceStats) {
         let Some(origin) = self.origin else { return };
         let max_age = self.store.as_ref().map(|s| s.max_age_secs).unwrap_or(u64::MAX);
-        match saved_counts::check(
-            (&settings.url, &settings.collection),
-            (&settings.url, &settings.collection),
-            &origin,
-            info.points_count,
-            saved_counts::unix_now(),
-            max_age,
-        ) {
+        match saved_counts::still_fresh(&origin, info.points_count, saved_counts::unix_now(), max_age) {
             Ok(()) => {
                 stats.saved_counts =
                     Some(format!("reused counts read {} s ago ({} documents)", saved_counts::unix_now().saturating_sub(origin.read_at), self.scans.len()));
@@ -345,7 +332,7 @@ async fn read_counts(
     // Every call checks: a document RECON finished since the counts were read
     // must not be taken for one without points.
     if let Some(m) = memo.as_deref_mut() {
-        m.confirm(settings, &info, &mut stats);
+        m.confirm(&info, &mut stats);
         if m.origin.is_none() {
             (known, missing) = partition(Some(m), hashes);
         }

@@ -40,26 +40,25 @@ pub fn count_pushed(conn: &Connection) -> Result<u64> {
 
 /// (status, documents) for every non-NULL `recon_domain_status`, by name.
 pub fn counts_by_status(conn: &Connection) -> Result<Vec<(String, u64)>> {
-    let mut stmt = conn
-        .prepare("SELECT recon_domain_status, count(*) FROM documents WHERE recon_domain_status IS NOT NULL GROUP BY 1 ORDER BY 1")
-        .ctx("recon::db::counts::counts_by_status")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
-        .ctx("recon::db::counts::counts_by_status")?
-        .collect::<Result<Vec<_>, _>>()
-        .ctx("recon::db::counts::counts_by_status")?;
-    Ok(rows)
+    grouped(
+        conn,
+        "SELECT recon_domain_status, count(*) FROM documents WHERE recon_domain_status IS NOT NULL GROUP BY 1 ORDER BY 1",
+        "recon::db::counts::counts_by_status",
+    )
 }
 
 /// (domain, documents) for every non-NULL `recon_domain`, most documents first.
 pub fn counts_by_domain(conn: &Connection) -> Result<Vec<(String, u64)>> {
-    let mut stmt = conn
-        .prepare("SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1")
-        .ctx("recon::db::counts::counts_by_domain")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
-        .ctx("recon::db::counts::counts_by_domain")?
-        .collect::<Result<Vec<_>, _>>()
-        .ctx("recon::db::counts::counts_by_domain")?;
+    grouped(
+        conn,
+        "SELECT recon_domain, count(*) FROM documents WHERE recon_domain IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
+        "recon::db::counts::counts_by_domain",
+    )
+}
+
+/// The (key, count) rows of a `GROUP BY` query; `op` names the caller in errors.
+fn grouped(conn: &Connection, sql: &str, op: &'static str) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare(sql).ctx(op)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).ctx(op)?.collect::<Result<Vec<_>, _>>().ctx(op)?;
     Ok(rows)
 }
