@@ -109,7 +109,7 @@ fn same(a: &Value, b: &Value) -> bool {
 fn plan_overrides<'a>(conn: &Connection, entries: &[&'a Entry], force: bool, summary: &mut RollbackSummary) -> Result<Vec<&'a Entry>> {
     let mut plan = Vec::new();
     for e in entries.iter().rev() {
-        let cur = recondb::get_override(conn, &e.key)?.map(|o| serde_json::to_value(o)).transpose()?.unwrap_or(Value::Null);
+        let cur = recondb::get_override(conn, &e.key)?.map(serde_json::to_value).transpose()?.unwrap_or(Value::Null);
         if cur == e.old && cur != e.new {
             summary.rows_already_restored += 1;
             continue;
@@ -256,7 +256,7 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
             journal::record(&tx, &run.id, e.kind, &e.key, cur, &Value::Object(restored), EntryState::Applied)?;
         }
         for e in &override_plan {
-            let cur = recondb::get_override(&tx, &e.key)?.map(|o| serde_json::to_value(o)).transpose()?.unwrap_or(Value::Null);
+            let cur = recondb::get_override(&tx, &e.key)?.map(serde_json::to_value).transpose()?.unwrap_or(Value::Null);
             match serde_json::from_value::<recondb::Override>(e.old.clone()) {
                 Ok(o) => recondb::put_override(&tx, &o)?,
                 Err(_) => {

@@ -106,8 +106,18 @@ impl Survey {
 type PeerTubeView = (HashMap<VideoUuid, PeerTubeSide>, Vec<(i32, i64)>, i64, &'static str);
 
 async fn read_peertube(cfg: &Config, client: &Arc<ApiClient>, ids: &[&VideoUuid]) -> Result<PeerTubeView> {
-    if cfg.peertube.db_url.is_some() {
-        let pg = PgVideos::connect(cfg).await?;
+    let pg = match cfg.peertube.db_url {
+        Some(_) => match PgVideos::connect(cfg).await {
+            Ok(pg) => Some(pg),
+            // The API can still tell: a read-only helper must not stop the survey.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read PeerTube's PostgreSQL; comparing against its video list instead");
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(pg) = pg {
         let rows = pg.current(ids).await?;
         let map = ids
             .iter()
@@ -295,7 +305,7 @@ fn write_one(tx: &rusqlite::Connection, run_id: &str, transport: &str, x: &Surve
                 run_id: run_id.to_string(),
             };
             recondb::put_override(tx, &o)?;
-            let old = before.map(|b| serde_json::to_value(b)).transpose()?.unwrap_or(Value::Null);
+            let old = before.map(serde_json::to_value).transpose()?.unwrap_or(Value::Null);
             let id = journal::record(tx, run_id, Kind::Override, x.video.as_str(), &old, &serde_json::to_value(&o)?, EntryState::Applied)?;
             journal::set_state(tx, id, EntryState::Applied, Some(&who))?;
         }
