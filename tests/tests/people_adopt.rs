@@ -22,6 +22,8 @@ use std::sync::Arc;
 use testkit::fixture::FixtureDoc;
 use testkit::world::*;
 
+mod server_support;
+
 const N: usize = 40;
 
 /// What the person sets on the i-th of the 20 (None for the other 20).
@@ -281,4 +283,39 @@ fn the_plugin_route_needs_a_token() {
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert_eq!(w.standin.with(|i| i.changes_requests), 0);
+}
+
+#[test]
+fn the_dashboard_lists_overrides_and_hands_one_back() {
+    let mut sc = Scene::new(187, false, StandInConfig::default());
+    sc.reconcile(false, true, false);
+    sc.w.cfg.server.password_hash = Some(companion::server::auth::hash_password_cheap(server_support::PASSWORD).unwrap());
+    let st = AppState::new(sc.w.cfg.clone(), sc.w.env.clone(), Arc::new(PeerTubePusher::new(sc.w.cfg.clone(), sc.w.env.clone(), sc.rt.handle().clone())))
+        .unwrap();
+    let overrides = recondb::list_overrides(&sc.w.conn()).unwrap();
+    let o = overrides[0].clone();
+    let page_rt = rt();
+    page_rt.block_on(async {
+        let mut c = server_support::Client::new(&st);
+        // Not logged in: no list.
+        assert_eq!(c.get("/peertube/overrides").await.status.as_u16(), 303);
+        c.login(server_support::PASSWORD).await;
+        let page = c.get("/peertube/overrides").await;
+        assert_eq!(page.status.as_u16(), 200, "{}", page.body);
+        assert_eq!(page.body.matches("Hand back to the machine").count(), 10);
+        assert!(page.body.contains(&o.video) && page.body.contains("moderator"), "{}", page.body);
+        // Without the CSRF token the form is refused.
+        let refused = c.post_form(&format!("/peertube/overrides/{}/hand-back", o.hash), &[]).await;
+        assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
+        assert!(recondb::is_overridden(&sc.w.conn(), &o.hash).unwrap());
+        let csrf = c.csrf.clone().expect("csrf");
+        let done = c.post_form(&format!("/peertube/overrides/{}/hand-back", o.hash), &[("csrf", &csrf)]).await;
+        assert_eq!(done.status.as_u16(), 303, "{}", done.body);
+        let page = c.get("/peertube/overrides").await;
+        assert_eq!(page.body.matches("Hand back to the machine").count(), 9);
+    });
+    assert!(!recondb::is_overridden(&sc.w.conn(), &o.hash).unwrap());
+    assert_eq!(sc.status(&o.hash), (None, None, None));
+    let runs = journal::list_runs(&sc.w.conn(), 5).unwrap();
+    assert_eq!(runs[0].command, "hand-back");
 }
