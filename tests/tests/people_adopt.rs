@@ -127,7 +127,13 @@ impl Scene {
     fn assert_left_alone(&self) {
         let (puts_before, pg_before) = (self.our_puts_to_the_20(), if self.w.pg.is_some() { self.pg_writes_to_the_20() } else { 0 });
         // The machine owes the overridden videos a push again (as a reassessment that changed their domain would leave them).
-        self.w.conn().execute(&format!("UPDATE documents SET peertube_category_pushed_at = NULL WHERE {}", recondb::OVERRIDDEN_SQL.replace("d.hash", "documents.hash")), []).unwrap();
+        self.w
+            .conn()
+            .execute(
+                &format!("UPDATE documents SET peertube_category_pushed_at = NULL WHERE {}", recondb::OVERRIDDEN_SQL.replace("d.hash", "documents.hash")),
+                [],
+            )
+            .unwrap();
         let s = companion::peertube::push::dry_run(
             &self.w.env,
             &companion::peertube::push::PushOptions { limit: None, dry_run: true, transport: self.via, batch_size: 10, command: "push-pending".into() },
@@ -137,8 +143,12 @@ impl Scene {
         assert_eq!(cli::push_pending(&self.w.ctx(), &push_args(false, None, self.via)).unwrap(), 0);
 
         // The service's worker, with every one of the 20 queued as if owed.
-        let st = AppState::new(self.w.cfg.clone(), self.w.env.clone(), Arc::new(PeerTubePusher::new(self.w.cfg.clone(), self.w.env.clone(), self.rt.handle().clone())))
-            .unwrap();
+        let st = AppState::new(
+            self.w.cfg.clone(),
+            self.w.env.clone(),
+            Arc::new(PeerTubePusher::new(self.w.cfg.clone(), self.w.env.clone(), self.rt.handle().clone())),
+        )
+        .unwrap();
         worker::check_peertube_now(&st);
         assert!(st.peertube_check().ok, "{}", st.peertube_check().detail);
         {
@@ -244,7 +254,8 @@ fn without_the_plugin_log_the_comparison_still_tells() {
 #[test]
 fn the_worker_takes_them_within_two_polls() {
     let sc = Scene::new(184, false, StandInConfig::default());
-    let st = AppState::new(sc.w.cfg.clone(), sc.w.env.clone(), Arc::new(PeerTubePusher::new(sc.w.cfg.clone(), sc.w.env.clone(), sc.rt.handle().clone()))).unwrap();
+    let st =
+        AppState::new(sc.w.cfg.clone(), sc.w.env.clone(), Arc::new(PeerTubePusher::new(sc.w.cfg.clone(), sc.w.env.clone(), sc.rt.handle().clone()))).unwrap();
     // The service checks PeerTube on its own thread beside its first tick.
     let mut taken = 0;
     for _poll in 0..2 {
@@ -290,8 +301,8 @@ fn the_dashboard_lists_overrides_and_hands_one_back() {
     let mut sc = Scene::new(187, false, StandInConfig::default());
     sc.reconcile(false, true, false);
     sc.w.cfg.server.password_hash = Some(companion::server::auth::hash_password_cheap(server_support::PASSWORD).unwrap());
-    let st = AppState::new(sc.w.cfg.clone(), sc.w.env.clone(), Arc::new(PeerTubePusher::new(sc.w.cfg.clone(), sc.w.env.clone(), sc.rt.handle().clone())))
-        .unwrap();
+    let st =
+        AppState::new(sc.w.cfg.clone(), sc.w.env.clone(), Arc::new(PeerTubePusher::new(sc.w.cfg.clone(), sc.w.env.clone(), sc.rt.handle().clone()))).unwrap();
     let overrides = recondb::list_overrides(&sc.w.conn()).unwrap();
     let o = overrides[0].clone();
     let page_rt = rt();

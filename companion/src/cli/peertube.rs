@@ -190,7 +190,12 @@ pub fn reconcile_cmd(ctx: &Ctx, repair: bool, adopt: bool, dry_run: bool, via: O
             if a.dry_run {
                 println!("DRY RUN --adopt: would adopt {} and record {} override(s); nothing written", a.adopted.len(), a.overridden.len());
             } else {
-                println!("adopted {} as manual_assigned, recorded {} override(s), {} changed meanwhile (left)", a.adopted.len(), a.overridden.len(), a.changed_meanwhile);
+                println!(
+                    "adopted {} as manual_assigned, recorded {} override(s), {} changed meanwhile (left)",
+                    a.adopted.len(),
+                    a.overridden.len(),
+                    a.changed_meanwhile
+                );
                 if let Some(id) = &a.run_id {
                     println!("run {id}; report {}; undo with `recon-companion rollback --run {id}`", a.report.clone().unwrap_or_default());
                 }

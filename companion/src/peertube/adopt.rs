@@ -133,11 +133,7 @@ async fn read_peertube(cfg: &Config, client: &Arc<ApiClient>, ids: &[&VideoUuid]
         return Ok((map, pg.distribution().await?, pg.without_category().await?, "postgresql"));
     }
     // No db_url: the admin's list of every local video (remote ones are not in it).
-    let list = client
-        .local_videos(usize::MAX)
-        .await
-        .map_err(|e| Error::PeerTube(format!("reading PeerTube's list of local videos: {e}")))?
-        .unwrap_or_default();
+    let list = client.local_videos(usize::MAX).await.map_err(|e| Error::PeerTube(format!("reading PeerTube's list of local videos: {e}")))?.unwrap_or_default();
     let mut dist: BTreeMap<i32, i64> = BTreeMap::new();
     let mut without = 0;
     for c in list.values() {

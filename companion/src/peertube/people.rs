@@ -69,7 +69,9 @@ pub enum Verdict {
     /// A person's earlier choice is recorded as an override: left alone.
     Overridden,
     /// A person set this category (or cleared it): theirs, not drift.
-    Person { to: Option<i64> },
+    Person {
+        to: Option<i64>,
+    },
     /// Ours to fix (`reconcile --repair`, except a missing video).
     Drift(DriftKind),
 }

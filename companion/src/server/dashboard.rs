@@ -392,7 +392,9 @@ pub async fn overrides(State(st): State<AppState>, Extension(p): Extension<Princ
         .map(|o| {
             let label = o
                 .category
-                .map(|c| u16::try_from(c).ok().and_then(shared_constants::by_id).map(|d| d.label.to_string()).unwrap_or_else(|| format!("PeerTube category {c}")))
+                .map(|c| {
+                    u16::try_from(c).ok().and_then(shared_constants::by_id).map(|d| d.label.to_string()).unwrap_or_else(|| format!("PeerTube category {c}"))
+                })
                 .unwrap_or_else(|| "none (cleared)".into());
             json!({ "o": o, "label": label })
         })

@@ -53,9 +53,7 @@ pub fn latest_per_video(changes: Vec<PeopleChange>) -> HashMap<VideoUuid, People
 
 /// Percent-escapes a query value (account names are short ASCII, but any byte is escaped safely).
 fn form_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 #[cfg(test)]

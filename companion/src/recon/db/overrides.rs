@@ -21,8 +21,7 @@ CREATE INDEX IF NOT EXISTS companion_overrides_hash ON companion_overrides(hash)
 /// SQL condition over `documents d`: true for a row no machine write may touch
 /// (`manual_assigned`, or its video overridden in PeerTube). Selections of the
 /// push, the repair and the reassessment add `AND NOT {LEFT_ALONE_SQL}`.
-pub const LEFT_ALONE_SQL: &str =
-    "(d.recon_domain_status = 'manual_assigned' OR EXISTS (SELECT 1 FROM companion_overrides o WHERE o.hash = d.hash))";
+pub const LEFT_ALONE_SQL: &str = "(d.recon_domain_status = 'manual_assigned' OR EXISTS (SELECT 1 FROM companion_overrides o WHERE o.hash = d.hash))";
 
 /// SQL condition over `documents d`: its video is overridden in PeerTube.
 pub const OVERRIDDEN_SQL: &str = "EXISTS (SELECT 1 FROM companion_overrides o WHERE o.hash = d.hash)";
@@ -67,7 +66,11 @@ pub fn is_overridden(conn: &Connection, hash: &str) -> Result<bool> {
     if !overrides_present(conn)? {
         return Ok(false);
     }
-    Ok(conn.query_row("SELECT 1 FROM companion_overrides WHERE hash = ?1", [hash], |_| Ok(())).optional().ctx_key("looking up the override of", hash)?.is_some())
+    Ok(conn
+        .query_row("SELECT 1 FROM companion_overrides WHERE hash = ?1", [hash], |_| Ok(()))
+        .optional()
+        .ctx_key("looking up the override of", hash)?
+        .is_some())
 }
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Override> {
@@ -99,7 +102,9 @@ pub fn get_override(conn: &Connection, video: &str) -> Result<Option<Override>> 
     if !overrides_present(conn)? {
         return Ok(None);
     }
-    conn.query_row(&format!("SELECT {COLUMNS} FROM companion_overrides WHERE video = ?1"), [video], from_row).optional().ctx_key("reading the override of", video)
+    conn.query_row(&format!("SELECT {COLUMNS} FROM companion_overrides WHERE video = ?1"), [video], from_row)
+        .optional()
+        .ctx_key("reading the override of", video)
 }
 
 /// Records (or replaces) an override; call inside the transaction that journals it.
