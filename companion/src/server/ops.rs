@@ -239,33 +239,6 @@ pub async fn explain(st: &AppState, raw_hash: &str) -> Result<crate::explain::Ex
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hashes_and_domains_are_validated() {
-        // Case is kept (this once lowercased); any safe component is a hash.
-        assert_eq!(parse_hash("ABCDEF0123456789abcdef0123456789").unwrap(), "ABCDEF0123456789abcdef0123456789");
-        let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        assert_eq!(parse_hash(sha).unwrap(), sha);
-        assert_eq!(parse_hash("abc").unwrap(), "abc");
-        assert_eq!(parse_hash(&"Z".repeat(128)).unwrap(), "Z".repeat(128));
-        for bad in ["../../etc/passwd", "", ".", "..", "a/b", "a\\b", "a\0b", " abc", "abc ", "caf\u{e9}"] {
-            assert!(matches!(parse_hash(bad), Err(Error::BadHash(_))), "{bad:?}");
-        }
-        assert!(matches!(parse_hash(&"a".repeat(129)), Err(Error::BadHash(_))));
-        let d = shared_constants::DOMAINS[5];
-        assert_eq!(parse_domain(d.label).unwrap().id, d.id);
-        assert_eq!(parse_domain(d.slug).unwrap().id, d.id);
-        assert_eq!(parse_domain(&d.id.to_string()).unwrap().id, d.id);
-        assert!(matches!(parse_domain("Music"), Err(Error::BadDomain(_))));
-        assert!(matches!(parse_domain("99"), Err(Error::BadDomain(_))));
-        assert!(parse_run_id("20260101T000000Z-backfill-ab12").is_ok());
-        assert!(parse_run_id("x;drop table").is_err());
-    }
-}
-
 /// Videos people overrode in PeerTube (newest first).
 pub async fn overrides(st: &AppState) -> Result<Vec<recondb::Override>> {
     st.blocking(move |st| {
@@ -292,4 +265,31 @@ pub async fn hand_back(st: &AppState, hash: &str, who: &str) -> Result<crate::pe
     st.refresh_snapshot().await.ok();
     st.kick_worker();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_and_domains_are_validated() {
+        // Case is kept (this once lowercased); any safe component is a hash.
+        assert_eq!(parse_hash("ABCDEF0123456789abcdef0123456789").unwrap(), "ABCDEF0123456789abcdef0123456789");
+        let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(parse_hash(sha).unwrap(), sha);
+        assert_eq!(parse_hash("abc").unwrap(), "abc");
+        assert_eq!(parse_hash(&"Z".repeat(128)).unwrap(), "Z".repeat(128));
+        for bad in ["../../etc/passwd", "", ".", "..", "a/b", "a\\b", "a\0b", " abc", "abc ", "caf\u{e9}"] {
+            assert!(matches!(parse_hash(bad), Err(Error::BadHash(_))), "{bad:?}");
+        }
+        assert!(matches!(parse_hash(&"a".repeat(129)), Err(Error::BadHash(_))));
+        let d = shared_constants::DOMAINS[5];
+        assert_eq!(parse_domain(d.label).unwrap().id, d.id);
+        assert_eq!(parse_domain(d.slug).unwrap().id, d.id);
+        assert_eq!(parse_domain(&d.id.to_string()).unwrap().id, d.id);
+        assert!(matches!(parse_domain("Music"), Err(Error::BadDomain(_))));
+        assert!(matches!(parse_domain("99"), Err(Error::BadDomain(_))));
+        assert!(parse_run_id("20260101T000000Z-backfill-ab12").is_ok());
+        assert!(parse_run_id("x;drop table").is_err());
+    }
 }
