@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod server_support;
+use crate::server_support;
 
 use companion::peertube::video_id::VideoUuid;
 use companion::server::push_queue::PeerTubePusher;

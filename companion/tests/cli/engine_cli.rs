@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod common;
+use crate::common;
 
 use common::{assignments, dump, path_str, tree, Fixture};
 use std::path::Path;
