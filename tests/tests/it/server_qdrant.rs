@@ -8,7 +8,8 @@ use crate::server_support;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use companion::recon::source::{ConceptSource, SourceKind};
+use companion::config::SourceKind;
+use companion::recon::source::ConceptSource;
 use server_support::*;
 use testkit::qdrant::{QdrantStandIn, StandInConfig};
 
