@@ -7,6 +7,7 @@
 mod server_support;
 
 mod explain_rules;
+mod layers;
 mod explain_sources;
 mod plugin_parity;
 mod push_api;
