@@ -2,8 +2,8 @@
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
-use crate::engine::journal::{self, EntryState, Kind};
-use crate::engine::Run;
+use crate::journal::run::Run;
+use crate::journal::{self, EntryState, Kind};
 use crate::error::{DbContext, Error, Result};
 use crate::peertube::api::{self, ApiClient};
 use crate::peertube::db::PgVideos;

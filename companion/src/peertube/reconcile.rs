@@ -5,10 +5,10 @@
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
-use crate::engine::journal::{self, EntryState, Kind};
-use crate::engine::Run;
 use crate::error::DbContext;
 use crate::error::{Error, Result};
+use crate::journal::run::Run;
+use crate::journal::{self, EntryState, Kind};
 use crate::peertube::adopt::{self, AdoptSummary, PersonItem};
 use crate::peertube::db::PgVideos;
 use crate::peertube::people::Verdict;

@@ -9,7 +9,8 @@
 
 use companion::cli::peertube as cli;
 use companion::config::Transport;
-use companion::engine::{journal, rollback};
+use companion::engine::rollback;
+use companion::journal;
 use companion::peertube::people::Action;
 use companion::peertube::reconcile::{reconcile_with, ReconcileOptions, ReconcileReport};
 use companion::recon::db as recondb;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use testkit::fixture::FixtureDoc;
 use testkit::world::*;
 
-mod server_support;
+use crate::server_support;
 
 const N: usize = 40;
 
