@@ -2,9 +2,9 @@
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
+use crate::error::{DbContext, Error, Result};
 use crate::journal::run::Run;
 use crate::journal::{self, EntryState, Kind};
-use crate::error::{DbContext, Error, Result};
 use crate::peertube::api::{self, ApiClient};
 use crate::peertube::db::PgVideos;
 use crate::peertube::ledger::{self, PushDoc};
