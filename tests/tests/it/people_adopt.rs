@@ -158,9 +158,15 @@ impl Scene {
                 q.add(&d.hash, 0);
             }
         }
+        let before = self.w.standin.with(|i| (i.list_requests, i.changes_requests, i.put_log.len()));
         let t = worker::tick(&st).unwrap();
         assert_eq!(t.adopted, 0, "nothing new to take");
         assert_eq!(t.skipped, None);
+        // The cost of looking, per tick: the plugin's log once, and PeerTube's
+        // categories in one PostgreSQL query or one list page per 100 local videos.
+        let after = self.w.standin.with(|i| (i.list_requests, i.changes_requests, i.put_log.len()));
+        let pages = if self.w.pg.is_some() { 0 } else { N.div_ceil(100) as u64 };
+        assert_eq!((after.0 - before.0, after.1 - before.1, after.2 - before.2), (pages, 1, 0));
 
         // Real drift on an untouched document (its domain changed after the push): the repair fixes that one only.
         let other = &self.w.docs[30];
