@@ -157,7 +157,9 @@ async fn every_series_an_alert_or_panel_names_is_exported() {
     let scrape = scrape().await;
     let names: BTreeSet<&String> = scrape.keys().filter(|n| n.starts_with(PREFIX)).collect();
     // The parser itself: histograms come as _bucket/_sum/_count, counters as _total.
-    for n in ["recon_companion_http_request_duration_seconds_bucket", "recon_companion_pushes_total", "recon_companion_qdrant_ready", "recon_companion_drift_videos"] {
+    for n in
+        ["recon_companion_http_request_duration_seconds_bucket", "recon_companion_pushes_total", "recon_companion_qdrant_ready", "recon_companion_drift_videos"]
+    {
         assert!(scrape.contains_key(n), "{n} missing from the scrape: {names:?}");
     }
     let mut missing = Vec::new();

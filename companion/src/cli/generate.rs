@@ -71,7 +71,8 @@ mod tests {
         let page = std::fs::read_to_string(&main).unwrap_or_default();
         assert!(page.contains(".TH recon-companion 1"), "{page}");
         assert!(page.contains("assign\\-categories"), "subcommands are listed: {page}");
-        assert!(!page.contains("generate"), "the hidden subcommand stays out of the page");
+        assert!(page.contains("recon\\-companion\\-serve(1)"), "subcommand pages are referenced: {page}");
+        assert!(!page.contains("companion\\-generate"), "the hidden subcommand stays out of the page: {page}");
         let files = generate(Artifact::Completions, dir.path()).unwrap_or_else(|e| panic!("completions: {e}"));
         let names: Vec<String> = files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
         assert_eq!(names, ["_recon-companion", "recon-companion.bash", "recon-companion.fish"]);

@@ -3,14 +3,14 @@
 //! Qdrant's readiness, and the drift the last `reconcile` found (kept in
 //! `companion_state` so the service can export what the CLI saw).
 
+use crate::error::Result;
+use crate::recon::db as recondb;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use crate::error::Result;
-use crate::recon::db as recondb;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;
@@ -113,7 +113,11 @@ impl Metrics {
             qdrant_ready.clone(),
         );
         let drift_videos = Gauge::default();
-        registry.register("drift_videos", "Pushed videos whose PeerTube category differed from recon.db at the last `reconcile` (-1: never reconciled)", drift_videos.clone());
+        registry.register(
+            "drift_videos",
+            "Pushed videos whose PeerTube category differed from recon.db at the last `reconcile` (-1: never reconciled)",
+            drift_videos.clone(),
+        );
         let last_reconcile_timestamp = Gauge::default();
         registry.register("last_reconcile_timestamp_seconds", "Unix time of the last `reconcile` (0: never)", last_reconcile_timestamp.clone());
         let requests = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
