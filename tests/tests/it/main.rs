@@ -7,8 +7,8 @@
 mod server_support;
 
 mod explain_rules;
-mod layers;
 mod explain_sources;
+mod layers;
 mod plugin_parity;
 mod push_api;
 mod push_db;
