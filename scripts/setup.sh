@@ -7,7 +7,8 @@
 #                                 wasm-opt, a wasm32 target, wasm-bindgen-cli pinned to Cargo.lock
 #   scripts/setup.sh --test       + what only the tests need (scripts/test.sh): rustfmt,
 #                                 clippy, chromium and the browser test's npm packages,
-#                                 promtool, systemd-analyze, cargo-deb (pinned in package.sh)
+#                                 promtool, systemd-analyze, cargo-deb (pinned in package.sh);
+#                                 reports which Qdrant binary the real-server tests use
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -110,4 +111,16 @@ if [ "${have#v}" != "$DEB_VER" ]; then
 fi
 
 npm_install tests/browser
+# --- Qdrant server for the real-server tests -----------------------------------
+# Tests start a real Qdrant in a temp dir (testkit/src/qdrant_server.rs), found as
+# QDRANT_BIN, then ../shared/qdrant/qdrant beside the checkout, then `qdrant` on PATH.
+if [ -n "${QDRANT_BIN:-}" ] && [ -x "$QDRANT_BIN" ]; then
+  log "qdrant: $QDRANT_BIN (QDRANT_BIN)"
+elif [ -x ../shared/qdrant/qdrant ]; then
+  log "qdrant: $(cd ../shared/qdrant && pwd)/qdrant"
+elif command -v qdrant >/dev/null; then
+  log "qdrant: $(command -v qdrant) (PATH)"
+else
+  log "qdrant: NOT FOUND - the real-server tests will fail; set QDRANT_BIN=/path/to/qdrant (1.19) or put it at ../shared/qdrant/qdrant"
+fi
 log "ready (test)"
