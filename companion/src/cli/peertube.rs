@@ -111,6 +111,19 @@ pub fn verify_peertube(ctx: &Ctx) -> Result<i32> {
     Ok(if p.ok() { 0 } else { 1 })
 }
 
+/// Keeps what this reconcile found for the service's `recon_companion_drift_videos`
+/// (drift left after a repair counts). Best effort: a recon.db that is not
+/// migrated or not writable only loses the metric.
+fn record_drift(ctx: &Ctx, rep: &drift::ReconcileReport) {
+    let found = rep.drift.len() as u64;
+    let left = rep.repair.as_ref().map_or(found, |r| found.saturating_sub(r.pushed + r.already_set));
+    let last = crate::server::metrics::LastReconcile { at: chrono::Utc::now().timestamp(), drift: left };
+    let stored = crate::recon::db::open(&ctx.env.recon_db).and_then(|conn| crate::server::metrics::record_reconcile(&conn, last));
+    if let Err(e) = stored {
+        tracing::warn!("reconcile result not kept for the service's metrics: {e}");
+    }
+}
+
 pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Transport>) -> Result<i32> {
     reconcile_cmd(ctx, repair, false, false, via)
 }
@@ -144,6 +157,7 @@ fn print_people(title: &str, people: &[crate::peertube::adopt::PersonItem]) {
 pub fn reconcile_cmd(ctx: &Ctx, repair: bool, adopt: bool, dry_run: bool, via: Option<Transport>) -> Result<i32> {
     let o = drift::ReconcileOptions { repair, adopt, dry_run, via: ctx.transport(via) };
     let rep = runtime()?.block_on(drift::reconcile_with(&ctx.cfg, &ctx.env, o))?;
+    record_drift(ctx, &rep);
     if ctx.json {
         output::print_json(&rep)?;
     } else {

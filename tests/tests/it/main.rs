@@ -21,3 +21,5 @@ mod server_http;
 mod server_qdrant;
 mod server_security;
 mod server_worker;
+mod ship_metrics;
+mod ship_package;
