@@ -80,7 +80,8 @@ npm_install() {
   if [ ! -d "$d/node_modules" ] || [ "$d/package.json" -nt "$d/node_modules" ]; then
     log "npm install in $d"
     (cd "$d" && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
-    touch "$d/node_modules"
+    # npm ci leaves no node_modules when there is nothing to install: keep one as the stamp.
+    mkdir -p "$d/node_modules" && touch "$d/node_modules"
   fi
 }
 npm_install plugin-js

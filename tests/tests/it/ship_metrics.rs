@@ -1,5 +1,5 @@
 //! The operator's monitoring files against the service: the alert rules pass
-//! `promtool check rules`, cover what an operator must hear about, and every
+//! `promtool check rules` and their unit tests (`promtool test rules`), cover what an operator must hear about, and every
 //! `recon_companion_*` series (and label value) an alert or a dashboard panel
 //! names is in a real scrape of `/metrics`.
 
@@ -229,4 +229,10 @@ fn alert_rules_pass_promtool() {
     assert!(out.status.success(), "promtool check rules failed:\n{text}");
     let n = alerts().len();
     assert!(text.contains(&format!("SUCCESS: {n} rules found")), "{text}");
+
+    // The rules' unit tests: each alert fires on the series that should raise it, and not before.
+    let tests = repo_root().join("deploy/prometheus/recon-companion-alerts.test.yml");
+    let out = std::process::Command::new("promtool").arg("test").arg("rules").arg(&tests).output().expect("promtool");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("SUCCESS"), "promtool test rules failed:\n{text}");
 }
