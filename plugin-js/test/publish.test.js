@@ -53,6 +53,7 @@ test('npm publish --dry-run on the tarball exits 0 without warnings that matter'
   assert.deepEqual(files, [
     'LICENSE',
     'README.md',
+    'changes.js',
     'dist/plugin_wasm.js',
     'dist/plugin_wasm_bg.wasm',
     'main.js',
