@@ -5,6 +5,7 @@ pub mod demo;
 pub mod explain;
 pub mod migrate;
 pub mod peertube;
+pub mod reassess;
 pub mod runs;
 pub mod service;
 pub mod sources;

@@ -5,6 +5,7 @@ pub mod backfill;
 pub mod journal;
 pub mod lock;
 pub mod report;
+pub mod reassess;
 pub mod reprocess;
 pub mod rollback;
 pub mod run;

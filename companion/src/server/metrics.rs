@@ -46,6 +46,7 @@ pub struct Metrics {
     pub backlog: Family<KindLabel, Gauge>,
     pub push_paused: Gauge,
     pub peertube_ready: Gauge,
+    pub stale_assignments: Gauge,
     pub requests: Family<RouteLabels, Histogram, fn() -> Histogram>,
 }
 
@@ -72,12 +73,18 @@ impl Metrics {
         registry.register("push_paused", "1 while the push kill switch is on", push_paused.clone());
         let peertube_ready = Gauge::default();
         registry.register("peertube_ready", "1 when PeerTube was reachable and in parity at the last check", peertube_ready.clone());
+        let stale_assignments = Gauge::default();
+        registry.register(
+            "stale_assignments",
+            "Machine-decided assignments RECON's data changed since (newer enriched_at/embedded_at, concept files, or Qdrant counts): run assign-categories --reassess",
+            stale_assignments.clone(),
+        );
         let requests = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register("http_request_duration_seconds", "HTTP request latency by route", requests.clone());
         for r in ["ok", "failed"] {
             let _ = pushes.get_or_create(&ResultLabel { result: r.into() });
         }
-        Metrics { registry, documents, pushes, worker_last_tick_age, worker_ticks, backlog, push_paused, peertube_ready, requests }
+        Metrics { registry, documents, pushes, worker_last_tick_age, worker_ticks, backlog, push_paused, peertube_ready, stale_assignments, requests }
     }
 
     pub fn set_documents(&self, status: &str, n: u64) {
@@ -122,6 +129,7 @@ mod tests {
         m.count_push(false, 1);
         m.set_backlog("unpushed", 5);
         m.worker_last_tick_age.set(1.5);
+        m.stale_assignments.set(4);
         m.observe_request("GET", "/peertube/review", 200, 0.002);
         let text = m.encode();
         assert!(text.contains(r#"recon_companion_documents{status="tied_manual"} 7"#), "{text}");
@@ -129,6 +137,7 @@ mod tests {
         assert!(text.contains(r#"recon_companion_pushes_total{result="failed"} 1"#), "{text}");
         assert!(text.contains(r#"recon_companion_backlog{kind="unpushed"} 5"#), "{text}");
         assert!(text.contains("recon_companion_worker_last_tick_age_seconds 1.5"), "{text}");
+        assert!(text.contains("recon_companion_stale_assignments 4"), "{text}");
         assert!(text.contains("recon_companion_http_request_duration_seconds_bucket"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }

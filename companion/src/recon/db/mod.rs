@@ -9,6 +9,7 @@
 mod counts;
 mod documents;
 mod lookup;
+mod reassess;
 mod revert;
 mod review;
 mod sessions;
@@ -17,6 +18,7 @@ mod state;
 pub use counts::*;
 pub use documents::*;
 pub use lookup::*;
+pub use reassess::*;
 pub use revert::*;
 pub use review::*;
 pub use sessions::*;
