@@ -7,7 +7,7 @@ mod server_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use companion::cli::Ctx;
 use companion::config::{Config, Transport};
@@ -282,7 +282,7 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
 
     // The next push corrects PeerTube: every row with a domain shows it.
     assert_eq!(lib.push(), 0);
-    let push_run = lib.last_run("push");
+    let push_run = lib.last_run("push-pending");
     let pt_after = lib.peertube();
     for (h, (d, _, _, _)) in columns(&db) {
         if let (Some(d), Some(cat)) = (d, pt_after.get(&h)) {

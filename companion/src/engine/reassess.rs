@@ -109,7 +109,7 @@ pub struct ReassessItem {
 /// The change a new outcome makes to a stored row; `None` when it is the
 /// same result (or the stored status is not one the machine decides).
 pub fn diff_one(hash: &str, old: &DomainColumns, new: &Outcome) -> Option<ReassessItem> {
-    let old_status = old.recon_domain_status.as_deref().and_then(Status::parse)?;
+    let old_status = old.recon_domain_status.as_deref().and_then(Status::parse).filter(|s| *s != Status::ManualAssigned)?;
     let new_domain = new.domain_label();
     let kind = classify(old.recon_domain.as_deref(), old_status, new_domain, new.status);
     (kind != ChangeKind::Unchanged).then(|| ReassessItem {
@@ -160,6 +160,10 @@ pub struct ReassessSummary {
     pub items: Vec<ReassessItem>,
 }
 
+fn candidate(r: &Decided) -> Candidate {
+    Candidate { hash: r.hash.clone(), channel: r.channel.clone() }
+}
+
 /// A row to write: a new result, or (None) a confirmation of the stored one.
 struct Planned<'a> {
     row: &'a Decided,
@@ -170,8 +174,10 @@ struct Planned<'a> {
 pub fn reassess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<ReassessSummary> {
     let started = Instant::now();
     let kind = env.concepts.kind();
-    let mut s = ReassessSummary::default();
-    s.pass = PassSummary { command: "reassess".into(), dry_run, source: kind.as_str().into(), ..Default::default() };
+    let mut s = ReassessSummary {
+        pass: PassSummary { command: "reassess".into(), dry_run, source: kind.as_str().into(), ..Default::default() },
+        ..Default::default()
+    };
     let (mut conn, run) = open_for(env, "reassess", limit, dry_run)?;
     let rows = if recondb::feature_columns_present(&conn)? { recondb::reassess_selection(&conn, &env.source, limit)? } else { Vec::new() };
     s.pass.selected = rows.len() as u64;
@@ -183,9 +189,8 @@ pub fn reassess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<Reassess
     };
     s.pass.source_stats = stats;
     let no_counts = env.no_counts_status();
-    let cand = |r: &Decided| Candidate { hash: r.hash.clone(), channel: r.channel.clone() };
     let tied: Vec<Candidate> =
-        rows.iter().filter(|r| assign::pass1_as(cache.totals(&r.hash), no_counts).status == Status::TiedPass1).map(cand).collect();
+        rows.iter().filter(|r| assign::pass1_as(cache.totals(&r.hash), no_counts).status == Status::TiedPass1).map(candidate).collect();
     // The tiebreaker's inputs: channel-mates not read yet, read once.
     let (needed, wanted) = tiebreaker::needed(env, &channels, &tied);
     let extra: Vec<String> = needed.into_iter().filter(|h| !cache.scans.contains_key(h)).collect();
@@ -215,7 +220,7 @@ pub fn reassess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<Reassess
         }
         let first = assign::pass1_as(cache.totals(&r.hash), no_counts);
         let outcome = if first.status == Status::TiedPass1 {
-            let o = decide_tie(env, &channels, &cache, &sums, &cand(r));
+            let o = decide_tie(env, &channels, &cache, &sums, &candidate(r));
             let needs_channel = matches!(o.status, Status::TiedPass2 | Status::TiedManual) && o.rule != Rule::MegaChannel;
             if needs_channel && r.channel.as_deref().is_some_and(|ch| incomplete.contains(ch)) {
                 s.left_alone += 1;
