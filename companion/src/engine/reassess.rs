@@ -21,7 +21,7 @@
 //! moved to now ("confirmed"), journaled like every write, so they stop
 //! counting as stale.
 
-use super::run::{abort_pass, open_for, Run, WRITE_BATCH};
+use super::run::{abort_pass, open_for, WRITE_BATCH};
 use super::summary::PassSummary;
 use super::tiebreaker::{self, channel_sums, decide_tie, Channels, CountCache};
 use crate::assign::{self, Outcome, Rule, Status};
@@ -29,7 +29,8 @@ use crate::context::Env;
 use crate::error::{DbContext, Result};
 use crate::recon::db::{self as recondb, Candidate, Decided, DomainColumns};
 use crate::recon::freshness;
-use crate::recon::source::SourceKind;
+use crate::config::SourceKind;
+use crate::journal::run::Run;
 use rayon::prelude::*;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -317,7 +318,7 @@ fn write(conn: &mut Connection, run_id: &str, plan: &[Planned<'_>], s: &mut Reas
                     }
                     None => DomainColumns { recon_domain_assigned_at: Some(now.clone()), ..cur.clone() },
                 };
-                super::journal::write_domain_columns(&tx, run_id, &p.row.hash, cur, &new)?;
+                crate::journal::write_domain_columns(&tx, run_id, &p.row.hash, cur, &new)?;
                 w += 1;
             }
             tx.commit().ctx("engine::reassess::write")?;

@@ -25,7 +25,7 @@ use crate::engine::reassess::still_holds;
 use crate::error::Result;
 use crate::recon::db as recondb;
 use crate::recon::freshness;
-use crate::recon::source::SourceKind;
+use crate::config::SourceKind;
 use crate::server::state::AppState;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod server_support;
+use crate::server_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use companion::context::{Context, Env};
 use companion::demo::{self, DemoSpec};
 use companion::engine::reassess::{reassess, ReassessSummary};
 use companion::peertube::video_id::{self, VideoUuid};
-use companion::recon::source::SourceKind;
+use companion::config::SourceKind;
 use companion::server::{stale, state::AppState};
 use rusqlite::Connection;
 use testkit::peertube::{StandIn, StandInConfig};
