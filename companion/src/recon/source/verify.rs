@@ -5,7 +5,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{block_on, qdrant_client};
-use crate::recon::qdrant::{CountsBatch, QdrantSettings};
+use crate::config::qdrant::QdrantSettings;
+use crate::recon::qdrant::CountsBatch;
 
 /// What `verify-qdrant` (and `/readyz` with the Qdrant source) found.
 #[derive(Debug, Clone, Default, Serialize)]
