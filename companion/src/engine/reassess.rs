@@ -25,12 +25,12 @@ use super::run::{abort_pass, open_for, WRITE_BATCH};
 use super::summary::PassSummary;
 use super::tiebreaker::{self, channel_sums, decide_tie, Channels, CountCache};
 use crate::assign::{self, Outcome, Rule, Status};
+use crate::config::SourceKind;
 use crate::context::Env;
 use crate::error::{DbContext, Result};
+use crate::journal::run::Run;
 use crate::recon::db::{self as recondb, Candidate, Decided, DomainColumns};
 use crate::recon::freshness;
-use crate::config::SourceKind;
-use crate::journal::run::Run;
 use rayon::prelude::*;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -175,10 +175,8 @@ struct Planned<'a> {
 pub fn reassess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<ReassessSummary> {
     let started = Instant::now();
     let kind = env.concepts.kind();
-    let mut s = ReassessSummary {
-        pass: PassSummary { command: "reassess".into(), dry_run, source: kind.as_str().into(), ..Default::default() },
-        ..Default::default()
-    };
+    let mut s =
+        ReassessSummary { pass: PassSummary { command: "reassess".into(), dry_run, source: kind.as_str().into(), ..Default::default() }, ..Default::default() };
     let (mut conn, run) = open_for(env, "reassess", limit, dry_run)?;
     let rows = if recondb::feature_columns_present(&conn)? { recondb::reassess_selection(&conn, &env.source, limit)? } else { Vec::new() };
     s.pass.selected = rows.len() as u64;
@@ -190,8 +188,7 @@ pub fn reassess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<Reassess
     };
     s.pass.source_stats = stats;
     let no_counts = env.no_counts_status();
-    let tied: Vec<Candidate> =
-        rows.iter().filter(|r| assign::pass1_as(cache.totals(&r.hash), no_counts).status == Status::TiedPass1).map(candidate).collect();
+    let tied: Vec<Candidate> = rows.iter().filter(|r| assign::pass1_as(cache.totals(&r.hash), no_counts).status == Status::TiedPass1).map(candidate).collect();
     // The tiebreaker's inputs: channel-mates not read yet, read once.
     let (needed, wanted) = tiebreaker::needed(env, &channels, &tied);
     let extra: Vec<String> = needed.into_iter().filter(|h| !cache.scans.contains_key(h)).collect();
@@ -256,9 +253,7 @@ pub fn reassess(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<Reassess
     let root = env.concepts_dir.as_path();
     let confirm: Vec<&Decided> = unchanged
         .par_iter()
-        .filter(|r| {
-            recon_stale.contains(&r.hash) || (files && freshness::files_changed_since(root, &r.hash, r.cols.recon_domain_assigned_at.as_deref()).0)
-        })
+        .filter(|r| recon_stale.contains(&r.hash) || (files && freshness::files_changed_since(root, &r.hash, r.cols.recon_domain_assigned_at.as_deref()).0))
         .copied()
         .collect();
     s.confirmed = confirm.len() as u64;
@@ -375,8 +370,7 @@ mod tests {
             (it.kind, it.old_domain.as_deref(), it.new_domain.as_deref(), it.new_status.as_str(), it.domain_changed),
             (ChangeKind::OtherWinner, Some("Security"), Some("Medical"), "assigned", true)
         );
-        let tie_kept_domain =
-            Outcome { status: Status::TiedManual, domain: Some(6), tied: vec![6, 11], rule: Rule::AlphabeticalFallback };
+        let tie_kept_domain = Outcome { status: Status::TiedManual, domain: Some(6), tied: vec![6, 11], rule: Rule::AlphabeticalFallback };
         let it = diff_one("h", &cols(Some("Medical"), "assigned", true), &tie_kept_domain).expect("a change");
         assert_eq!((it.kind, it.domain_changed), (ChangeKind::NowTied, false));
         let empty = assign::pass1_as(Some(&c(&[])), Status::NoConcepts);

@@ -21,11 +21,11 @@
 //! (a reassessment writes or confirms them) or the next round finds they hold.
 
 use crate::assign;
+use crate::config::SourceKind;
 use crate::engine::reassess::still_holds;
 use crate::error::Result;
 use crate::recon::db as recondb;
 use crate::recon::freshness;
-use crate::config::SourceKind;
 use crate::server::state::AppState;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -10,12 +10,12 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use companion::cli::Ctx;
+use companion::config::SourceKind;
 use companion::config::{Config, Transport};
 use companion::context::{Context, Env};
 use companion::demo::{self, DemoSpec};
 use companion::engine::reassess::{reassess, ReassessSummary};
 use companion::peertube::video_id::{self, VideoUuid};
-use companion::config::SourceKind;
 use companion::server::{stale, state::AppState};
 use rusqlite::Connection;
 use testkit::peertube::{StandIn, StandInConfig};
@@ -29,19 +29,23 @@ type Row = (Option<String>, Option<String>, Option<String>, Option<String>);
 /// Every document's four domain columns.
 fn columns(db: &Path) -> BTreeMap<String, Row> {
     let c = Connection::open(db).unwrap();
-    let mut s = c
-        .prepare("SELECT hash, recon_domain, recon_domain_status, recon_domain_assigned_at, peertube_category_pushed_at FROM documents")
-        .unwrap();
+    let mut s = c.prepare("SELECT hash, recon_domain, recon_domain_status, recon_domain_assigned_at, peertube_category_pushed_at FROM documents").unwrap();
     let rows = s.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))).unwrap().collect::<Result<_, _>>().unwrap();
+    rows
+}
+
+/// Complete PeerTube documents (what a backfill selects), in hash order.
+fn complete_videos(db: &Path) -> Vec<String> {
+    let c = Connection::open(db).unwrap();
+    let mut s =
+        c.prepare("SELECT d.hash FROM documents d JOIN catalogue c ON c.hash = d.hash WHERE d.status = 'complete' AND c.source = ?1 ORDER BY d.hash").unwrap();
+    let rows = s.query_map([SOURCE], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
     rows
 }
 
 /// (status, domain) of the rows the machine decided.
 fn decided(db: &Path) -> BTreeMap<String, (String, Option<String>)> {
-    columns(db)
-        .into_iter()
-        .filter_map(|(h, (d, s, _, _))| s.filter(|s| MACHINE.contains(&format!("'{s}'"))).map(|s| (h, (s, d))))
-        .collect()
+    columns(db).into_iter().filter_map(|(h, (d, s, _, _))| s.filter(|s| MACHINE.contains(&format!("'{s}'"))).map(|s| (h, (s, d)))).collect()
 }
 
 /// RECON's rules on today's data, independently of our code: a copy of the db
@@ -91,7 +95,8 @@ impl Lib {
         let data = dir.path().join("data");
         demo::generate(&data, &DemoSpec { seed, ..DemoSpec::demo(docs) }).unwrap();
         let standin = StandIn::start(StandInConfig::default()).unwrap();
-        let mut cfg = Config { recon_db: data.join("recon.db"), concepts_dir: data.join("concepts"), reports_dir: dir.path().join("reports"), ..Default::default() };
+        let mut cfg =
+            Config { recon_db: data.join("recon.db"), concepts_dir: data.join("concepts"), reports_dir: dir.path().join("reports"), ..Default::default() };
         let pw_env = format!("RECON_COMPANION_TEST_PW_{:016X}", rand::random::<u64>());
         std::env::set_var(&pw_env, "test-password");
         cfg.peertube.url = standin.url.clone();
@@ -135,10 +140,7 @@ impl Lib {
 
     /// PeerTube's category of every video of a document.
     fn peertube(&self) -> BTreeMap<String, Option<i64>> {
-        self.catalogue()
-            .into_iter()
-            .filter_map(|(h, p)| video_id::from_path(&p).ok().map(|v: VideoUuid| (h, self.standin.category(&v).flatten())))
-            .collect()
+        self.catalogue().into_iter().filter_map(|(h, p)| video_id::from_path(&p).ok().map(|v: VideoUuid| (h, self.standin.category(&v).flatten()))).collect()
     }
 
     fn windows(&self, hash: &str) -> Vec<PathBuf> {
@@ -212,6 +214,7 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
         std::fs::File::open(w).unwrap().set_modified(*m).unwrap();
     }
     let quiet = stale_round(&st, n_decided);
+    println!("stale check with nothing changed ({n_decided} decided rows): {:?}", quiet.last_cost);
     assert_eq!((quiet.stale, quiet.last_cost.concept_files_read), (0, 0), "{quiet:?}");
     assert!(quiet.last_cost.rows_rechecked > 0 && quiet.last_cost.dir_entries_stat > 0, "{quiet:?}");
     for (w, body, m) in &hidden {
@@ -243,8 +246,7 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
     // The dry run names exactly what RECON's rules now decide differently.
     let oracle = python_oracle(&db, &lib.cfg.concepts_dir, lib.dir.path());
     let now_decided = decided(&db);
-    let expected: BTreeSet<String> =
-        now_decided.iter().filter(|(h, v)| oracle.get(*h).is_some_and(|o| o != *v)).map(|(h, _)| h.clone()).collect();
+    let expected: BTreeSet<String> = now_decided.iter().filter(|(h, v)| oracle.get(*h).is_some_and(|o| o != *v)).map(|(h, _)| h.clone()).collect();
     assert!(expected.len() >= 30, "the mutations change most of the 40: {}", expected.len());
     let untouched_changed: Vec<_> = expected.difference(&touched).collect();
     println!("changed without their own files changing (a channel-mate changed): {}", untouched_changed.len());
@@ -268,6 +270,7 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
     let pt_before = lib.peertube();
     let real = reassess(&lib.env, None, false).unwrap();
     let run = real.pass.run_id.clone().unwrap();
+    println!("whole-library reassessment: {} rows in {} ms (dry run {} ms)", real.pass.selected, real.pass.elapsed_ms, dry.pass.elapsed_ms);
     assert_eq!(real.changed, dry.changed);
     let after = columns(&db);
     for (h, (d, s, _, pushed)) in &after {
@@ -363,8 +366,11 @@ mod qdrant {
     async fn payloads_rewritten_in_place_are_reassessed_and_counted_stale_with_two_requests_a_tick() {
         let w = QdrantWorld::new(600, 21, QConfig::default()).await;
         let db = w.copy_db("q.db");
-        let env = w.env(&db, SourceKind::Qdrant, |_| {});
-        let e = env.clone();
+        // One environment per command, as separate processes have (an
+        // environment's in-process memo lives as long as its process).
+        let fresh = || w.env(&db, SourceKind::Qdrant, |_| {});
+        let env = fresh();
+        let e = fresh();
         blocking(move || {
             companion::engine::backfill(&e, None, false).unwrap();
             companion::engine::tiebreaker(&e, None, false).unwrap();
@@ -398,12 +404,12 @@ mod qdrant {
         let (d2, scratch) = (db.clone(), w.dir.path().to_path_buf());
         let oracle = blocking(move || python_qdrant_oracle(&d2, &url, &scratch)).await;
         let expected: BTreeSet<String> = before.iter().filter(|(h, v)| oracle.get(*h).is_some_and(|o| o != *v)).map(|(h, _)| h.clone()).collect();
-        let e = env.clone();
+        let e = fresh();
         let dry = blocking(move || reassess(&e, None, true).unwrap()).await;
         let named: BTreeSet<String> = dry.items.iter().map(|i| i.hash.clone()).collect();
         assert_eq!(named, expected, "dry run vs RECON's Qdrant rules");
         assert!(expected.len() >= 30);
-        let e = env.clone();
+        let e = fresh();
         let real = blocking(move || reassess(&e, None, false).unwrap()).await;
         assert_eq!(real.pass.written as usize, expected.len());
         for (h, v) in decided(&db) {
@@ -424,12 +430,15 @@ mod qdrant {
         let (e1, e2) = (default_env.clone(), reuse_env.clone());
         let (d0, r0) = blocking(move || (companion::engine::backfill(&e1, None, true).unwrap(), companion::engine::backfill(&e2, None, true).unwrap())).await;
         let points = points_by_doc(&w.data().join(demo::qdrant::POINTS_FILE));
-        let winners: Vec<(String, Option<String>)> = points.keys().take(40).map(|h| (h.clone(), None)).collect();
+        let winners: Vec<(String, Option<String>)> = complete_videos(&db).into_iter().filter(|h| points.contains_key(h)).take(40).map(|h| (h, None)).collect();
+        assert_eq!(winners.len(), 40);
         relabel(&winners, &points, |id, p| w.qdrant.add_point(id, p));
         // New processes (fresh environments), as the next command would be.
         let default_env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.reuse_counts_secs = Config::default().qdrant.reuse_counts_secs);
         let reuse_env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.reuse_counts_secs = 900);
-        let (d1, r1) = blocking(move || (companion::engine::backfill(&default_env, None, true).unwrap(), companion::engine::backfill(&reuse_env, None, true).unwrap())).await;
+        let (d1, r1) =
+            blocking(move || (companion::engine::backfill(&default_env, None, true).unwrap(), companion::engine::backfill(&reuse_env, None, true).unwrap()))
+                .await;
         assert_ne!(d1.tally.by_domain, d0.tally.by_domain, "the default reads again and sees the relabelled points");
         assert_eq!(d1.source_stats.memo_hits, 0);
         assert_eq!(r1.tally.by_domain, r0.tally.by_domain, "opted-in reuse answers from the old counts…");
@@ -486,7 +495,8 @@ mod real_qdrant {
 
         // RECON relabels every point of 40 documents in place (`set_payload`).
         let points = points_by_doc(&data.join(demo::qdrant::POINTS_FILE));
-        let relabelled: Vec<&String> = points.keys().take(40).collect();
+        let relabelled: Vec<String> = complete_videos(&cfg.recon_db).into_iter().filter(|h| points.contains_key(h)).take(40).collect();
+        assert_eq!(relabelled.len(), 40);
         for (k, h) in relabelled.iter().enumerate() {
             q.set_payload_of_document(COLLECTION, h, serde_json::json!({ "domain": other_label(None, k) })).await;
         }

@@ -45,8 +45,7 @@ pub fn overridden(conn: &Connection, hash: &str) -> Result<bool> {
         .is_some())
 }
 
-const DECIDED_COLUMNS: &str =
-    "d.hash, c.category, d.recon_domain, d.recon_domain_status, d.recon_domain_assigned_at, d.peertube_category_pushed_at";
+const DECIDED_COLUMNS: &str = "d.hash, c.category, d.recon_domain, d.recon_domain_status, d.recon_domain_assigned_at, d.peertube_category_pushed_at";
 
 fn decided_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Decided> {
     Ok(Decided {
