@@ -15,6 +15,7 @@ mod pyjson_differential;
 mod qdrant_client;
 mod qdrant_source;
 mod reassess;
+mod reassess_qdrant;
 mod server_browser;
 mod server_http;
 mod server_qdrant;
