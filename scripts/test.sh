@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets everything up, then runs every test: Rust (unit, integration, parity,
-# PostgreSQL, browser) and the plugin's JS tests.
+# Sets everything up (what running needs and what only the tests need), then
+# runs every test: Rust (unit, integration, parity, PostgreSQL, browser, the
+# .deb, the alert rules and dashboard) and the plugin's JS tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 # Style gates first: they fail in seconds, before the long builds.
 cargo fmt --all --check
 cargo clippy -q --workspace --all-targets -- -D warnings

@@ -3,7 +3,7 @@
 //!
 //! Modules use only the layers below them: `cli` → `server`, `demo` → `explain`
 //! → `engine`, `peertube` → `journal` → `context` → `recon` → `assign`, `config`
-//! → `output`, `support` → `error` (checked by tests/tests/layers.rs; see
+//! → `output`, `support` → `error` (checked by tests/tests/it/layers.rs; see
 //! docs/architecture.md).
 
 pub mod assign;

@@ -3,6 +3,7 @@
 pub mod assign;
 pub mod demo;
 pub mod explain;
+pub mod generate;
 pub mod migrate;
 pub mod peertube;
 pub mod reassess;
@@ -170,6 +171,13 @@ pub enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Write the man pages or the shell completions into DIR (for packagers: scripts/package.sh).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: generate::Artifact,
+        dir: PathBuf,
+    },
 }
 
 /// `--via api|db`, parsed into the config's one [`Transport`] enum.
@@ -209,6 +217,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Taxonomy => return taxonomy::taxonomy(cli.json),
         Command::HashPassword => return service::hash_password(),
+        Command::Generate { what, dir } => return generate::generate_cmd(what, &dir),
         _ => {}
     }
     let (ctx, loaded) = load_ctx(&cli)?;
@@ -246,5 +255,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::VerifyQdrant => sources::verify_qdrant_cmd(&ctx),
         Command::CompareSources { limit, show } => sources::compare_sources_cmd(&ctx, limit, show),
         Command::SpotCheck { status, sample, seed } => explain::spot_check_cmd(&ctx, &status, sample, seed),
+        Command::Generate { what, dir } => generate::generate_cmd(what, &dir),
     }
 }

@@ -111,8 +111,22 @@ pub fn verify_peertube(ctx: &Ctx) -> Result<i32> {
     Ok(if p.ok() { 0 } else { 1 })
 }
 
+/// Keeps what this reconcile found for the service's `recon_companion_drift_videos`
+/// (drift left after a repair counts). Best effort: a recon.db that is not
+/// migrated or not writable only loses the metric.
+fn record_drift(ctx: &Ctx, rep: &drift::ReconcileReport) {
+    let found = rep.drift.len() as u64;
+    let left = rep.repair.as_ref().map_or(found, |r| found.saturating_sub(r.pushed + r.already_set));
+    let last = crate::server::metrics::LastReconcile { at: chrono::Utc::now().timestamp(), drift: left };
+    let stored = crate::recon::db::open(&ctx.env.recon_db).and_then(|conn| crate::server::metrics::record_reconcile(&conn, last));
+    if let Err(e) = stored {
+        tracing::warn!("reconcile result not kept for the service's metrics: {e}");
+    }
+}
+
 pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Transport>) -> Result<i32> {
     let rep = runtime()?.block_on(drift::reconcile(&ctx.cfg, &ctx.env, repair, ctx.transport(via)))?;
+    record_drift(ctx, &rep);
     if ctx.json {
         output::print_json(&rep)?;
     } else {

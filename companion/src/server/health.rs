@@ -147,7 +147,24 @@ pub async fn readyz(State(st): State<AppState>, headers: HeaderMap, session: Ses
     (code, Json(serde_json::Value::Object(body))).into_response()
 }
 
+/// The gauges that may block to read: Qdrant's readiness (the cached check
+/// /readyz shares) and the drift of the last reconcile (companion_state).
+fn scrape_gauges(st: &AppState) {
+    let qdrant = match &st.env.concepts {
+        ConceptSource::Qdrant { settings, .. } => i64::from(qdrant_check_cached(settings, &st.env.recon_db, &st.env.source).ok),
+        _ => -1,
+    };
+    st.metrics.qdrant_ready.set(qdrant);
+    if let Ok(conn) = st.pool.get() {
+        match crate::server::metrics::last_reconcile(&conn) {
+            Ok(last) => st.metrics.set_last_reconcile(last),
+            Err(e) => tracing::debug!("last reconcile unreadable: {e}"),
+        }
+    }
+}
+
 pub async fn metrics(State(st): State<AppState>) -> Response {
+    let _ = st.blocking(|st| Ok(scrape_gauges(&st))).await;
     let w = st.worker_status();
     // Never ticked: report the time since start as unknown (-1) rather than 0 ("fresh").
     let age = w.last_tick.map(|t| t.elapsed().as_secs_f64()).unwrap_or(-1.0);

@@ -8,6 +8,7 @@ mod server_support;
 
 mod explain_rules;
 mod explain_sources;
+mod layers;
 mod plugin_parity;
 mod push_api;
 mod push_db;
@@ -21,3 +22,5 @@ mod server_http;
 mod server_qdrant;
 mod server_security;
 mod server_worker;
+mod ship_metrics;
+mod ship_package;
