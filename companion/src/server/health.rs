@@ -164,7 +164,12 @@ fn scrape_gauges(st: &AppState) {
 }
 
 pub async fn metrics(State(st): State<AppState>) -> Response {
-    let _ = st.blocking(|st| Ok(scrape_gauges(&st))).await;
+    let _ = st
+        .blocking(|st| {
+            scrape_gauges(&st);
+            Ok(())
+        })
+        .await;
     let w = st.worker_status();
     // Never ticked: report the time since start as unknown (-1) rather than 0 ("fresh").
     let age = w.last_tick.map(|t| t.elapsed().as_secs_f64()).unwrap_or(-1.0);
