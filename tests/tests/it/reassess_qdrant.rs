@@ -239,5 +239,16 @@ mod real_qdrant {
         let dry = tokio::task::spawn_blocking(move || reassess(&e, None, true).unwrap()).await.unwrap();
         let named: BTreeSet<String> = dry.items.iter().map(|i| i.hash.clone()).collect();
         assert_eq!(named, expected, "reassess dry run vs RECON's Qdrant rules on the real server");
+
+        // The service's stale check on the real server: a bounded handful of requests a tick.
+        let st = AppState::new(cfg.clone(), env(), server_support::FakePusher::new(&db)).unwrap();
+        let before_requests = q.rest_responses("").await;
+        let st2 = st.clone();
+        let v = tokio::task::spawn_blocking(move || stale::check(&st2)).await.unwrap();
+        // The server counts our requests and the /metrics read that measures them.
+        let served = q.rest_responses("").await - before_requests;
+        println!("stale check on the real Qdrant: {:?}; requests the server counted (with one /metrics read): {served}", v.last_cost);
+        assert_eq!(v.last_error, None);
+        assert!(v.last_cost.qdrant_requests <= 3 && served <= v.last_cost.qdrant_requests + 1, "{served}: {v:?}");
     }
 }
