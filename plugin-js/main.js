@@ -30,7 +30,7 @@ function pickLogger (peertubeHelpers) {
   return logger && typeof logger.warn === 'function' ? logger : console
 }
 
-async function register ({ videoCategoryManager, getRouter, peertubeHelpers }) {
+async function register ({ videoCategoryManager, getRouter, peertubeHelpers, registerHook, registerSetting, storageManager, settingsManager }) {
   const logger = pickLogger(peertubeHelpers)
   const taxonomy = loadTaxonomy()
 
@@ -59,10 +59,28 @@ async function register ({ videoCategoryManager, getRouter, peertubeHelpers }) {
     categories: taxonomy.categories,
     refused
   }
+  // People's category changes, for the companion to adopt (needs the storage).
+  const { createChangeLog, COMPANION_SETTING } = require('./changes')
+  const changes = storageManager ? createChangeLog({ storageManager, settingsManager, logger }) : null
+  if (changes && typeof registerSetting === 'function') {
+    registerSetting({
+      name: COMPANION_SETTING,
+      label: 'Account the recon-companion pushes with (its changes are not recorded)',
+      type: 'input',
+      default: '',
+      private: true
+    })
+  }
+  if (changes && typeof registerHook === 'function') {
+    registerHook({ target: 'action:api.video.updated', handler: params => changes.onVideoUpdated(params) })
+  }
   if (typeof getRouter === 'function') {
     const router = getRouter()
     for (const path of ROUTE_PATHS) {
       router.get(path, (req, res) => res.json(body))
+    }
+    if (changes) {
+      router.get('/changes', (req, res) => changes.handleChanges(req, res, peertubeHelpers))
     }
   }
 

@@ -58,7 +58,7 @@ test('npm pack ships main.js, the glue and the wasm', () => {
   const out = spawnSync('npm', ['pack', '--dry-run', '--json'], { cwd: PLUGIN_DIR, encoding: 'utf8' })
   assert.equal(out.status, 0, out.stderr)
   const files = JSON.parse(out.stdout)[0].files.map(f => f.path)
-  for (const f of ['package.json', 'main.js', 'dist/plugin_wasm.js', 'dist/plugin_wasm_bg.wasm']) {
+  for (const f of ['package.json', 'main.js', 'changes.js', 'dist/plugin_wasm.js', 'dist/plugin_wasm_bg.wasm']) {
     assert.ok(files.includes(f), `${f} not in the package (files field): ${files.join(', ')}`)
   }
   assert.ok(!files.some(f => f.startsWith('test/')), 'tests must not ship')
@@ -120,6 +120,7 @@ test('a package without its .wasm fails to register and leaves nothing behind', 
   try {
     fs.copyFileSync(path.join(PLUGIN_DIR, 'package.json'), path.join(dir, 'package.json'))
     fs.copyFileSync(path.join(PLUGIN_DIR, 'main.js'), path.join(dir, 'main.js'))
+    fs.copyFileSync(path.join(PLUGIN_DIR, 'changes.js'), path.join(dir, 'changes.js'))
     fs.mkdirSync(path.join(dir, 'dist'))
     fs.copyFileSync(path.join(DIST, 'plugin_wasm.js'), path.join(dir, 'dist', 'plugin_wasm.js'))
     await assert.rejects(runHost(dir), /register\(\) failed/)

@@ -1,4 +1,4 @@
-//! An in-process stand-in for PeerTube's REST API, for tests and the push benchmark: OAuth as PeerTube does it (expiring tokens → 401), the admin's paged video list, 400/404 like PeerTube, a throughput ceiling with queueing latency, serialization 500s under concurrency, 429 for non-admins over the rate limit, injectable failures, and request counters.
+//! An in-process stand-in for PeerTube's REST API, for tests and the push benchmark: OAuth as PeerTube does it (expiring tokens → 401) for the admin and a moderator (each PUT logged with its account), the admin's paged video list, the plugin's change-log hook and its authenticated route, 400/404 like PeerTube, a throughput ceiling with queueing latency, serialization 500s under concurrency, 429 for non-admins over the rate limit, injectable failures, and request counters.
 //!
 //! One file over 500 lines on purpose: one stand-in server whose handlers share
 //! one state (`Inner`) behind one lock; split, every part would reach into it.
@@ -48,6 +48,11 @@ pub struct StandInConfig {
     pub admin: bool,
     /// PeerTube's API limit for non-admins: this many requests per window.
     pub user_rate_limit: (usize, Duration),
+    /// A second account (a moderator: edits videos, is not rate-limited here) as (username, password).
+    pub moderator: Option<(String, String)>,
+    /// With `plugin`: the plugin's `action:api.video.updated` hook records each
+    /// category change with its account, served on its authenticated `/changes` route.
+    pub plugin_changes: bool,
 }
 
 /// How often concurrent PUTs collide in PeerTube's SERIALIZABLE transaction.
@@ -93,6 +98,8 @@ impl Default for StandInConfig {
             serialization: None,
             admin: true,
             user_rate_limit: (50, Duration::from_secs(10)),
+            moderator: Some(("moderator".into(), "moderator-password".into())),
+            plugin_changes: true,
         }
     }
 }
@@ -101,6 +108,25 @@ impl Default for StandInConfig {
 pub struct FakeVideo {
     pub category: Option<i64>,
     pub remote: bool,
+}
+
+/// One PUT that reached a video: which account sent it, and the category it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutRecord {
+    pub video: String,
+    pub user: String,
+    pub category: Option<i64>,
+    /// Whether PeerTube applied it.
+    pub applied: bool,
+}
+
+/// A category change as the plugin's hook records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginChange {
+    pub video: String,
+    pub category: Option<i64>,
+    pub user: String,
+    pub at: String,
 }
 
 /// Everything the stand-in holds and counts.
@@ -141,6 +167,13 @@ pub struct Inner {
     pub oauth_client_refusals: u32,
     pub unauthorized: u32,
     seq: u64,
+    /// Account of each access token.
+    token_user: HashMap<String, String>,
+    /// Every PUT that got past authentication, in order, with its account.
+    pub put_log: Vec<PutRecord>,
+    /// The plugin hook's log (when `plugin && plugin_changes`).
+    pub plugin_changes: Vec<PluginChange>,
+    pub changes_requests: u64,
 }
 
 pub type Shared = Arc<Mutex<Inner>>;
@@ -217,13 +250,67 @@ async fn enter_costing(s: &Shared, video_request: bool, cost: f64, injectable: b
 }
 
 fn authorized(s: &Shared, headers: &HeaderMap) -> bool {
+    user_of(s, headers).is_some()
+}
+
+/// The account behind the request's bearer token, if valid (else counted as unauthorized).
+fn user_of(s: &Shared, headers: &HeaderMap) -> Option<String> {
     let mut i = lock(s);
     let tok = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string);
-    let ok = tok.and_then(|t| i.access.get(&t).copied()).is_some_and(|exp| exp > Instant::now());
-    if !ok {
+    let user = tok.filter(|t| i.access.get(t).is_some_and(|exp| *exp > Instant::now())).and_then(|t| i.token_user.get(&t).cloned());
+    if user.is_none() {
         i.unauthorized += 1;
     }
-    ok
+    user
+}
+
+/// The plugin's `GET /plugins/recon-domains/router/changes`: the hook's log,
+/// for an authenticated admin or moderator only, without `exclude`'s account.
+async fn plugin_changes(State(s): State<Shared>, headers: HeaderMap, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+    enter(&s, false).await;
+    let on = lock(&s).cfg.as_ref().is_some_and(|c| c.plugin && c.plugin_changes);
+    if !on {
+        return error(StatusCode::NOT_FOUND, "Not found");
+    }
+    // Both accounts of the stand-in are admin or moderator; anyone else has no token.
+    if user_of(&s, &headers).is_none() {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let params = form_urlencoded_pairs(&q.unwrap_or_default());
+    let exclude = params.iter().find(|(k, _)| k == "exclude").map(|(_, v)| percent_decode(v));
+    let since = params.iter().find(|(k, _)| k == "since").map(|(_, v)| percent_decode(v));
+    let mut i = lock(&s);
+    i.changes_requests += 1;
+    let changes: Vec<Value> = i
+        .plugin_changes
+        .iter()
+        .filter(|c| exclude.as_deref() != Some(c.user.as_str()) && since.as_deref().is_none_or(|t| c.at.as_str() > t))
+        .map(|c| json!({ "video": c.video, "category": c.category, "user": c.user, "at": c.at }))
+        .collect();
+    Json(json!({ "changes": changes })).into_response()
+}
+
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut k = 0;
+    while k < b.len() {
+        match (b[k], b.get(k + 1..k + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(x)) => {
+                out.push(x);
+                k += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                k += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                k += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn oauth_client(State(s): State<Shared>, headers: HeaderMap) -> Response {
@@ -238,13 +325,15 @@ async fn oauth_client(State(s): State<Shared>, headers: HeaderMap) -> Response {
     Json(json!({ "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET })).into_response()
 }
 
-fn issue(i: &mut Inner) -> Value {
+fn issue(i: &mut Inner, user: &str) -> Value {
     let cfg = i.cfg.clone().unwrap_or_default();
     i.seq += 1;
     let access = format!("access-{}-{}", i.seq, rand::random::<u64>());
     let refresh = format!("refresh-{}-{}", i.seq, rand::random::<u64>());
     i.access.insert(access.clone(), Instant::now() + cfg.access_ttl);
     i.refresh.insert(refresh.clone(), Instant::now() + cfg.refresh_ttl);
+    i.token_user.insert(access.clone(), user.to_string());
+    i.token_user.insert(refresh.clone(), user.to_string());
     json!({
         "token_type": "Bearer",
         "access_token": access,
@@ -264,16 +353,19 @@ async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) 
     match f.get("grant_type").map(String::as_str) {
         Some("password") => {
             i.logins += 1;
-            if f.get("username") != Some(&cfg.username) || f.get("password") != Some(&cfg.password) {
+            let (user, pass) = (f.get("username").cloned().unwrap_or_default(), f.get("password").cloned().unwrap_or_default());
+            let known = (user == cfg.username && pass == cfg.password) || cfg.moderator.as_ref().is_some_and(|(u, p)| *u == user && *p == pass);
+            if !known {
                 return error(StatusCode::BAD_REQUEST, "Invalid grant: user credentials are invalid");
             }
-            Json(issue(&mut i)).into_response()
+            Json(issue(&mut i, &user)).into_response()
         }
         Some("refresh_token") => {
             i.refreshes += 1;
             let r = f.get("refresh_token").cloned().unwrap_or_default();
+            let user = i.token_user.get(&r).cloned().unwrap_or_else(|| cfg.username.clone());
             match i.refresh.remove(&r) {
-                Some(exp) if exp > Instant::now() => Json(issue(&mut i)).into_response(),
+                Some(exp) if exp > Instant::now() => Json(issue(&mut i, &user)).into_response(),
                 _ => error(StatusCode::BAD_REQUEST, "Invalid grant: refresh token is invalid"),
             }
         }
@@ -397,8 +489,13 @@ async fn put_video(State(s): State<Shared>, Path(id): Path<String>, headers: Hea
     if let Some(r) = enter(&s, true).await {
         return r;
     }
-    if !authorized(&s, &headers) {
+    let Some(user) = user_of(&s, &headers) else {
         return error(StatusCode::UNAUTHORIZED, "Token is invalid or expired");
+    };
+    let asked = body.get("category").map(|c| c.as_i64());
+    {
+        let mut i = lock(&s);
+        i.put_log.push(PutRecord { video: key(&id).unwrap_or_else(|| id.clone()), user: user.clone(), category: asked.flatten(), applied: false });
     }
     let stall = {
         let mut i = lock(&s);
@@ -426,6 +523,15 @@ async fn put_video(State(s): State<Shared>, Path(id): Path<String>, headers: Hea
             None => v.category,
         };
         i.videos.insert(k.clone(), FakeVideo { category: cat, ..v });
+        if let Some(last) = i.put_log.iter_mut().rev().find(|r| r.video == k && r.user == user) {
+            last.applied = true;
+        }
+        // The plugin's hook sees every update that carries a category, with its account.
+        let hook = i.cfg.as_ref().is_some_and(|c| c.plugin && c.plugin_changes);
+        if hook && asked.is_some() {
+            let at = companion::recon::db::now();
+            i.plugin_changes.push(PluginChange { video: k.clone(), category: cat, user: user.clone(), at });
+        }
         *i.puts.entry(k).or_default() += 1;
         i.put_total += 1;
         let stall = i.stall_after_puts.is_some_and(|n| i.put_total > n);
@@ -474,6 +580,7 @@ impl StandIn {
             .route("/api/v1/videos/categories", get(categories))
             .route("/api/v1/videos/{id}", get(get_video).put(put_video))
             .route("/plugins/recon-domains/router/taxonomy", get(plugin_route))
+            .route("/plugins/recon-domains/router/changes", get(plugin_changes))
             .with_state(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
@@ -523,6 +630,11 @@ impl StandIn {
                 v.category = category;
             }
         });
+    }
+
+    /// PUTs any account sent for `video` (applied or not).
+    pub fn puts_for(&self, video: &VideoUuid) -> Vec<PutRecord> {
+        self.with(|i| i.put_log.iter().filter(|r| r.video == video.as_str()).cloned().collect())
     }
 
     pub fn inject(&self, what: Inject, times: usize) {

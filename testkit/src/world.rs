@@ -137,6 +137,32 @@ impl World {
     }
 }
 
+impl World {
+    /// An API client logged in as the stand-in's moderator (a person, not the companion).
+    pub fn moderator(&self) -> companion::peertube::api::ApiClient {
+        let (user, password) = self.standin.with(|i| i.cfg.as_ref().and_then(|c| c.moderator.clone())).expect("stand-in without a moderator");
+        let env = format!("RECON_COMPANION_TEST_MOD_PW_{:016X}", rand::random::<u64>());
+        std::env::set_var(&env, password);
+        let mut cfg = self.cfg.clone();
+        cfg.peertube.username = user;
+        cfg.peertube.password_env = env;
+        cfg.peertube.token_cache = Some(self.dir.path().join("cache/moderator-token.json"));
+        companion::peertube::api::ApiClient::from_config(&cfg).expect("moderator client")
+    }
+
+    /// A person sets `video`'s category in PeerTube: a PUT as the moderator
+    /// (the plugin's hook sees it), mirrored into PostgreSQL as PeerTube's own
+    /// update would be when the world has one.
+    /// `rt` is the runtime the client's connections live on (one per client).
+    pub fn person_sets(&self, rt: &tokio::runtime::Runtime, client: &companion::peertube::api::ApiClient, video: &VideoUuid, category: Option<i64>) {
+        rt.block_on(client.set_category(video, category)).expect("moderator PUT");
+        if self.pg.is_some() {
+            let c = category.map(|c| c.to_string()).unwrap_or_else(|| "NULL".into());
+            self.pg_exec(&format!("UPDATE video SET category = {c} WHERE uuid = '{video}'"));
+        }
+    }
+}
+
 pub fn push_args(dry_run: bool, limit: Option<u64>, via: Transport) -> AssignArgs {
     AssignArgs {
         backfill: false,

@@ -110,11 +110,17 @@ pub enum Command {
     /// Check the live PeerTube: all 18 categories with our exact labels, and the plugin's fingerprint. Exit 1 on any mismatch or when unreachable.
     #[command(name = "verify-peertube")]
     VerifyPeertube,
-    /// Compare recon.db's pushed domains with PeerTube's video.category (reads PeerTube's PostgreSQL: needs peertube.db_url), print the drift and the runbook's step 6 checks; --repair re-pushes drift.
+    /// Compare recon.db's pushed domains with PeerTube's categories (PeerTube's PostgreSQL when peertube.db_url is set, else the API's list of local videos), print people's changes apart from drift and the runbook's step 6 checks; --adopt takes people's changes, --repair re-pushes drift (never people's changes or overrides).
     Reconcile {
         /// Re-push what drifted (journaled, can be rolled back).
         #[arg(long)]
         repair: bool,
+        /// Take the categories people set in PeerTube: one of our 18 becomes `manual_assigned`, anything else an override pushes leave alone (journaled, can be rolled back).
+        #[arg(long)]
+        adopt: bool,
+        /// With --adopt: show what would be adopted or overridden, write nothing (and no --repair).
+        #[arg(long)]
+        dry_run: bool,
         /// Transport for --repair (default: the config's). db skips federation to followers, PeerTube's plugin hooks and its audit log.
         #[arg(long, value_parser = transport_parser())]
         via: Option<Transport>,
@@ -245,7 +251,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Demo(a) => demo::demo(&ctx, &a),
         Command::Bench(a) => crate::demo::bench::run(&a.dir, a.docs, ctx.json),
         Command::VerifyPeertube => peertube::verify_peertube(&ctx),
-        Command::Reconcile { repair, via } => peertube::reconcile(&ctx, repair, via),
+        Command::Reconcile { repair, adopt, dry_run, via } => peertube::reconcile_cmd(&ctx, repair, adopt, dry_run, via),
         Command::ResetPeertubeCategories { dry_run, yes_reset_all } => peertube::reset_categories(&ctx, dry_run, yes_reset_all),
         Command::Serve { bind } => crate::server::serve(&ctx, bind),
         Command::PausePush => service::set_push_paused(&ctx, true),

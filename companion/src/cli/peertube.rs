@@ -125,18 +125,56 @@ fn record_drift(ctx: &Ctx, rep: &drift::ReconcileReport) {
 }
 
 pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Transport>) -> Result<i32> {
-    let rep = runtime()?.block_on(drift::reconcile(&ctx.cfg, &ctx.env, repair, ctx.transport(via)))?;
+    reconcile_cmd(ctx, repair, false, false, via)
+}
+
+fn print_people(title: &str, people: &[crate::peertube::adopt::PersonItem]) {
+    if people.is_empty() {
+        return;
+    }
+    let show = |c: Option<i64>| c.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+    println!("{title}");
+    println!(
+        "{}",
+        output::table(
+            &["video", "document", "was", "set to", "action", "by", "at"],
+            people.iter().take(50).map(|p| vec![
+                p.video.clone(),
+                p.hash.clone(),
+                format!("{} ({})", show(p.ours), p.domain),
+                show(p.to),
+                match &p.action {
+                    crate::peertube::people::Action::Adopt { domain } => format!("adopt: manual_assigned {domain}"),
+                    crate::peertube::people::Action::Override => "override".to_string(),
+                },
+                p.by.clone().unwrap_or_else(|| "-".into()),
+                p.at.clone().unwrap_or_else(|| "-".into()),
+            ])
+        )
+    );
+}
+
+pub fn reconcile_cmd(ctx: &Ctx, repair: bool, adopt: bool, dry_run: bool, via: Option<Transport>) -> Result<i32> {
+    let o = drift::ReconcileOptions { repair, adopt, dry_run, via: ctx.transport(via) };
+    let rep = runtime()?.block_on(drift::reconcile_with(&ctx.cfg, &ctx.env, o))?;
     record_drift(ctx, &rep);
     if ctx.json {
         output::print_json(&rep)?;
     } else {
-        println!("{} pushed documents checked, {} in sync", rep.pushed_documents, rep.in_sync);
-        let kinds = [drift::DriftKind::MissingInPeertube, drift::DriftKind::DifferentCategory, drift::DriftKind::PushedButEmpty];
+        println!(
+            "{} pushed documents checked ({}{}), {} in sync, {} changed by people, {} overridden",
+            rep.pushed_documents,
+            rep.read_from,
+            if rep.plugin_log { ", who and when from the plugin" } else { "" },
+            rep.in_sync,
+            rep.people.len(),
+            rep.overridden
+        );
         println!(
             "{}",
             output::table(
-                &["drift", "videos"],
-                kinds.iter().map(|k| vec![k.as_str().to_string(), rep.drift_counts.get(k.as_str()).copied().unwrap_or(0).to_string()])
+                &["drift (ours to fix)", "videos"],
+                drift::DriftKind::ALL.iter().map(|k| vec![k.as_str().to_string(), rep.drift_counts.get(k.as_str()).copied().unwrap_or(0).to_string()])
             )
         );
         if !rep.drift.is_empty() {
@@ -155,12 +193,28 @@ pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Transport>) -> Result<i32>
                 )
             );
         }
+        print_people("changed by people in PeerTube (theirs: never repaired; take them with --adopt):", &rep.people);
         for (h, why) in rep.unpushable.iter().take(20) {
             println!("pushed document without a video: {h}: {why}");
         }
         println!("runbook step 6 — videos per category >= 100:");
         println!("{}", output::table(&["category", "label", "videos"], rep.distribution.iter().map(|(c, l, n)| vec![c.to_string(), l.clone(), n.to_string()])));
         println!("videos without a category: {}", rep.without_category);
+        if let Some(a) = &rep.adopt {
+            if a.dry_run {
+                println!("DRY RUN --adopt: would adopt {} and record {} override(s); nothing written", a.adopted.len(), a.overridden.len());
+            } else {
+                println!(
+                    "adopted {} as manual_assigned, recorded {} override(s), {} changed meanwhile (left)",
+                    a.adopted.len(),
+                    a.overridden.len(),
+                    a.changed_meanwhile
+                );
+                if let Some(id) = &a.run_id {
+                    println!("run {id}; report {}; undo with `recon-companion rollback --run {id}`", a.report.clone().unwrap_or_default());
+                }
+            }
+        }
         if let Some(r) = &rep.repair {
             println!("repair:");
             print_push(ctx, r)?;
@@ -170,7 +224,8 @@ pub fn reconcile(ctx: &Ctx, repair: bool, via: Option<Transport>) -> Result<i32>
         Some(r) => r.failed > 0 || r.aborted.is_some() || rep.drift.iter().any(|d| d.kind == drift::DriftKind::MissingInPeertube),
         None => !rep.drift.is_empty(),
     };
-    Ok(if unrepaired { 1 } else { 0 })
+    let untaken = !rep.people.is_empty() && rep.adopt.as_ref().is_none_or(|a| a.dry_run);
+    Ok(if unrepaired || untaken { 1 } else { 0 })
 }
 
 pub fn reset_categories(ctx: &Ctx, dry_run: bool, yes: bool) -> Result<i32> {

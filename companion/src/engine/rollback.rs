@@ -29,6 +29,8 @@ pub struct RollbackSummary {
     pub rows_restored: u64,
     pub rows_already_restored: u64,
     pub dirs_restored: u64,
+    /// `companion_overrides` rows put back as they were (removed, mostly).
+    pub overrides_restored: u64,
     pub videos_restored: u64,
     pub conflicts: Vec<String>,
     pub failed: Vec<String>,
@@ -89,6 +91,27 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Override entries to undo, newest first: those whose row still holds what
+/// the run wrote (others are conflicts, undone only with `force`).
+fn plan_overrides<'a>(conn: &Connection, entries: &[&'a Entry], force: bool, summary: &mut RollbackSummary) -> Result<Vec<&'a Entry>> {
+    let mut plan = Vec::new();
+    for e in entries.iter().rev() {
+        let cur = recondb::get_override(conn, &e.key)?.map(serde_json::to_value).transpose()?.unwrap_or(Value::Null);
+        if cur == e.old && cur != e.new {
+            summary.rows_already_restored += 1;
+            continue;
+        }
+        if cur != e.new {
+            summary.conflicts.push(format!("override of video {} changed since the run", e.key));
+            if !force {
+                continue;
+            }
+        }
+        plan.push(*e);
+    }
+    Ok(plan)
+}
+
 /// Rolls back `run_id`. Row changes are checked first and applied in one
 /// transaction, so a refused rollback changes nothing.
 pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos: Option<Box<dyn VideoRestorer>>) -> Result<RollbackSummary> {
@@ -103,6 +126,8 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
     let dirs: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::ConceptDir && matches!(e.state, EntryState::Applied | EntryState::Pending)).collect();
     let video_entries: Vec<Entry> =
         entries.iter().filter(|e| e.kind == Kind::Video && matches!(e.state, EntryState::Applied | EntryState::Pending)).cloned().collect();
+    let override_entries: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Override && e.state == EntryState::Applied).collect();
+    let override_plan = plan_overrides(&conn, &override_entries, force, &mut summary)?;
 
     // Plan row restores: (entry, cols, already restored?).
     let mut plan = Vec::new();
@@ -165,6 +190,7 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
     if dry_run {
         summary.rows_restored = plan.len() as u64;
         summary.dirs_restored = dir_plan.len() as u64;
+        summary.overrides_restored = override_plan.len() as u64;
         if let Some(v) = videos.as_mut() {
             if !video_entries.is_empty() {
                 let r = v.restore(&video_entries, force, true)?;
@@ -216,11 +242,22 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
             let restored: serde_json::Map<String, Value> = cols.iter().map(|c| (c.clone(), old.get(c).cloned().unwrap_or(Value::Null))).collect();
             journal::record(&tx, &run.id, e.kind, &e.key, cur, &Value::Object(restored), EntryState::Applied)?;
         }
+        for e in &override_plan {
+            let cur = recondb::get_override(&tx, &e.key)?.map(serde_json::to_value).transpose()?.unwrap_or(Value::Null);
+            match serde_json::from_value::<recondb::Override>(e.old.clone()) {
+                Ok(o) => recondb::put_override(&tx, &o)?,
+                Err(_) => {
+                    recondb::delete_override(&tx, &e.key)?;
+                }
+            }
+            journal::record(&tx, &run.id, Kind::Override, &e.key, &cur, &e.old, EntryState::Applied)?;
+        }
         journal::set_run_rolled_back(&tx, run_id, &run.id)?;
         tx.commit().ctx("engine::rollback::rollback")?;
         Ok(())
     })?;
     summary.rows_restored = plan.len() as u64;
+    summary.overrides_restored = override_plan.len() as u64;
     let outcome = if summary.failed.is_empty() { "done" } else { "failed" };
     let path = run.finish(env, &conn, outcome, &serde_json::to_value(&summary)?)?;
     summary.report = Some(path.display().to_string());

@@ -29,6 +29,8 @@ pub enum Kind {
     ConceptDir,
     /// A PeerTube video's category (old/new: {category, transport}).
     Video,
+    /// A `companion_overrides` row, keyed by video uuid (old/new: the row, or null for none).
+    Override,
 }
 
 impl Kind {
@@ -38,10 +40,11 @@ impl Kind {
             Kind::Catalogue => "catalogue",
             Kind::ConceptDir => "concept_dir",
             Kind::Video => "video",
+            Kind::Override => "override",
         }
     }
     pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::Documents, Kind::Catalogue, Kind::ConceptDir, Kind::Video].into_iter().find(|k| k.as_str() == s)
+        [Kind::Documents, Kind::Catalogue, Kind::ConceptDir, Kind::Video, Kind::Override].into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -19,16 +19,18 @@ pub struct PushDoc {
     pub assigned_at: Option<String>,
 }
 
-/// Push rule: a domain, no `peertube_category_pushed_at`, the PeerTube source;
-/// oldest assignment first.
+/// Push rule: a domain, no `peertube_category_pushed_at`, the PeerTube source,
+/// no override; oldest assignment first.
 pub fn select_pending(conn: &Connection, source: &str, limit: Option<u64>) -> Result<Vec<PushDoc>> {
+    // A video a person overrode in PeerTube is never selected (recon::db::overrides).
+    let skip = recondb::skip_overridden_sql(conn)?;
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
          FROM documents d JOIN catalogue c ON c.hash = d.hash
-         WHERE d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?1
-         ORDER BY d.recon_domain_assigned_at, d.rowid LIMIT ?2",
-        )
+         WHERE d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?1 {skip}
+         ORDER BY d.recon_domain_assigned_at, d.rowid LIMIT ?2"
+        ))
         .ctx("peertube::ledger::select_pending")?;
     let limit = limit.map(|l| l as i64).unwrap_or(-1);
     let rows = stmt
@@ -130,6 +132,35 @@ pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
         );
     }
     Ok(out)
+}
+
+/// Our newest write of each video's category (the journal's latest `video`
+/// entry per uuid, any run): what a person's change is measured against.
+pub fn last_writes(conn: &Connection) -> Result<HashMap<String, crate::peertube::people::LastWrite>> {
+    use crate::peertube::people::{LastWrite, WriteState};
+    let mut stmt = conn
+        .prepare(
+            "SELECT j.key, j.state, j.new FROM companion_journal j
+             JOIN (SELECT max(id) AS id FROM companion_journal WHERE kind = 'video' AND state <> 'rolled_back' GROUP BY key) m ON m.id = j.id",
+        )
+        .ctx("peertube::ledger::last_writes")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+        .ctx("peertube::ledger::last_writes")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("peertube::ledger::last_writes")?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, state, new)| {
+            let new: Value = new.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+            let state = match state.as_str() {
+                "applied" => WriteState::Applied,
+                "pending" => WriteState::Pending,
+                _ => WriteState::Failed,
+            };
+            (key, LastWrite { category: category_of(&new), state })
+        })
+        .collect())
 }
 
 /// What happened to a document row when its push was confirmed.

@@ -3,10 +3,12 @@
 //! stand-in of PeerTube's API for tests and the benchmark.
 
 pub mod adaptive;
+pub mod adopt;
 pub mod api;
 pub mod db;
 pub mod ledger;
 pub mod limiter;
+pub mod people;
 pub mod preflight;
 pub mod push;
 pub mod reconcile;

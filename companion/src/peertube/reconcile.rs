@@ -1,6 +1,7 @@
-//! `reconcile` (recon.db's pushed domains against PeerTube's `video.category`,
-//! plus the runbook's step 6 checks, optionally re-pushing drift) and the
-//! journaled emergency reset. Both read PeerTube's PostgreSQL.
+//! `reconcile` (recon.db's pushed domains against PeerTube's categories, people's
+//! changes apart from drift, the runbook's step 6 checks; optionally taking
+//! people's changes and re-pushing drift) and the journaled emergency reset
+//! (PeerTube's PostgreSQL only).
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
@@ -8,8 +9,9 @@ use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::journal::run::Run;
 use crate::journal::{self, EntryState, Kind};
-use crate::peertube::db::{PgVideos, VideoRow};
-use crate::peertube::ledger::{self, PushDoc};
+use crate::peertube::adopt::{self, AdoptSummary, PersonItem};
+use crate::peertube::db::PgVideos;
+use crate::peertube::people::Verdict;
 use crate::peertube::push::{self as pusher, Job, PushOptions, PushSummary};
 use crate::peertube::video_id::VideoUuid;
 use crate::recon::db::{self as recondb, DomainColumns};
@@ -17,39 +19,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DriftKind {
-    /// recon.db says pushed; PeerTube has no such local video.
-    MissingInPeertube,
-    /// PeerTube holds another category.
-    DifferentCategory,
-    /// recon.db says pushed; PeerTube's category is empty.
-    PushedButEmpty,
-}
-
-impl DriftKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriftKind::MissingInPeertube => "video missing in PeerTube",
-            DriftKind::DifferentCategory => "different category",
-            DriftKind::PushedButEmpty => "pushed but empty",
-        }
-    }
-}
-
-/// Drift of one pushed document (pure).
-pub fn classify(expected: i64, row: Option<&VideoRow>) -> Option<DriftKind> {
-    match row {
-        None => Some(DriftKind::MissingInPeertube),
-        Some(r) if r.remote => Some(DriftKind::MissingInPeertube),
-        Some(r) => match r.category {
-            None => Some(DriftKind::PushedButEmpty),
-            Some(c) if i64::from(c) != expected => Some(DriftKind::DifferentCategory),
-            Some(_) => None,
-        },
-    }
-}
+pub use crate::peertube::people::DriftKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftItem {
@@ -65,70 +35,91 @@ pub struct DriftItem {
 pub struct ReconcileReport {
     pub pushed_documents: u64,
     pub in_sync: u64,
+    /// Ours to fix: push failed, video missing or replaced, a stale push.
     pub drift: Vec<DriftItem>,
     pub drift_counts: BTreeMap<String, u64>,
+    /// Categories people set in PeerTube since our last write: theirs, never repaired.
+    pub people: Vec<PersonItem>,
+    /// Videos already recorded as overridden by a person: left alone.
+    pub overridden: u64,
+    /// Where PeerTube's categories were read (`postgresql`, `video list`).
+    pub read_from: String,
+    /// Whether the plugin's change log said who and when.
+    pub plugin_log: bool,
     /// Pushed documents whose path or domain gives no video.
     pub unpushable: Vec<(String, String)>,
     /// Runbook step 6: (category, label, videos) for categories ≥ 100.
     pub distribution: Vec<(i32, String, i64)>,
     pub without_category: i64,
+    /// `--adopt`: the people's changes taken (or, with `--dry-run`, that would be).
+    pub adopt: Option<AdoptSummary>,
     pub repair: Option<PushSummary>,
 }
 
+/// What `reconcile` does beyond reporting.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcileOptions {
+    /// Re-push what drifted (never people's changes or overrides).
+    pub repair: bool,
+    /// Take people's changes (adopt or override).
+    pub adopt: bool,
+    /// With `adopt`: only say what would be taken.
+    pub dry_run: bool,
+    pub via: Transport,
+}
+
 pub async fn reconcile(cfg: &Config, env: &Env, repair: bool, via: Transport) -> Result<ReconcileReport> {
-    let docs: Vec<PushDoc> = {
-        let conn = recondb::open_readonly(&env.recon_db)?;
-        if recondb::feature_columns_present(&conn)? {
-            ledger::select_pushed(&conn, &env.source)?
-        } else {
-            Vec::new()
-        }
+    reconcile_with(cfg, env, ReconcileOptions { repair, adopt: false, dry_run: false, via }).await
+}
+
+pub async fn reconcile_with(cfg: &Config, env: &Env, o: ReconcileOptions) -> Result<ReconcileReport> {
+    let survey = adopt::survey(cfg, env).await?;
+    let mut rep = ReconcileReport {
+        pushed_documents: (survey.items.len() + survey.unpushable.len()) as u64,
+        unpushable: survey.unpushable.clone(),
+        read_from: survey.read_from.clone(),
+        plugin_log: survey.plugin_log,
+        without_category: survey.without_category,
+        people: survey.people(),
+        ..Default::default()
     };
-    let pg = PgVideos::connect(cfg).await?;
-    let mut rep = ReconcileReport { pushed_documents: docs.len() as u64, ..Default::default() };
-    let mut targets = Vec::with_capacity(docs.len());
-    for d in docs {
-        match ledger::target_of(&d) {
-            Ok((v, c)) => targets.push((d, v, c)),
-            Err(why) => rep.unpushable.push((d.hash.clone(), why.to_string())),
-        }
-    }
-    let ids: Vec<&VideoUuid> = targets.iter().map(|t| &t.1).collect();
-    let current = pg.current(&ids).await?;
     let mut repair_jobs = Vec::new();
-    for (doc, video, expected) in targets {
-        let row = current.get(&video);
-        match classify(expected, row) {
-            None => rep.in_sync += 1,
-            Some(kind) => {
+    for x in &survey.items {
+        match x.verdict {
+            Verdict::InSync => rep.in_sync += 1,
+            Verdict::Overridden => rep.overridden += 1,
+            Verdict::Person { .. } => {}
+            Verdict::Drift(kind) => {
                 *rep.drift_counts.entry(kind.as_str().to_string()).or_default() += 1;
                 rep.drift.push(DriftItem {
                     kind,
-                    hash: doc.hash.clone(),
-                    video: video.to_string(),
-                    domain: doc.domain.clone(),
-                    expected,
-                    actual: row.and_then(|r| r.category).map(i64::from),
+                    hash: x.doc.hash.clone(),
+                    video: x.video.to_string(),
+                    domain: x.doc.domain.clone(),
+                    expected: x.expected,
+                    actual: x.actual,
                 });
+                // Only what is ours: a missing video cannot be written, and a
+                // person's change or an override never appears here.
                 if kind != DriftKind::MissingInPeertube {
-                    repair_jobs.push(Job { doc, video, category: expected, prior: None });
+                    repair_jobs.push(Job { doc: x.doc.clone(), video: x.video.clone(), category: x.expected, prior: None });
                 }
             }
         }
     }
-    rep.distribution = pg
-        .distribution()
-        .await?
-        .into_iter()
+    rep.distribution = survey
+        .distribution
+        .iter()
         .map(|(c, n)| {
-            let label = u16::try_from(c).ok().and_then(shared_constants::by_id).map(|d| d.label.to_string()).unwrap_or_else(|| "(not ours)".into());
-            (c, label, n)
+            let label = u16::try_from(*c).ok().and_then(shared_constants::by_id).map(|d| d.label.to_string()).unwrap_or_else(|| "(not ours)".into());
+            (*c, label, *n)
         })
         .collect();
-    rep.without_category = pg.without_category().await?;
-    drop(pg);
-    if repair && !repair_jobs.is_empty() {
-        let opts = PushOptions { limit: None, dry_run: false, transport: via, batch_size: cfg.peertube.batch_size, command: "reconcile-repair".into() };
+    if o.adopt {
+        rep.adopt = Some(adopt::take(cfg, env, &survey, o.dry_run, "reconcile-adopt")?);
+    }
+    if o.repair && !o.dry_run && !repair_jobs.is_empty() {
+        let opts = PushOptions { limit: None, dry_run: false, transport: o.via, batch_size: cfg.peertube.batch_size, command: "reconcile-repair".into() };
         rep.repair = Some(pusher::push(cfg, env, &opts, Some(repair_jobs)).await?);
     }
     Ok(rep)
@@ -262,19 +253,4 @@ async fn reset_inner(
         rep.pushed_cleared += n;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drift_kinds() {
-        let local = |c: Option<i32>| VideoRow { category: c, remote: false };
-        assert_eq!(classify(105, None), Some(DriftKind::MissingInPeertube));
-        assert_eq!(classify(105, Some(&VideoRow { category: Some(105), remote: true })), Some(DriftKind::MissingInPeertube));
-        assert_eq!(classify(105, Some(&local(None))), Some(DriftKind::PushedButEmpty));
-        assert_eq!(classify(105, Some(&local(Some(106)))), Some(DriftKind::DifferentCategory));
-        assert_eq!(classify(105, Some(&local(Some(105)))), None);
-    }
 }

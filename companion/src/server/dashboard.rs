@@ -1,5 +1,5 @@
 //! The HTML dashboard: login, review queue, video detail, runs and rollback,
-//! the kill switch. Handlers translate HTTP into `ops` calls and templates.
+//! people's overrides (handed back from here), the kill switch. Handlers translate HTTP into `ops` calls and templates.
 
 use crate::assign::Status;
 use crate::error::Error;
@@ -382,6 +382,43 @@ pub async fn rollback(
         json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "run": run, "summary": summary, "done": true }),
     );
     render(&st, "rollback.html", ctx)
+}
+
+// ---------------------------------------------------------------- overrides
+
+/// Videos people overrode in PeerTube, each with a button handing it back to the machine.
+pub async fn overrides(State(st): State<AppState>, Extension(p): Extension<Principal>, session: Session) -> PageResult {
+    let rows = ops::overrides(&st).await?;
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|o| {
+            let label = o
+                .category
+                .map(|c| {
+                    u16::try_from(c).ok().and_then(shared_constants::by_id).map(|d| d.label.to_string()).unwrap_or_else(|| format!("PeerTube category {c}"))
+                })
+                .unwrap_or_else(|| "none (cleared)".into());
+            json!({ "o": o, "label": label })
+        })
+        .collect();
+    let ctx = tpl(json!({ "principal": p.name(), "csrf": p.csrf(), "paused": st.is_paused(), "flash": take_flash(&session).await, "rows": rows }));
+    render(&st, "overrides.html", ctx)
+}
+
+pub async fn hand_back(State(st): State<AppState>, Extension(p): Extension<Principal>, session: Session, Path(hash): Path<String>) -> PageResult {
+    let h = ops::hand_back(&st, &hash, &p.name()).await?;
+    let short = h.hash.get(..12).unwrap_or(&h.hash);
+    push_flash(
+        &session,
+        "notice",
+        format!(
+            "{short}…: handed back to the machine{} (run {}); it is recomputed and pushed on the worker's next tick.",
+            if h.override_removed { ", override removed" } else { "" },
+            h.run_id
+        ),
+    )
+    .await;
+    Ok(Redirect::to("/peertube/overrides").into_response())
 }
 
 // ---------------------------------------------------------------- kill switch

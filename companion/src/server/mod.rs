@@ -92,6 +92,8 @@ pub const ROUTES: &[RouteSpec] = &[
     RouteSpec { path: "/peertube/review", methods: &["GET"], access: Protected, handler: || get(dashboard::review) },
     RouteSpec { path: "/peertube/review/{hash}/assign", methods: &["POST"], access: Protected, handler: || post(dashboard::assign) },
     RouteSpec { path: "/peertube/item/{hash}", methods: &["GET"], access: Protected, handler: || get(dashboard::item) },
+    RouteSpec { path: "/peertube/overrides", methods: &["GET"], access: Protected, handler: || get(dashboard::overrides) },
+    RouteSpec { path: "/peertube/overrides/{hash}/hand-back", methods: &["POST"], access: Protected, handler: || post(dashboard::hand_back) },
     RouteSpec { path: "/runs", methods: &["GET"], access: Protected, handler: || get(dashboard::runs) },
     RouteSpec { path: "/runs/{id}", methods: &["GET"], access: Protected, handler: || get(dashboard::run) },
     RouteSpec {

@@ -240,6 +240,34 @@ pub async fn explain(st: &AppState, raw_hash: &str) -> Result<crate::explain::Ex
     .await
 }
 
+/// Videos people overrode in PeerTube (newest first).
+pub async fn overrides(st: &AppState) -> Result<Vec<recondb::Override>> {
+    st.blocking(move |st| {
+        let conn = st.pool.get().map_err(|e| Error::Other(format!("recon db pool: {e}")))?;
+        recondb::list_overrides(&conn)
+    })
+    .await
+}
+
+/// Hands a document back to the machine (`peertube::adopt::hand_back`): its
+/// override goes, its domain columns are cleared, and the worker recomputes
+/// and pushes it on its next tick.
+pub async fn hand_back(st: &AppState, hash: &str, who: &str) -> Result<crate::peertube::adopt::HandBack> {
+    let hash = parse_hash(hash)?;
+    let who = who.to_string();
+    let out = st
+        .blocking(move |st| {
+            let _gate = st.writer_gate();
+            let h = crate::peertube::adopt::hand_back(&st.env, &hash)?;
+            tracing::warn!(hash = %hash, by = %who, run = %h.run_id, "handed back to the machine");
+            Ok(h)
+        })
+        .await?;
+    st.refresh_snapshot().await.ok();
+    st.kick_worker();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

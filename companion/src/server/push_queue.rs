@@ -42,6 +42,12 @@ pub trait Pusher: Send + Sync + 'static {
     /// PeerTube reachable and its categories and plugin in parity with ours;
     /// `Ok` carries a one-line description.
     fn check(&self) -> Result<String>;
+    /// Finds the categories people set in PeerTube since our writes and takes
+    /// them (adopted as `manual_assigned`, or recorded as overrides) in one
+    /// journaled run; how many were taken. Fakes that know no PeerTube take none.
+    fn adopt(&self) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// `companion_state` key of the persisted retry queue.
@@ -145,6 +151,8 @@ impl RetryQueue {
 
 /// Name of the service's push runs in the journal.
 pub const COMMAND: &str = "worker-push";
+/// Name of the service's runs that take people's changes.
+pub const ADOPT_COMMAND: &str = "worker-adopt";
 
 pub struct PeerTubePusher {
     cfg: Config,
@@ -204,6 +212,12 @@ impl Pusher for PeerTubePusher {
             }
         }
         Ok(out)
+    }
+
+    fn adopt(&self) -> Result<u64> {
+        let survey = self.rt.block_on(crate::peertube::adopt::survey(&self.cfg, &self.env))?;
+        let s = crate::peertube::adopt::take(&self.cfg, &self.env, &survey, false, ADOPT_COMMAND)?;
+        Ok((s.adopted.len() + s.overridden.len()) as u64)
     }
 
     fn check(&self) -> Result<String> {

@@ -76,7 +76,7 @@ pub fn write_new_outcomes(conn: &mut Connection, run_id: &str, changes: &[(Strin
 }
 
 /// A person's choice: `manual_assigned` with `label`, push timestamp cleared so
-/// the new category is pushed. Returns the columns before the change.
+/// the new category is pushed (an override of its video is removed). Returns the columns before the change.
 pub fn write_manual(conn: &mut Connection, run_id: &str, hash: &str, label: &str) -> Result<DomainColumns> {
     recondb::retry_busy(|| {
         let tx = recondb::write_tx(conn)?;
@@ -88,6 +88,11 @@ pub fn write_manual(conn: &mut Connection, run_id: &str, hash: &str, label: &str
             peertube_category_pushed_at: None,
         };
         journal::write_domain_columns(&tx, run_id, hash, &cur, &new)?;
+        // The operator's choice replaces a person's override in PeerTube: it is pushed.
+        for o in recondb::list_overrides(&tx)?.into_iter().filter(|o| o.hash == hash) {
+            recondb::delete_override(&tx, &o.video)?;
+            journal::record(&tx, run_id, Kind::Override, &o.video, &serde_json::to_value(&o)?, &Value::Null, EntryState::Applied)?;
+        }
         tx.commit().ctx_key("committing the manual assignment of", hash)?;
         Ok(cur)
     })

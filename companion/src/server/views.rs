@@ -12,6 +12,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("review_body.html", include_str!("templates/review_body.html")),
     ("item.html", include_str!("templates/item.html")),
     ("runs.html", include_str!("templates/runs.html")),
+    ("overrides.html", include_str!("templates/overrides.html")),
     ("run.html", include_str!("templates/run.html")),
     ("rollback.html", include_str!("templates/rollback.html")),
     ("error.html", include_str!("templates/error.html")),

@@ -1,7 +1,8 @@
 //! The background worker: every poll interval it assigns what RECON finished
 //! since (pass 1), runs the tiebreaker on its schedule, and pushes what it owes
 //! PeerTube — new clear winners at once, failures again after a backoff —
-//! unless the kill switch is on. Each step takes the writer lock for a short
+//! unless the kill switch is on, and takes the categories people set in
+//! PeerTube (`peertube::adopt`) before anything is pushed. Each step takes the writer lock for a short
 //! while and the tick is skipped when a CLI run holds it.
 
 use crate::assign::{self, Status};
@@ -43,6 +44,8 @@ pub struct Tick {
     pub tiebroken: bool,
     pub pushed: u64,
     pub push_failed: u64,
+    /// People's changes in PeerTube taken this tick (adopted or overridden).
+    pub adopted: u64,
     pub paused: bool,
     /// The writer lock's holder when the tick was skipped.
     pub skipped: Option<String>,
@@ -106,9 +109,10 @@ fn record(st: &AppState, res: &Result<Tick>, started: Instant) {
                 None => "ok".into(),
             });
             st.metrics.count_tick(result);
-            if t.assigned > 0 || t.pushed > 0 || t.push_failed > 0 {
+            if t.assigned > 0 || t.pushed > 0 || t.push_failed > 0 || t.adopted > 0 {
                 tracing::info!(
                     assigned = t.assigned,
+                    adopted = t.adopted,
                     pushed = t.pushed,
                     push_failed = t.push_failed,
                     paused = t.paused,
@@ -290,7 +294,28 @@ pub fn tick(st: &AppState) -> Result<Tick> {
         st.snapshot.invalidate();
     }
 
-    // 3. Pushes owed, unless the kill switch is on.
+    // 3. People's changes in PeerTube, before any push could meet them. Not
+    // while paused (the operator stopped PeerTube traffic) or without PeerTube.
+    if !pause::is_paused(&conn)? && st.peertube_check().ok {
+        let _gate = st.writer_gate();
+        match st.pusher.adopt() {
+            Ok(n) => {
+                t.adopted = n;
+                if n > 0 {
+                    st.snapshot.invalidate();
+                }
+            }
+            Err(e) => match locked(&e) {
+                Some(who) => {
+                    t.skipped = Some(who);
+                    return Ok(t);
+                }
+                None => tracing::warn!(error = %e, "could not look for people's changes in PeerTube"),
+            },
+        }
+    }
+
+    // 4. Pushes owed, unless the kill switch is on.
     let now = chrono::Utc::now().timestamp();
     let due = st.retry.lock().unwrap_or_else(|p| p.into_inner()).due(now);
     let paused = pause::is_paused(&conn)?;

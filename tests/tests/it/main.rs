@@ -9,6 +9,7 @@ mod server_support;
 mod explain_rules;
 mod explain_sources;
 mod layers;
+mod people_adopt;
 mod plugin_parity;
 mod push_api;
 mod push_db;

@@ -126,29 +126,37 @@ fn reconcile_finds_each_drift_kind_and_repairs() {
     let ctx = w.ctx();
     assert_eq!(push::push_pending(&ctx, &push_args(false, None, Transport::Db)).unwrap(), 0);
     assert_eq!(push::reconcile(&ctx, false, None).unwrap(), 0, "in sync right after the push");
-    let (missing, different, empty) = (&w.docs[0], &w.docs[1], &w.docs[2]);
-    let other = if different.category == 110 { 111 } else { 110 };
+    let (missing, stale, person, unknown) = (&w.docs[0], &w.docs[1], &w.docs[2], &w.docs[3]);
+    // Deleted in PeerTube; recon.db's domain changed after the push (PeerTube holds
+    // our last write); a person cleared one (our write was applied, PeerTube differs);
+    // one emptied with no journal entry of ours (nobody known set it).
+    let new_label = shared_constants::by_id((100 + (stale.category - 100 + 1) % 18) as u16).unwrap().label;
+    w.conn().execute("UPDATE documents SET recon_domain = ?2 WHERE hash = ?1", [stale.hash.as_str(), new_label]).unwrap();
+    w.conn().execute("DELETE FROM companion_journal WHERE kind = 'video' AND key = ?1", [unknown.video.as_str()]).unwrap();
     w.pg_exec(&format!(
-        "DELETE FROM video WHERE uuid = '{}'; UPDATE video SET category = {other} WHERE uuid = '{}'; UPDATE video SET category = NULL WHERE uuid = '{}';",
-        missing.video, different.video, empty.video
+        "DELETE FROM video WHERE uuid = '{}'; UPDATE video SET category = NULL WHERE uuid IN ('{}', '{}');",
+        missing.video, person.video, unknown.video
     ));
     let rep = rt().block_on(companion::peertube::reconcile::reconcile(&w.cfg, &w.env, false, Transport::Db)).unwrap();
-    assert_eq!(rep.in_sync, 17);
-    assert_eq!(rep.drift.len(), 3);
+    assert_eq!(rep.in_sync, 16);
+    assert_eq!(rep.drift.len(), 3, "{:?}", rep.drift);
     let kind = |d: &companion::peertube::video_id::VideoUuid| rep.drift.iter().find(|x| x.video == d.as_str()).map(|x| x.kind);
     use companion::peertube::reconcile::DriftKind::*;
     assert_eq!(kind(&missing.video), Some(MissingInPeertube));
-    assert_eq!(kind(&different.video), Some(DifferentCategory));
-    assert_eq!(kind(&empty.video), Some(PushedButEmpty));
-    assert_eq!(rep.without_category, 1);
-    assert_eq!(rep.distribution.iter().map(|x| x.2).sum::<i64>(), 18);
+    assert_eq!(kind(&stale.video), Some(DifferentCategory));
+    assert_eq!(kind(&unknown.video), Some(PushedButEmpty));
+    assert_eq!(rep.people.len(), 1, "the person's change is not drift");
+    assert_eq!((rep.people[0].video.as_str(), rep.people[0].to), (person.video.as_str(), None));
+    assert_eq!(rep.without_category, 2);
+    assert_eq!(rep.distribution.iter().map(|x| x.2).sum::<i64>(), 17);
     assert_eq!(push::reconcile(&ctx, false, None).unwrap(), 1, "drift → exit 1");
 
-    // Repair re-pushes the two it can; the missing video stays reported.
+    // Repair re-pushes the two it can; the missing video stays reported; the person's change is left.
     assert_eq!(push::reconcile(&ctx, true, Some(Transport::Db)).unwrap(), 1);
     let v = w.pg_videos();
-    assert_eq!(v[&different.video], Some(different.category as i32));
-    assert_eq!(v[&empty.video], Some(empty.category as i32));
+    assert_eq!(v[&stale.video], Some(i32::from(shared_constants::by_label(new_label).unwrap().id)));
+    assert_eq!(v[&unknown.video], Some(unknown.category as i32));
+    assert_eq!(v[&person.video], None, "a person's change is never repaired");
     let repair = last_run(&w);
     assert_eq!(repair.command, "reconcile-repair");
     let rep = rt().block_on(companion::peertube::reconcile::reconcile(&w.cfg, &w.env, false, Transport::Db)).unwrap();
@@ -157,8 +165,8 @@ fn reconcile_finds_each_drift_kind_and_repairs() {
     let s = rollback::rollback(&w.env, &repair.run_id, false, false, companion::peertube::restore::restorer(&ctx.cfg, Transport::Db).unwrap()).unwrap();
     assert_eq!(s.videos_restored, 2, "{s:?}");
     let v = w.pg_videos();
-    assert_eq!(v[&different.video], Some(other));
-    assert_eq!(v[&empty.video], None);
+    assert_eq!(v[&stale.video], Some(stale.category as i32));
+    assert_eq!(v[&unknown.video], None);
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! PeerTube's REST API as an admin: OAuth (client from `oauth-clients/local`, password grant, refresh on 401, fresh login when the refresh fails, token cached on disk with mode 0600), an optional Host header, a rate cap, adaptive concurrency, the paged list of local videos, and retries (`support::retry`) on 429, 5xx — PeerTube's "could not serialize access" 500 included — and timeouts, honouring Retry-After.
 
+mod changes;
 mod oauth;
 mod videos;
 
+pub use changes::{latest_per_video, PeopleChange, CHANGES_ROUTE};
 pub use videos::list_path;
 
 use crate::config::Config;

@@ -9,6 +9,7 @@
 mod counts;
 mod documents;
 mod lookup;
+mod overrides;
 mod reassess;
 mod revert;
 mod review;
@@ -18,6 +19,7 @@ mod state;
 pub use counts::*;
 pub use documents::*;
 pub use lookup::*;
+pub use overrides::*;
 pub use reassess::*;
 pub use revert::*;
 pub use review::*;
@@ -189,11 +191,13 @@ pub fn migration_state(conn: &Connection) -> Result<MigrationState> {
     let mut missing_recon = missing(&RECON_DOCUMENT_COLUMNS, &doc_cols);
     missing_recon.extend(missing(&RECON_CATALOGUE_COLUMNS, &cat_cols).into_iter().map(|c| format!("catalogue.{c}")));
     let companion_tables = conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('companion_runs','companion_journal','companion_state')", [], |r| {
-            r.get::<_, i64>(0)
-        })
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('companion_runs','companion_journal','companion_state','companion_overrides')",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
         .ctx("recon::db::migration_state")?
-        == 3;
+        == 4;
     Ok(MigrationState {
         missing_feature_columns: missing(&FEATURE_COLUMNS, &doc_cols),
         index_present: has_index(conn, FEATURE_INDEX)?,
@@ -233,6 +237,7 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<String>> {
     let had_tables =
         tx.query_row("SELECT count(*) FROM sqlite_master WHERE name='companion_journal'", [], |r| r.get::<_, i64>(0)).ctx("recon::db::migrate")? > 0;
     tx.execute_batch(COMPANION_SCHEMA).ctx("recon::db::migrate")?;
+    tx.execute_batch(OVERRIDES_SCHEMA).ctx("recon::db::migrate: companion_overrides")?;
     if !had_tables {
         applied.push("companion_* tables".into());
     }

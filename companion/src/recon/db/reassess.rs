@@ -18,31 +18,18 @@ pub struct Decided {
     pub cols: DomainColumns,
 }
 
-/// Table of PeerTube overrides (issue 18 item 1: a person set a built-in
-/// category or cleared it in PeerTube).
-pub const OVERRIDES_TABLE: &str = "companion_overrides";
-
 /// THE hook where PeerTube overrides keep rows out of every reassessment and
-/// stale count: an SQL fragment for a `WHERE` over `documents d`, empty while
-/// recon.db has no overrides table. It assumes the table is keyed by the
-/// document's `hash`; connect it to the real table here and nowhere else.
-pub fn overrides_exclusion(conn: &Connection) -> Result<&'static str> {
-    Ok(if super::has_table(conn, OVERRIDES_TABLE)? { " AND NOT EXISTS (SELECT 1 FROM companion_overrides o WHERE o.hash = d.hash)" } else { "" })
+/// stale count: an SQL fragment for a `WHERE` over `documents d` (the rule of
+/// `recon::db::overrides`, empty while recon.db has no overrides table).
+pub fn overrides_exclusion(conn: &Connection) -> Result<String> {
+    let skip = super::skip_overridden_sql(conn)?;
+    Ok(if skip.is_empty() { String::new() } else { format!(" {skip}") })
 }
 
 /// Whether a person's PeerTube override covers `hash` (checked again inside
-/// each write transaction; same hook as [`overrides_exclusion`]).
+/// each write transaction; same rule as [`overrides_exclusion`]).
 pub fn overridden(conn: &Connection, hash: &str) -> Result<bool> {
-    if !super::has_table(conn, OVERRIDES_TABLE)? {
-        return Ok(false);
-    }
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM companion_overrides WHERE hash = ?1")
-        .ctx("recon::db::reassess::overridden")?
-        .query_row([hash], |_| Ok(()))
-        .optional()
-        .ctx("recon::db::reassess::overridden")?
-        .is_some())
+    super::is_overridden(conn, hash)
 }
 
 const DECIDED_COLUMNS: &str = "d.hash, c.category, d.recon_domain, d.recon_domain_status, d.recon_domain_assigned_at, d.peertube_category_pushed_at";

@@ -90,14 +90,15 @@ pub struct UnpushedRow {
     pub assigned_at: Option<String>,
 }
 
-/// The push rule's rows among `hashes`, in their order; others are left out.
+/// The push rule's rows among `hashes` (overridden videos never), in their order; others are left out.
 pub fn unpushed_rows(conn: &Connection, source: &str, hashes: &[String]) -> Result<Vec<UnpushedRow>> {
+    let skip = super::skip_overridden_sql(conn)?;
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT d.hash, c.path, d.recon_domain, d.recon_domain_assigned_at
              FROM documents d JOIN catalogue c ON c.hash = d.hash
-             WHERE d.hash = ?1 AND d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?2",
-        )
+             WHERE d.hash = ?1 AND d.recon_domain IS NOT NULL AND d.peertube_category_pushed_at IS NULL AND c.source = ?2 {skip}"
+        ))
         .ctx_in(conn, "preparing the push selection", None)?;
     let mut out = Vec::with_capacity(hashes.len());
     for h in hashes {
