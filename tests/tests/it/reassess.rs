@@ -235,17 +235,29 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
         touched.insert(h.clone());
     }
     lib.rewrite(&manual, &[other_label(before[&manual].1.as_deref(), 3); 3]);
+    // A video a person overrode in PeerTube: its files change too, and it stays as it is.
+    let over = assigned[46].clone();
+    lib.rewrite(&over, &[other_label(before[&over].1.as_deref(), 5); 3]);
+    Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO companion_overrides(video, hash, category, recorded_at, run_id) VALUES ('v-over', ?1, 3, '2026-12-01T00:00:00+00:00', 'r')",
+            [&over],
+        )
+        .unwrap();
     // And RECON re-enriched one document without changing what it decides.
     let reenriched = assigned[45].clone();
     Connection::open(&db).unwrap().execute("UPDATE documents SET enriched_at = ?2 WHERE hash = ?1", [&reenriched, &companion::recon::db::now()]).unwrap();
     let seen = stale_round(&st, n_decided);
-    assert_eq!(seen.by_recheck, 40, "the 40 rewritten (not the manual row): {seen:?}");
+    assert_eq!(seen.by_recheck, 40, "the 40 rewritten (not the manual row, not the override): {seen:?}");
     assert_eq!((seen.by_recon_times, seen.stale), (1, 41), "{seen:?}");
 
     // The dry run names exactly what RECON's rules now decide differently.
     let oracle = python_oracle(&db, &lib.cfg.concepts_dir, lib.dir.path());
     let now_decided = decided(&db);
-    let expected: BTreeSet<String> = now_decided.iter().filter(|(h, v)| oracle.get(*h).is_some_and(|o| o != *v)).map(|(h, _)| h.clone()).collect();
+    let expected: BTreeSet<String> =
+        now_decided.iter().filter(|(h, v)| **h != over && oracle.get(*h).is_some_and(|o| o != *v)).map(|(h, _)| h.clone()).collect();
+    assert_ne!(oracle.get(&over), now_decided.get(&over), "RECON's rules alone would change the overridden video");
     assert!(expected.len() >= 30, "the mutations change most of the 40: {}", expected.len());
     let untouched_changed: Vec<_> = expected.difference(&touched).collect();
     println!("changed without their own files changing (a channel-mate changed): {}", untouched_changed.len());
@@ -254,7 +266,7 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
     assert_eq!(columns(&db), cols_before, "a dry run writes nothing");
     let named: BTreeSet<String> = dry.items.iter().map(|i| i.hash.clone()).collect();
     assert_eq!(named, expected, "dry run vs RECON's rules");
-    assert!(!named.contains(&manual));
+    assert!(!named.contains(&manual) && !named.contains(&over));
     for i in &dry.items {
         let (s, d) = &oracle[&i.hash];
         assert_eq!((&i.new_status, &i.new_domain), (s, d), "{}", i.hash);
@@ -262,7 +274,7 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
     for kind in ["other_winner", "now_tied", "now_without_concepts"] {
         assert!(dry.by_kind.get(kind).copied().unwrap_or(0) > 0, "{kind}: {:?}", dry.by_kind);
     }
-    assert_eq!(dry.pass.selected as usize, n_decided - 1);
+    assert_eq!(dry.pass.selected as usize, n_decided - 2, "all but the manual row and the override");
     assert_eq!(dry.confirmed, 10 + 1, "the 10 rewritten with the same winner and the re-enriched one");
 
     // The real run writes exactly that, and clears the push of every moved domain.
@@ -273,13 +285,14 @@ fn files_rewritten_in_place_are_reassessed_as_recon_would_pushed_and_rolled_back
     assert_eq!(real.changed, dry.changed);
     let after = columns(&db);
     for (h, (d, s, _, pushed)) in &after {
-        if let Some((os, od)) = oracle.get(h).filter(|_| now_decided.contains_key(h)) {
+        if let Some((os, od)) = oracle.get(h).filter(|_| now_decided.contains_key(h) && *h != over) {
             assert_eq!((s.as_ref(), d), (Some(os), od), "{h}");
         }
         let moved = cols_before[h].0 != *d;
         assert_eq!(pushed.is_none(), moved || cols_before[h].3.is_none(), "{h}: pushed_at cleared iff the domain moved");
     }
     assert_eq!(after[&manual], cols_before[&manual], "manual_assigned untouched");
+    assert_eq!(after[&over], cols_before[&over], "the overridden video untouched");
     assert_eq!(stale_round(&st, n_decided).stale, 0, "nothing stale after the reassessment");
 
     // The next push corrects PeerTube: every row with a domain shows it.
