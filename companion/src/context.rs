@@ -40,15 +40,18 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// The live concept sources a config describes (built here, above both `config` and `recon`).
 impl Config {
-    /// The configured concept source.
-    /// Qdrant counts are kept for the next runs (see `recon::saved_counts`).
+    /// The configured concept source. Qdrant counts are reused within the
+    /// process (one command: the tiebreaker's channel-mates after pass 1),
+    /// and by the next runs only when `qdrant.reuse_counts_secs` opts in (see
+    /// `recon::saved_counts`); the service drops the in-process memo
+    /// (`ConceptSource::for_service`).
     pub fn concept_source(&self) -> ConceptSource {
         match self.source_of(self.concept_source) {
             ConceptSource::Qdrant { settings, .. } if settings.reuse_counts_secs > 0 => {
                 let store = CountStore { path: self.qdrant_counts_file(), max_age_secs: settings.reuse_counts_secs };
                 ConceptSource::Qdrant { settings, memo: None }.with_saved_counts(store)
             }
-            other => other,
+            other => other.with_memo(),
         }
     }
 

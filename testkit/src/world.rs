@@ -164,5 +164,15 @@ impl World {
 }
 
 pub fn push_args(dry_run: bool, limit: Option<u64>, via: Transport) -> AssignArgs {
-    AssignArgs { backfill: false, tiebreaker_pass: false, reprocess_missing: false, push_pending: true, dry_run, limit, via: Some(via), batch_size: None }
+    AssignArgs {
+        backfill: false,
+        tiebreaker_pass: false,
+        reprocess_missing: false,
+        push_pending: true,
+        reassess: false,
+        dry_run,
+        limit,
+        via: Some(via),
+        batch_size: None,
+    }
 }

@@ -8,7 +8,7 @@ use crate::output::{self, pct};
 use clap::Args;
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("pass").args(["backfill", "tiebreaker_pass", "reprocess_missing", "push_pending"])))]
+#[command(group(clap::ArgGroup::new("pass").args(["backfill", "tiebreaker_pass", "reprocess_missing", "push_pending", "reassess"])))]
 pub struct AssignArgs {
     /// Pass 1 over complete PeerTube documents without a domain.
     #[arg(long)]
@@ -22,6 +22,9 @@ pub struct AssignArgs {
     /// Push assigned domains to PeerTube (oldest assignment first).
     #[arg(long)]
     pub push_pending: bool,
+    /// Recompute every row the machine decided (never manual_assigned or a PeerTube override) with today's rules and source; report what changes, by kind; write it in one journaled run (the next push corrects PeerTube).
+    #[arg(long)]
+    pub reassess: bool,
     /// Change nothing; print what would happen.
     #[arg(long)]
     pub dry_run: bool,
@@ -84,6 +87,11 @@ pub fn assign_categories(ctx: &Ctx, a: &AssignArgs) -> Result<i32> {
     }
     if a.push_pending {
         return peertube::push_pending(ctx, a);
+    }
+    if a.reassess {
+        let s = engine::reassess::reassess(&ctx.env, a.limit, a.dry_run)?;
+        super::reassess::print(ctx, &s)?;
+        return Ok(0);
     }
     status(ctx)
 }

@@ -72,6 +72,7 @@ pub fn demo(ctx: &Ctx, a: &DemoArgs) -> Result<i32> {
         tiebreaker_pass,
         reprocess_missing: false,
         push_pending: false,
+        reassess: false,
         dry_run,
         limit: None,
         via: None,

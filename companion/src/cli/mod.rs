@@ -6,6 +6,7 @@ pub mod explain;
 pub mod generate;
 pub mod migrate;
 pub mod peertube;
+pub mod reassess;
 pub mod runs;
 pub mod service;
 pub mod sources;

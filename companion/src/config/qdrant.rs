@@ -37,8 +37,10 @@ pub struct QdrantSettings {
     /// Qdrant is down: the call fails as a whole instead of marking every
     /// remaining document `needs_reprocess`.
     pub max_failed_requests_in_a_row: u32,
-    /// Counts a run read stay usable by the next runs for this many seconds
-    /// while the collection's point count is unchanged (0: always read again).
+    /// Opt-in: counts a run read stay usable by the next runs for this many
+    /// seconds while the collection's point count is unchanged (0, the
+    /// default: every run reads again; an in-place payload rewrite keeps the
+    /// point count, so nothing proves saved counts still hold).
     pub reuse_counts_secs: u64,
     /// Where those counts are kept (default: `{reports_dir}/qdrant-counts.json`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,7 +80,7 @@ impl Default for QdrantSettings {
             api_key_file: None,
             strategy: Strategy::Auto,
             max_failed_requests_in_a_row: 3,
-            reuse_counts_secs: 900,
+            reuse_counts_secs: 0,
             counts_file: None,
         }
     }

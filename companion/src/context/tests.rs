@@ -32,17 +32,23 @@ fn a_qdrant_section_or_variable_marks_qdrant_configured_for_explain() {
     let q = load_from(None, &CliOverrides::default(), &env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant")]), &search).unwrap().config;
     let e = Env::from_config(&q);
     assert_eq!(e.second_source.as_ref().map(ConceptSource::kind), Some(SourceKind::Files));
-    // Every command and the service share one memo kept in the counts file.
-    assert!(matches!(&e.concepts, ConceptSource::Qdrant { memo: Some(_), .. }));
-    let off = load_from(
+    // By default counts are reused within the process only: nothing is kept for the next run.
+    assert_eq!(q.qdrant.reuse_counts_secs, 0, "no saved counts unless opted in");
+    assert!(matches!(&e.concepts, ConceptSource::Qdrant { memo: Some(m), .. } if !m.lock().unwrap().keeps_between_runs()));
+    assert!(matches!(e.concepts.clone().for_service(), ConceptSource::Qdrant { memo: None, .. }), "the service reads afresh each tick");
+    let on = load_from(
         None,
         &CliOverrides::default(),
-        &env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant"), ("RECON_COMPANION_QDRANT__REUSE_COUNTS_SECS", "0")]),
+        &env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant"), ("RECON_COMPANION_QDRANT__REUSE_COUNTS_SECS", "900")]),
         &search,
     )
     .unwrap()
     .config;
-    assert!(matches!(off.concept_source(), ConceptSource::Qdrant { memo: None, .. }), "reuse off: every call reads Qdrant");
+    assert!(
+        matches!(on.concept_source(), ConceptSource::Qdrant { memo: Some(m), .. } if m.lock().unwrap().keeps_between_runs()),
+        "opted in: the memo is kept in the counts file"
+    );
+    assert!(matches!(on.concept_source().for_service(), ConceptSource::Qdrant { memo: Some(_), .. }), "opted in: the service keeps it too");
     assert_eq!(q.qdrant_counts_file(), PathBuf::from("/opt/recon/data/companion-reports/qdrant-counts.json"));
     assert_eq!(q.effective().qdrant.counts_file, Some(q.qdrant_counts_file()));
 }

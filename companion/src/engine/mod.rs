@@ -2,6 +2,7 @@
 //! and the status view; re-exports what the CLI, the server and explain call.
 
 pub mod backfill;
+pub mod reassess;
 pub mod reprocess;
 pub mod rollback;
 pub mod run;

@@ -131,7 +131,7 @@ pub fn decide_tie(env: &Env, channels: &Channels, cache: &CountCache, sums: &Has
 
 /// The documents whose counts the tiebreaker needs (tied ones, then the members
 /// of their non-mega channels, each once) and those channels.
-fn needed(env: &Env, channels: &Channels, cands: &[Candidate]) -> (Vec<String>, HashSet<String>) {
+pub(crate) fn needed(env: &Env, channels: &Channels, cands: &[Candidate]) -> (Vec<String>, HashSet<String>) {
     let mut wanted_channels = HashSet::new();
     let mut needed: Vec<String> = Vec::new();
     let mut seen = HashSet::new();

@@ -3,6 +3,7 @@
 
 pub mod concepts;
 pub mod db;
+pub mod freshness;
 pub mod hash;
 pub mod pyjson;
 pub mod qdrant;

@@ -1,13 +1,17 @@
 //! Qdrant counts kept between runs (a file beside the run reports) and the rule deciding whether they still describe the collection.
 //!
-//! RECON's runbook runs the backfill and the tiebreaker as separate commands.
-//! Without this file the tiebreaker would read the collection again for the
-//! channel sums; with it, the tiebreaker (and a real run after its dry run)
-//! makes one `GET /collections/{name}` and reuses what the previous run read,
-//! as long as [`check`] passes: same URL and collection, younger than
-//! `qdrant.reuse_counts_secs`, and the collection still holds the same number
-//! of points (RECON adds points when it enriches a document; it never edits a
-//! point's `domain` in place). Failed documents are never saved.
+//! Opt-in (`qdrant.reuse_counts_secs` > 0; the default 0 reads again at every
+//! run). Qdrant gives no proof that a collection is unchanged: RECON's
+//! `set_payload` (its `scripts/migrate_domains.py` relabelled legacy domains in
+//! place) rewrites a point's `domain` and keeps the collection's
+//! `points_count`, and no point carries a modification time. So saved counts
+//! are only a cache an operator chooses knowingly, e.g. for the tiebreaker
+//! right after a separate backfill; when they answer, the run's summary says
+//! how old they are (`reused counts read N s ago`, and
+//! `source_stats.saved_counts_age_secs` in `--json`). [`check`] still refuses
+//! them for another URL or collection, once older than the setting, or when
+//! the point count moved (RECON added or removed points). Failed documents are
+//! never saved. Within one process the counts are reused without this file.
 
 use std::collections::HashMap;
 use std::path::Path;

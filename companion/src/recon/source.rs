@@ -24,6 +24,9 @@ use crate::recon::qdrant::{CollectionInfo, CountsBatch, DocCounts, QdrantClient}
 use crate::recon::saved_counts::{self, Origin, SavedCounts, SavedDoc};
 use crate::support::progress::progress_bar;
 
+mod verify;
+pub use verify::{verify_qdrant, QdrantCheck};
+
 /// Qdrant counts already read, so a later pass asks Qdrant nothing twice:
 /// within this process, and (with a [`CountStore`]) in the next runs, while
 /// [`saved_counts::check`] says the collection has not changed.
@@ -51,6 +54,11 @@ pub struct CountStore {
 }
 
 impl CountMemo {
+    /// Whether the memo is kept in a file for the next runs (opt-in), not only in this process.
+    pub fn keeps_between_runs(&self) -> bool {
+        self.store.is_some()
+    }
+
     fn clear(&mut self) {
         self.scans.clear();
         self.whole_collection = false;
@@ -83,8 +91,9 @@ impl CountMemo {
         let max_age = self.store.as_ref().map(|s| s.max_age_secs).unwrap_or(u64::MAX);
         match saved_counts::still_fresh(&origin, info.points_count, saved_counts::unix_now(), max_age) {
             Ok(()) => {
-                stats.saved_counts =
-                    Some(format!("reused counts read {} s ago ({} documents)", saved_counts::unix_now().saturating_sub(origin.read_at), self.scans.len()));
+                let age = saved_counts::unix_now().saturating_sub(origin.read_at);
+                stats.saved_counts_age_secs = Some(age);
+                stats.saved_counts = Some(format!("reused counts read {age} s ago ({} documents)", self.scans.len()));
             }
             Err(why) => {
                 stats.saved_counts = Some(format!("not reused: {why}"));
@@ -149,6 +158,10 @@ pub struct SourceStats {
     /// Whether a previous run's counts were reused, or why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_counts: Option<String>,
+    /// How old the reused counts were, in seconds, when they answered (None:
+    /// nothing answered from counts read before this call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_counts_age_secs: Option<u64>,
     pub elapsed_ms: u64,
 }
 
@@ -171,6 +184,7 @@ impl SourceStats {
         if o.saved_counts.is_some() {
             self.saved_counts = o.saved_counts.clone();
         }
+        self.saved_counts_age_secs = self.saved_counts_age_secs.max(o.saved_counts_age_secs);
         self.elapsed_ms += o.elapsed_ms;
     }
 }
@@ -219,6 +233,26 @@ impl ConceptSource {
     pub fn with_memo(self) -> ConceptSource {
         match self {
             ConceptSource::Qdrant { settings, memo: None } => ConceptSource::Qdrant { settings, memo: Some(Arc::default()) },
+            other => other,
+        }
+    }
+
+    /// The same source reading afresh at every call (the service between ticks, its stale checks).
+    pub fn without_memo(self) -> ConceptSource {
+        match self {
+            ConceptSource::Qdrant { settings, .. } => ConceptSource::Qdrant { settings, memo: None },
+            other => other,
+        }
+    }
+
+    /// The source a long-running service uses: an in-process memo would answer
+    /// every later tick from counts read once, so it is dropped; a memo kept
+    /// for the next runs (opted in, bounded by its age) stays.
+    pub fn for_service(self) -> ConceptSource {
+        match self {
+            ConceptSource::Qdrant { settings, memo: Some(m) } if !m.lock().unwrap_or_else(|p| p.into_inner()).keeps_between_runs() => {
+                ConceptSource::Qdrant { settings, memo: None }
+            }
             other => other,
         }
     }
@@ -431,80 +465,4 @@ fn merge(
         }
         m.whole_collection = true;
     }
-}
-
-/// What `verify-qdrant` (and `/readyz` with the Qdrant source) found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct QdrantCheck {
-    pub ok: bool,
-    pub url: String,
-    pub collection: String,
-    pub collection_found: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    pub points_count: Option<u64>,
-    pub doc_hash_indexed: bool,
-    /// What requests will cost, and the fix, when `doc_hash` has no index.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index_advice: Option<String>,
-    /// Complete PeerTube documents sampled from recon.db, and how many have points.
-    pub sampled: u64,
-    pub sample_found: u64,
-    pub sample: Vec<(String, u64)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Checks the collection exists, its size and `doc_hash` index, and that a
-/// sample of recon.db's complete PeerTube documents has points there. `ok`
-/// needs the collection and, when the sample is not empty, at least one
-/// sampled document found (otherwise the collection or the source is wrong).
-pub fn verify_qdrant(settings: &QdrantSettings, recon_db: &Path, peertube_source: &str, sample: u64) -> QdrantCheck {
-    let mut c = QdrantCheck { url: settings.url.clone(), collection: settings.collection.clone(), ..QdrantCheck::default() };
-    let hashes = match crate::recon::db::open_readonly(recon_db).and_then(|conn| crate::recon::db::sample_complete_stream(&conn, peertube_source, sample)) {
-        Ok(h) => h,
-        Err(e) => {
-            c.error = Some(format!("reading the sample from recon.db: {e}"));
-            Vec::new()
-        }
-    };
-    let client = match qdrant_client(settings) {
-        Ok(cl) => cl,
-        Err(e) => {
-            c.error = Some(e.to_string());
-            return c;
-        }
-    };
-    let res = block_on(async {
-        let info = client.collection_info().await?;
-        let batch = if hashes.is_empty() { CountsBatch::default() } else { client.counts_for(&hashes).await? };
-        Ok((info, batch))
-    });
-    match res {
-        Ok((info, batch)) => {
-            c.collection_found = true;
-            c.status = Some(info.status.clone());
-            c.points_count = info.points_count;
-            c.doc_hash_indexed = info.is_indexed("doc_hash");
-            if !c.doc_hash_indexed {
-                c.index_advice = Some(format!(
-                    "doc_hash has no payload index: every filtered request scans all {} points' payloads, so runs use one unfiltered scroll \
-                     of the whole collection instead (strategy auto). Add the index: curl -X PUT {}/collections/{}/index -H 'Content-Type: application/json' \
-                     -d '{{\"field_name\":\"doc_hash\",\"field_schema\":\"keyword\"}}'",
-                    info.points_count.map(|n| n.to_string()).unwrap_or_else(|| "the".into()),
-                    settings.url.trim_end_matches('/'),
-                    settings.collection
-                ));
-            }
-            c.sampled = hashes.len() as u64;
-            c.sample = hashes.iter().map(|h| (h.clone(), batch.counts.get(h).map(|d| d.points).unwrap_or(0))).collect();
-            c.sample_found = c.sample.iter().filter(|(_, p)| *p > 0).count() as u64;
-            if let Some((_, e)) = batch.failed.first() {
-                c.error = Some(e.clone());
-            }
-            c.ok = c.error.is_none() && (c.sampled == 0 || c.sample_found > 0);
-        }
-        Err(e) => c.error = Some(e.to_string()),
-    }
-    c
 }

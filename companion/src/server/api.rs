@@ -45,6 +45,7 @@ pub async fn stats(State(st): State<AppState>) -> ApiResult {
         "new_documents": snap.new_documents,
         "status": snap.status,
         "push": { "paused": st.is_paused(), "queued": queued, "failing": failing },
+        "stale": st.stale_view(),
         "worker": {
             "running": w.started,
             "fresh": st.worker_fresh(),

@@ -222,6 +222,8 @@ pub async fn review(State(st): State<AppState>, Extension(p): Extension<Principa
         _ if w.started => "starting".into(),
         _ => "not running".into(),
     };
+    let stale = st.stale_view();
+    let worker = format!("{worker}; stale assignments: {} (fix with assign-categories --reassess)", stale.stale);
     let worker = crate::server::http_error::escape_html(&worker);
     let query = format!("{}|{}|{}|{per_page}", channel.unwrap_or(""), domain.unwrap_or(""), q.page.unwrap_or(1));
     // The body is the same for every session: rendered once per snapshot and query.

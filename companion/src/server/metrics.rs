@@ -80,6 +80,7 @@ pub struct Metrics {
     /// Drift the last reconcile found; -1 before the first.
     pub drift_videos: Gauge,
     pub last_reconcile_timestamp: Gauge,
+    pub stale_assignments: Gauge,
     pub requests: Family<RouteLabels, Histogram, fn() -> Histogram>,
 }
 
@@ -120,6 +121,12 @@ impl Metrics {
         );
         let last_reconcile_timestamp = Gauge::default();
         registry.register("last_reconcile_timestamp_seconds", "Unix time of the last `reconcile` (0: never)", last_reconcile_timestamp.clone());
+        let stale_assignments = Gauge::default();
+        registry.register(
+            "stale_assignments",
+            "Machine-decided assignments RECON's data changed since (newer enriched_at/embedded_at, concept files, or Qdrant counts): run assign-categories --reassess",
+            stale_assignments.clone(),
+        );
         let requests = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register("http_request_duration_seconds", "HTTP request latency by route", requests.clone());
         for r in ["ok", "failed"] {
@@ -142,6 +149,7 @@ impl Metrics {
             qdrant_ready,
             drift_videos,
             last_reconcile_timestamp,
+            stale_assignments,
             requests,
         }
     }
@@ -194,6 +202,7 @@ mod tests {
         m.count_push(false, 1);
         m.set_backlog("unpushed", 5);
         m.worker_last_tick_age.set(1.5);
+        m.stale_assignments.set(4);
         m.observe_request("GET", "/peertube/review", 200, 0.002);
         let text = m.encode();
         assert!(text.contains(r#"recon_companion_documents{status="tied_manual"} 7"#), "{text}");
@@ -201,6 +210,7 @@ mod tests {
         assert!(text.contains(r#"recon_companion_pushes_total{result="failed"} 1"#), "{text}");
         assert!(text.contains(r#"recon_companion_backlog{kind="unpushed"} 5"#), "{text}");
         assert!(text.contains("recon_companion_worker_last_tick_age_seconds 1.5"), "{text}");
+        assert!(text.contains("recon_companion_stale_assignments 4"), "{text}");
         assert!(text.contains("recon_companion_http_request_duration_seconds_bucket"), "{text}");
         assert!(text.contains(r#"recon_companion_worker_ticks_total{result="error"} 0"#), "{text}");
         assert!(text.contains("recon_companion_drift_videos -1"), "{text}");

@@ -15,6 +15,7 @@ pub mod queries;
 pub mod render_cache;
 pub mod session_store;
 pub mod snapshot;
+pub mod stale;
 pub mod state;
 pub mod views;
 pub mod worker;

@@ -72,6 +72,8 @@ pub struct Inner {
     pub tiebreaker_interval: Duration,
     /// The kill switch as last read (the worker re-reads the db before pushing).
     pub paused: AtomicBool,
+    /// The stale-assignment count and the rolling re-check's place (`server::stale`).
+    pub stale: Mutex<crate::server::stale::StaleState>,
     /// Wakes the worker (after resume-push, or a manual assignment's failed push).
     pub kick: Mutex<Option<std::sync::mpsc::Sender<crate::server::worker::Msg>>>,
 }
@@ -103,7 +105,9 @@ pub fn read_pool(env: &Env, size: u32) -> Result<Pool> {
 }
 
 impl AppState {
-    pub fn new(cfg: Config, env: Env, pusher: Arc<dyn Pusher>) -> Result<AppState> {
+    pub fn new(cfg: Config, mut env: Env, pusher: Arc<dyn Pusher>) -> Result<AppState> {
+        // Every tick reads what it needs afresh (no stale answers across ticks).
+        env.concepts = env.concepts.for_service();
         let pool = read_pool(&env, 4)?;
         let (retry, paused) = match pool.get() {
             Ok(conn) if crate::recon::db::migration_state(&conn).map(|s| s.companion_tables).unwrap_or(false) => {
@@ -138,6 +142,7 @@ impl AppState {
             poll_interval,
             tiebreaker_interval,
             paused: AtomicBool::new(paused),
+            stale: Mutex::default(),
             kick: Mutex::new(None),
         })))
     }

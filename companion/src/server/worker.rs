@@ -84,6 +84,7 @@ fn run(st: AppState, rx: mpsc::Receiver<Msg>) {
         let started = Instant::now();
         let res = tick(&st);
         record(&st, &res, started);
+        crate::server::stale::check(&st);
         match rx.recv_timeout(st.poll_interval) {
             Ok(Msg::Kick) | Err(RecvTimeoutError::Timeout) => {}
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,

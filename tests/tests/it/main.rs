@@ -16,6 +16,8 @@ mod push_db;
 mod pyjson_differential;
 mod qdrant_client;
 mod qdrant_source;
+mod reassess;
+mod reassess_qdrant;
 mod server_browser;
 mod server_http;
 mod server_qdrant;

@@ -270,7 +270,8 @@ async fn with_a_memo_the_tiebreaker_after_a_whole_collection_scroll_asks_nothing
     let w = World::new(600, 14, StandInConfig::default()).await;
     // Reference: separate runs, no memo.
     let plain = w.copy_db("plain.db");
-    let env = w.env(&plain, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::ScrollAll);
+    let mut env = w.env(&plain, SourceKind::Qdrant, |c| c.qdrant.strategy = Strategy::ScrollAll);
+    env.concepts = env.concepts.without_memo();
     let cold = blocking(move || {
         companion::engine::backfill(&env, None, false).expect("backfill");
         companion::engine::tiebreaker(&env, None, false).expect("tiebreaker")
