@@ -45,6 +45,7 @@ fn main() {
     }
 }
 
+#[path = "qdrant_source/real.rs"]
 mod real;
 
 async fn bench() {

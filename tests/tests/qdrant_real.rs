@@ -306,13 +306,14 @@ async fn the_worker_tick_on_a_real_qdrant_reads_only_the_new_documents() {
         let cost = blocking(move || e2.counts(&f2, "cost").expect("counts")).await.stats;
         // One collection check and one filtered scroll, index or not.
         assert_eq!((cost.requests, cost.strategy.as_deref()), (2, Some("filtered")), "{cost:?}");
+        let d2 = db.clone();
         let tick = blocking(move || {
-            let st = companion::server::state::AppState::new(cfg, env, testkit_pusher(&db)).expect("state");
+            let st = companion::server::state::AppState::new(cfg, env, testkit_pusher(&d2)).expect("state");
             companion::server::worker::tick(&st).expect("tick")
         })
         .await;
         assert_eq!(tick.assigned, 5, "{tick:?}");
-        assert_eq!(rows(&real.dir.path().join("w.db")), done, "the tick wrote what the backfill had");
+        assert_eq!(rows(&db), done, "the tick wrote what the backfill had");
         eprintln!("tick of 5 new documents, doc_hash indexed {indexed}: {} requests, {:.4} s of Qdrant time", cost.requests, cost.server_seconds);
     }
 }
@@ -326,7 +327,7 @@ struct NoPush;
 
 impl Pusher for NoPush {
     fn push(&self, hashes: &[String]) -> companion::error::Result<Vec<PushResult>> {
-        Ok(hashes.iter().map(|h| PushResult::failed(h, "no PeerTube in this test".into(), false)).collect())
+        Ok(hashes.iter().map(|h| PushResult::failed(h, "no PeerTube in this test", false)).collect())
     }
     fn check(&self) -> companion::error::Result<String> {
         Ok("no PeerTube in this test".into())

@@ -445,4 +445,5 @@ mod tests;
 
 use http::*;
 use page::*;
+#[cfg(test)]
 use scroll::*;

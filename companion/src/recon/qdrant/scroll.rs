@@ -269,6 +269,10 @@ impl<F: Future> JoinAll<F> {
     }
 }
 
+// The outputs are never pinned (only the boxed futures are polled), so
+// moving a `JoinAll` is sound whatever they are.
+impl<F: Future> Unpin for JoinAll<F> {}
+
 impl<F: Future> Future for JoinAll<F> {
     type Output = Vec<F::Output>;
 
