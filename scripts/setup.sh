@@ -67,4 +67,16 @@ for d in plugin-js tests/browser; do
     fi
   fi
 done
+# --- Qdrant server for the real-server tests -----------------------------------
+# Tests start a real Qdrant in a temp dir (testkit/src/qdrant_server.rs), found as
+# QDRANT_BIN, then ../shared/qdrant/qdrant beside the checkout, then `qdrant` on PATH.
+if [ -n "${QDRANT_BIN:-}" ] && [ -x "$QDRANT_BIN" ]; then
+  log "qdrant: $QDRANT_BIN (QDRANT_BIN)"
+elif [ -x ../shared/qdrant/qdrant ]; then
+  log "qdrant: $(cd ../shared/qdrant && pwd)/qdrant"
+elif command -v qdrant >/dev/null; then
+  log "qdrant: $(command -v qdrant) (PATH)"
+else
+  log "qdrant: NOT FOUND - the real-server tests will fail; set QDRANT_BIN=/path/to/qdrant (1.19) or put it at ../shared/qdrant/qdrant"
+fi
 log "ready"

@@ -1,9 +1,30 @@
 //! The assignment rules (pass 1, channel tiebreaker, mega-channel, fallback) as
 //! pure functions over domain counts: no files, no database.
 
-use crate::recon::pyjson::Counts;
 use serde::Serialize;
 use shared_constants::{COUNT, DOMAINS};
+
+/// Per-label counts; index = category id - 100.
+///
+/// `u64`, and every addition saturating (`add_counts`, `total`): one window
+/// file needs ~43 GB of `"Medical",` to pass `u32::MAX` labels (8.6 GB of `0,`
+/// for `items`), but a document sums its files and a channel its documents, and
+/// hostile input must never wrap. No real input reaches 2^64, so a saturated
+/// `u64` never stands in for a real count and ties stay exact, which a
+/// saturating `u32` could not promise.
+pub type Counts = [u64; COUNT];
+
+/// Adds `from` into `into`, saturating per label (never wraps).
+pub fn add_counts(into: &mut Counts, from: &Counts) {
+    for (t, c) in into.iter_mut().zip(from) {
+        *t = t.saturating_add(*c);
+    }
+}
+
+/// The sum of all labels' counts, saturating (never wraps).
+pub fn total(c: &Counts) -> u64 {
+    c.iter().fold(0u64, |a, &n| a.saturating_add(n))
+}
 
 /// Values of `documents.recon_domain_status`. Serialized exactly as stored
 /// (`as_str`): serde's snake_case alone would write `tied_pass2`.
@@ -170,7 +191,7 @@ pub fn is_mega(channel: Option<&str>, rows: u64, threshold: u64, skip: &[String]
 
 /// Share of the top domain and its margin over the runner-up (for spot checks).
 pub fn margin(counts: &Counts, domain: usize) -> (f64, u64) {
-    let total = crate::recon::pyjson::total(counts);
+    let total = total(counts);
     let own = counts[domain];
     let runner_up = (0..COUNT).filter(|&i| i != domain).map(|i| counts[i]).max().unwrap_or(0);
     let share = if total == 0 { 0.0 } else { own as f64 / total as f64 };

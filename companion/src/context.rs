@@ -3,12 +3,16 @@
 //! `server` both build one; nothing here knows about flags.
 
 use crate::assign::Status;
+use crate::config::SourceKind;
 use crate::config::{Config, Transport};
 use crate::error::{Error, Result};
 use crate::recon::concepts::DocScan;
-use crate::recon::source::{ConceptSource, SourceCounts, SourceKind};
+use crate::recon::source::{ConceptSource, CountStore, SourceCounts};
 use std::io::IsTerminal;
 use std::path::PathBuf;
+
+#[cfg(test)]
+mod tests;
 
 /// The config plus its derived environment.
 #[derive(Debug, Clone)]
@@ -32,6 +36,30 @@ impl Context {
 /// A small runtime for the synchronous commands that talk to PeerTube.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Other(format!("tokio runtime: {e}")))
+}
+
+/// The live concept sources a config describes (built here, above both `config` and `recon`).
+impl Config {
+    /// The configured concept source.
+    /// Qdrant counts are kept for the next runs (see `recon::saved_counts`).
+    pub fn concept_source(&self) -> ConceptSource {
+        match self.source_of(self.concept_source) {
+            ConceptSource::Qdrant { settings, .. } if settings.reuse_counts_secs > 0 => {
+                let store = CountStore { path: self.qdrant_counts_file(), max_age_secs: settings.reuse_counts_secs };
+                ConceptSource::Qdrant { settings, memo: None }.with_saved_counts(store)
+            }
+            other => other,
+        }
+    }
+
+    /// A given kind of source with this config's settings, reading fresh
+    /// counts every time (`compare-sources`, and `explain`'s second source).
+    pub fn source_of(&self, kind: SourceKind) -> ConceptSource {
+        match kind {
+            SourceKind::Files => ConceptSource::Files,
+            SourceKind::Qdrant => ConceptSource::Qdrant { settings: self.qdrant.clone(), memo: None },
+        }
+    }
 }
 
 /// Where and how the engine works.

@@ -1,9 +1,10 @@
 //! recon-companion: assigns RECON knowledge domains to PeerTube videos, pushes them
 //! to PeerTube, and can undo every change it makes.
 //!
-//! Layers point down only: `cli` (flags) → `server` (HTTP) → operations
-//! (`engine`, `peertube`, `explain`) → `recon` (RECON's database and concept
-//! sources) → `assign` (pure rules) → `shared_constants`. See docs/architecture.md.
+//! Modules use only the layers below them: `cli` → `server`, `demo` → `explain`
+//! → `engine`, `peertube` → `journal` → `context` → `recon` → `assign`, `config`
+//! → `output`, `support` → `error` (checked by tests/tests/it/layers.rs; see
+//! docs/architecture.md).
 
 pub mod assign;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod explain;
+pub mod journal;
 pub mod output;
 pub mod peertube;
 pub mod recon;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use companion::config::Config;
 use companion::context::Env;
 use companion::demo::{self, DemoSpec};
-use companion::recon::source::SourceKind;
+use companion::config::SourceKind;
 use serde_json::{json, Value};
 use shared_constants::DOMAINS;
 

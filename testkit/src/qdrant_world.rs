@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use companion::config::Config;
+use companion::config::SourceKind;
 use companion::context::Env;
 use companion::demo::{self, DemoSpec};
-use companion::recon::source::SourceKind;
 use rusqlite::Connection;
 
 use crate::qdrant::{QdrantStandIn, StandInConfig};

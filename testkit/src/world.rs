@@ -9,7 +9,7 @@ use companion::config::Config;
 use companion::config::Transport;
 use companion::context::Context;
 use companion::context::Env;
-use companion::engine::journal::{self, Entry};
+use companion::journal::{self, Entry};
 use companion::peertube::video_id::VideoUuid;
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -24,10 +24,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use companion::assign::Status;
+use companion::config::qdrant::Strategy;
+use companion::config::SourceKind;
 use companion::demo::DemoSpec;
 use companion::engine::PassSummary;
-use companion::recon::qdrant::{QdrantClient, Strategy};
-use companion::recon::source::SourceKind;
+use companion::recon::qdrant::QdrantClient;
 use testkit::qdrant::StandInConfig;
 use testkit::qdrant_world::QdrantWorld;
 

@@ -2,9 +2,9 @@
 //! revert them (after exporting the journal).
 
 use super::Ctx;
-use crate::engine::journal;
 use crate::error::DbContext;
 use crate::error::{Error, Result};
+use crate::journal;
 use crate::output;
 use crate::recon::db as recondb;
 use serde_json::json;
@@ -35,7 +35,7 @@ pub fn migrate(ctx: &Ctx, check: bool) -> Result<i32> {
         return Ok(if st.ok() { 0 } else { 1 });
     }
     let mut conn = recondb::open(&ctx.env.recon_db)?;
-    let _lock = crate::engine::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion migrate")?;
+    let _lock = crate::journal::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion migrate")?;
     let applied = recondb::migrate(&mut conn)?;
     let st = recondb::migration_state(&conn)?;
     if ctx.json {
@@ -54,7 +54,7 @@ pub fn migrate(ctx: &Ctx, check: bool) -> Result<i32> {
 /// to the reports dir, and only then drops the index and the four columns.
 pub fn revert(ctx: &Ctx, dry_run: bool) -> Result<i32> {
     let mut conn = if dry_run { recondb::open_readonly(&ctx.env.recon_db)? } else { recondb::open(&ctx.env.recon_db)? };
-    let _lock = crate::engine::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion migrate --revert")?;
+    let _lock = crate::journal::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion migrate --revert")?;
     let plan = recondb::revert_plan(&conn)?;
     let tables = recondb::migration_state(&conn)?.companion_tables;
     let (runs, entries) = if tables { export_counts(&conn)? } else { (0, 0) };

@@ -2,8 +2,9 @@
 
 use super::Ctx;
 use crate::config::Transport;
-use crate::engine::{journal, rollback};
+use crate::engine::rollback;
 use crate::error::Result;
+use crate::journal;
 use crate::output;
 use crate::recon::db as recondb;
 use serde_json::json;

@@ -12,7 +12,7 @@ use std::io::{BufRead, IsTerminal};
 pub fn set_push_paused(ctx: &Ctx, paused: bool) -> Result<i32> {
     let mut conn = recondb::open(&ctx.env.recon_db)?;
     if !recondb::migration_state(&conn)?.companion_tables {
-        let _lock = crate::engine::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion pause-push (migration)")?;
+        let _lock = crate::journal::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion pause-push (migration)")?;
         recondb::ensure_migrated(&mut conn)?;
     }
     pause::set(&conn, paused)?;

@@ -2,10 +2,11 @@
 
 use super::Ctx;
 use crate::assign::{self, Outcome, Status};
+use crate::config::SourceKind;
 use crate::error::Result;
 use crate::output;
 use crate::recon::db as recondb;
-use crate::recon::source::{verify_qdrant, SourceKind};
+use crate::recon::source::verify_qdrant;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -170,7 +171,7 @@ pub fn compare_sources_cmd(ctx: &Ctx, limit: Option<u64>, show: usize) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recon::pyjson::Counts;
+    use crate::assign::Counts;
 
     fn o(pairs: &[(usize, u64)], none: Status) -> Outcome {
         let mut c = Counts::default();

@@ -5,6 +5,7 @@
 
 mod env;
 mod mask;
+pub mod qdrant;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -19,8 +20,7 @@ use figment::{Figment, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::recon::qdrant::QdrantSettings;
-use crate::recon::source::{ConceptSource, CountStore, SourceKind};
+use qdrant::QdrantSettings;
 
 use env::EnvVars;
 
@@ -423,27 +423,6 @@ impl Config {
         }
     }
 
-    /// The configured concept source.
-    /// Qdrant counts are kept for the next runs (see `recon::saved_counts`).
-    pub fn concept_source(&self) -> ConceptSource {
-        match self.source_of(self.concept_source) {
-            ConceptSource::Qdrant { settings, .. } if settings.reuse_counts_secs > 0 => {
-                let store = CountStore { path: self.qdrant_counts_file(), max_age_secs: settings.reuse_counts_secs };
-                ConceptSource::Qdrant { settings, memo: None }.with_saved_counts(store)
-            }
-            other => other,
-        }
-    }
-
-    /// A given kind of source with this config's settings, reading fresh
-    /// counts every time (`compare-sources`, and `explain`'s second source).
-    pub fn source_of(&self, kind: SourceKind) -> ConceptSource {
-        match kind {
-            SourceKind::Files => ConceptSource::Files,
-            SourceKind::Qdrant => ConceptSource::Qdrant { settings: self.qdrant.clone(), memo: None },
-        }
-    }
-
     /// Where Qdrant counts are kept between runs.
     pub fn qdrant_counts_file(&self) -> PathBuf {
         self.qdrant.counts_file.clone().unwrap_or_else(|| self.reports_dir.join("qdrant-counts.json"))
@@ -456,6 +435,26 @@ impl Config {
         c.peertube.token_cache = Some(self.token_cache());
         c.qdrant.counts_file = Some(self.qdrant_counts_file());
         c
+    }
+}
+
+/// `concept_source` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// `{concepts_dir}/{hash}/window_*.json` (the demo's, and RECON's before 3b37d96).
+    #[default]
+    Files,
+    /// Payloads of RECON's Qdrant collection (RECON since 3b37d96).
+    Qdrant,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Files => "files",
+            SourceKind::Qdrant => "qdrant",
+        }
     }
 }
 
@@ -475,4 +474,10 @@ pub fn read_secret(env_name: &str, file: Option<&Path>) -> Result<Option<String>
         return Err(Error::Config(format!("secret file {} is empty", path.display())));
     }
     Ok(Some(text.to_string()))
+}
+
+/// An address or a CIDR network of `server.trusted_proxies`.
+pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }

@@ -48,7 +48,7 @@ impl Config {
         at_least_one("server.tiebreaker_interval_secs", sv.tiebreaker_interval_secs)?;
         check_url("server.public_url", &sv.public_url, &["http", "https"])?;
         for p in &sv.trusted_proxies {
-            if crate::server::auth::parse_net(p).is_none() {
+            if super::parse_net(p).is_none() {
                 return Err(format!("server.trusted_proxies: not an address or CIDR network: {p:?}"));
             }
         }

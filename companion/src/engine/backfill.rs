@@ -3,10 +3,10 @@
 use super::run::{abort_pass, finish_pass, open_for, Change};
 use super::summary::{percentages, PassSummary};
 use crate::assign;
+use crate::config::SourceKind;
 use crate::context::Env;
 use crate::error::Result;
 use crate::recon::db as recondb;
-use crate::recon::source::SourceKind;
 use std::time::Instant;
 
 /// Pass 1 over the backfill selection. Dry runs open the db read-only and work on

@@ -2,9 +2,6 @@
 //! and the status view; re-exports what the CLI, the server and explain call.
 
 pub mod backfill;
-pub mod journal;
-pub mod lock;
-pub mod report;
 pub mod reprocess;
 pub mod rollback;
 pub mod run;
@@ -15,7 +12,7 @@ pub mod tiebreaker;
 pub use crate::recon::db::sql_to_json;
 pub use backfill::backfill;
 pub use reprocess::{reprocess, ReprocessItem, ReprocessSummary, RESET_COLUMNS};
-pub use run::{Change, Run};
+pub use run::Change;
 pub use status::{status, StatusView};
 pub use summary::{PassSummary, Percentages, Tally};
 pub use tiebreaker::{channel_sums, decide_tie, tiebreaker, Channels, CountCache};

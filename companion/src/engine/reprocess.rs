@@ -1,13 +1,13 @@
 //! `--reprocess-missing`: quarantine (never delete) each `needs_reprocess` document's concept dir, reset and re-queue it.
 
-use super::journal::{self, EntryState, Kind};
 use super::run::open_for;
+use crate::config::SourceKind;
 use crate::context::Env;
 use crate::error::DbContext;
 use crate::error::{Error, Result};
+use crate::journal::{self, EntryState, Kind};
 use crate::recon::concepts;
 use crate::recon::db as recondb;
-use crate::recon::source::SourceKind;
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -3,10 +3,12 @@
 //! A row that changed again since the run is refused unless `force`.
 
 use crate::context::Env;
-use crate::engine::journal::{self, Entry, EntryState, Kind};
-use crate::engine::{sql_to_json, Run};
+use crate::engine::sql_to_json;
 use crate::error::DbContext;
 use crate::error::{Error, Result};
+use crate::journal::rollback::VideoRestorer;
+use crate::journal::run::Run;
+use crate::journal::{self, Entry, EntryState, Kind};
 use crate::recon::db as recondb;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
@@ -15,21 +17,6 @@ use serde_json::{json, Value};
 /// Columns a rollback may write, per table: journal contents are data, never SQL.
 const DOCUMENT_COLUMNS: [&str; 11] = crate::engine::RESET_COLUMNS;
 const CATALOGUE_COLUMNS: [&str; 1] = ["status"];
-
-/// Restores PeerTube categories for a run's `video` entries (implemented by the push transports).
-pub trait VideoRestorer {
-    /// Puts each entry's `old` category back; returns (restored, conflicts, failed) with messages.
-    fn restore(&mut self, entries: &[Entry], force: bool, dry_run: bool) -> Result<VideoRestore>;
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct VideoRestore {
-    pub restored: u64,
-    pub conflicts: Vec<String>,
-    pub failed: Vec<String>,
-    /// Journal entries of the rollback run itself (kind video): (key, old, new).
-    pub changes: Vec<(String, Value, Value)>,
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RollbackSummary {

@@ -2,12 +2,12 @@
 
 use super::run::{abort_pass, finish_pass, open_for, Change};
 use super::summary::{percentages, PassSummary};
+use crate::assign::Counts;
 use crate::assign::{self, ChannelView, Outcome, Status};
 use crate::context::Env;
 use crate::error::Result;
 use crate::recon::concepts::DocScan;
 use crate::recon::db::{self as recondb, Candidate};
-use crate::recon::pyjson::{self, Counts};
 use crate::recon::source::SourceStats;
 use rusqlite::Connection;
 use shared_constants::COUNT;
@@ -74,7 +74,7 @@ impl CountCache {
                 continue;
             }
             if let Some(c) = self.totals(m) {
-                pyjson::add_counts(&mut sum, c);
+                assign::add_counts(&mut sum, c);
             }
         }
         sum

@@ -3,18 +3,17 @@
 //! detail, and whether the stored result is stale.
 
 use super::model::{Contributor, Decided, DomainCount, Explanation, HistoryEntry, SkippedFile, Staleness, Stored, TieDetail, WindowCounts};
-use super::model::{SourceComparison, SourceRow, SourceSide};
+use super::sources::source_comparison;
 use super::target::{parse_target, resolve};
+use crate::assign::Counts;
 use crate::assign::{self, Outcome, Rule, Status};
 use crate::context::Env;
-use crate::engine::journal::{self, Kind};
 use crate::engine::{self, Channels, CountCache};
 use crate::error::{Error, Result};
+use crate::journal::{self, Kind};
 use crate::output::pct;
 use crate::recon::concepts::{self, DocScan, SkipReason};
 use crate::recon::db::{self as recondb, Candidate, DocumentView};
-use crate::recon::pyjson::Counts;
-use crate::recon::source::{ConceptSource, SourceKind};
 use rusqlite::Connection;
 use shared_constants::{COUNT, DOMAINS};
 use std::collections::{HashMap, HashSet};
@@ -295,7 +294,7 @@ fn tie_detail(w: &Work<'_>, hash: &str, channel: Option<&str>, doc: &Counts, o: 
 
 fn reason(scan: &DocScan, skipped_files: usize, outcome: &Outcome, tie: Option<&TieDetail>) -> String {
     let totals = &scan.totals;
-    let total = crate::recon::pyjson::total(totals);
+    let total = crate::assign::total(totals);
     match outcome.rule {
         Rule::NoValidDomain if scan.bad_hash => {
             "The hash is not one safe path component (1 to 128 ASCII letters and digits), so its concept dir is never read: no valid domain (needs_reprocess)."
@@ -389,7 +388,7 @@ pub(super) fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> 
                     file: win.name.clone(),
                     items: fc.items,
                     counts: nonzero(&fc.counts),
-                    counted: crate::recon::pyjson::total(&fc.counts),
+                    counted: crate::assign::total(&fc.counts),
                     non_object_items: fc.non_objects,
                     no_valid_domain_items: fc.no_valid_domain,
                 });
@@ -431,43 +430,6 @@ pub(super) fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> 
         history: history(w.conn, hash)?,
         sources: source_comparison(&w.env, hash, &scan),
     })
-}
-
-/// Both sources side by side when both are configured (see
-/// [`Env::second_source`]); the files side only when a concepts dir is on
-/// disk. `configured_scan` is the document's scan from the configured source
-/// (not asked twice).
-pub(super) fn source_comparison(env: &Env, hash: &str, configured_scan: &DocScan) -> Option<SourceComparison> {
-    let other = env.second_source.as_ref()?;
-    if !env.concepts_dir.is_dir() {
-        return None;
-    }
-    let other_scan = other.scan_docs(&env.concepts_dir, &[hash.to_string()]).into_iter().next().unwrap_or_default();
-    Some(match env.concepts.kind() {
-        SourceKind::Qdrant => compare_scans(&other_scan, configured_scan, SourceKind::Qdrant),
-        SourceKind::Files => compare_scans(configured_scan, &other_scan, SourceKind::Files),
-    })
-}
-
-/// The comparison of a files scan and a Qdrant scan of one document.
-pub(super) fn compare_scans(files: &DocScan, qdrant: &DocScan, configured: SourceKind) -> SourceComparison {
-    let side = |source: &'static str, s: &DocScan, no_counts: Status| {
-        let p1 = assign::pass1_as(s.dir_found.then_some(&s.totals), no_counts);
-        SourceSide { source, found: s.dir_found, points: s.points, total: s.totals.iter().sum(), pass1: Decided::from(&p1), error: s.failed.clone() }
-    };
-    let rows: Vec<SourceRow> = (0..COUNT)
-        .filter(|&i| files.totals[i] > 0 || qdrant.totals[i] > 0)
-        .map(|i| SourceRow { id: DOMAINS[i].id, domain: DOMAINS[i].label, files: files.totals[i], qdrant: qdrant.totals[i] })
-        .collect();
-    let (f, q) = (side("files", files, ConceptSource::Files.no_counts_status()), side("qdrant", qdrant, Status::NoConcepts));
-    SourceComparison {
-        configured: configured.as_str(),
-        counts_agree: rows.iter().all(|r| r.files == r.qdrant),
-        pass1_agrees: f.pass1.status == q.pass1.status && f.pass1.domain == q.pass1.domain,
-        rows,
-        files: f,
-        qdrant: q,
-    }
 }
 
 /// Explains one document: `target` is a hash, a PeerTube video uuid (36 or 22

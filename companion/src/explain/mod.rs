@@ -3,6 +3,7 @@
 mod compute;
 mod model;
 mod render;
+mod sources;
 mod spot_check;
 mod target;
 

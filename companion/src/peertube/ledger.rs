@@ -2,8 +2,8 @@
 //! entries around every PeerTube write — `pending` before it, then `applied`
 //! together with `peertube_category_pushed_at` in one transaction.
 
-use crate::engine::journal::{EntryState, Kind};
 use crate::error::Result;
+use crate::journal::{EntryState, Kind};
 use crate::peertube::video_id::{self, PathProblem, VideoUuid};
 use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::{params, Connection};
@@ -140,8 +140,8 @@ pub enum DocMark {
     ChangedMeanwhile,
 }
 
-use crate::engine::journal::{record, set_state};
 use crate::error::DbContext;
+use crate::journal::{record, set_state};
 
 /// Journal writer of one run.
 pub struct Ledger {

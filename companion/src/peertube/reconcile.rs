@@ -4,10 +4,10 @@
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
-use crate::engine::journal::{self, EntryState, Kind};
-use crate::engine::Run;
 use crate::error::DbContext;
 use crate::error::{Error, Result};
+use crate::journal::run::Run;
+use crate::journal::{self, EntryState, Kind};
 use crate::peertube::db::{PgVideos, VideoRow};
 use crate::peertube::ledger::{self, PushDoc};
 use crate::peertube::push::{self as pusher, Job, PushOptions, PushSummary};

@@ -1,9 +1,9 @@
 //! Rolling PeerTube back: puts each journaled video's previous category back through the transport the run used (unless told otherwise), only where PeerTube still holds what the run wrote (unless forced); pending entries of a killed run are resolved from PeerTube's current value.
 
 use crate::config::{Config, Transport};
-use crate::engine::journal::Entry;
-use crate::engine::rollback::{VideoRestore, VideoRestorer};
 use crate::error::{Error, Result};
+use crate::journal::rollback::{VideoRestore, VideoRestorer};
+use crate::journal::Entry;
 use crate::peertube::api::{ApiClient, ApiError};
 use crate::peertube::db::PgVideos;
 use crate::peertube::ledger::category_of;
@@ -193,12 +193,12 @@ pub fn restorer(cfg: &Config, transport: Transport) -> Result<Option<Box<dyn Vid
 /// arguments (`{"transport": "db"}`), and every video entry records it in its
 /// values; `None` when the run wrote no video.
 pub fn run_transport(conn: &rusqlite::Connection, run_id: &str) -> Result<Option<Transport>> {
-    let run = crate::engine::journal::get_run(conn, run_id)?;
+    let run = crate::journal::get_run(conn, run_id)?;
     if let Some(t) = run.args.get("transport").and_then(serde_json::Value::as_str).and_then(|t| t.parse().ok()) {
         return Ok(Some(t));
     }
     let mut seen = None;
-    for e in crate::engine::journal::entries(conn, run_id)?.iter().filter(|e| e.kind == crate::engine::journal::Kind::Video) {
+    for e in crate::journal::entries(conn, run_id)?.iter().filter(|e| e.kind == crate::journal::Kind::Video) {
         let t = e.new.get("transport").or_else(|| e.old.get("transport")).and_then(serde_json::Value::as_str).and_then(|t| t.parse::<Transport>().ok());
         match (seen, t) {
             // A run that used both restores through the API, which checks everything.
@@ -223,7 +223,7 @@ pub fn restorer_for_run(cfg: &Config, conn: &rusqlite::Connection, run_id: &str,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::journal::{EntryState, Kind};
+    use crate::journal::{EntryState, Kind};
 
     fn entry(id: i64, key: &str, old: Option<i64>, new: Option<i64>) -> Entry {
         Entry {

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::assign::{self, Counts};
 use crate::error::Error;
-use crate::recon::pyjson::{self, Counts, FileCounts, Invalid};
+use crate::recon::pyjson::{FileCounts, Invalid};
 
 pub use crate::recon::hash::is_valid_hash;
 
@@ -69,7 +70,7 @@ pub struct DocScan {
 impl DocScan {
     /// Sum of all valid-label counts (0 → `needs_reprocess`).
     pub fn total(&self) -> u64 {
-        pyjson::total(&self.totals)
+        assign::total(&self.totals)
     }
 
     /// What was skipped in this document, by kind.
@@ -169,7 +170,7 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
             Err(err) => Err(SkipReason::Unreadable(err.to_string())),
         };
         if let Ok(fc) = &result {
-            pyjson::add_counts(&mut scan.totals, &fc.counts);
+            assign::add_counts(&mut scan.totals, &fc.counts);
         }
         scan.windows.push(WindowScan { name: name.to_string_lossy().into_owned(), result });
     }

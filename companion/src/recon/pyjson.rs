@@ -22,29 +22,8 @@
 //! a shared generic loop would cost the speed the scanner exists for. The
 //! `duplicates` pairs inside this file are these deliberate mirrors.
 
+use crate::assign::{add_counts, Counts};
 use shared_constants::{COUNT, DOMAINS};
-
-/// Per-label counts; index = category id - 100.
-///
-/// `u64`, and every addition saturating (`add_counts`, `total`): one window
-/// file needs ~43 GB of `"Medical",` to pass `u32::MAX` labels (8.6 GB of `0,`
-/// for `items`), but a document sums its files and a channel its documents, and
-/// hostile input must never wrap. No real input reaches 2^64, so a saturated
-/// `u64` never stands in for a real count and ties stay exact, which a
-/// saturating `u32` could not promise.
-pub type Counts = [u64; COUNT];
-
-/// Adds `from` into `into`, saturating per label (never wraps).
-pub fn add_counts(into: &mut Counts, from: &Counts) {
-    for (t, c) in into.iter_mut().zip(from) {
-        *t = t.saturating_add(*c);
-    }
-}
-
-/// The sum of all labels' counts, saturating (never wraps).
-pub fn total(c: &Counts) -> u64 {
-    c.iter().fold(0u64, |a, &n| a.saturating_add(n))
-}
 
 /// What one valid window file contributes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -574,6 +553,7 @@ fn hex_val(h: u8) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assign::total;
 
     fn idx(label: &str) -> usize {
         shared_constants::index_of_label(label).expect("test label")

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::assign::Counts;
 use crate::error::{Error, Result};
-use crate::recon::pyjson::Counts;
 
 /// Version of the file layout; another version is ignored (read again).
 pub const FORMAT: u32 = 1;

@@ -13,34 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::assign::Status;
+use crate::config::qdrant::{QdrantSettings, Strategy};
+use crate::config::SourceKind;
 use crate::error::{Error, Result};
 use crate::recon::concepts::{self, DocScan};
-use crate::recon::qdrant::{CollectionInfo, CountsBatch, DocCounts, QdrantClient, QdrantSettings, Strategy};
+use crate::recon::qdrant::{CollectionInfo, CountsBatch, DocCounts, QdrantClient};
 use crate::recon::saved_counts::{self, Origin, SavedCounts, SavedDoc};
 use crate::support::progress::progress_bar;
-
-/// `concept_source` in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    /// `{concepts_dir}/{hash}/window_*.json` (the demo's, and RECON's before 3b37d96).
-    #[default]
-    Files,
-    /// Payloads of RECON's Qdrant collection (RECON since 3b37d96).
-    Qdrant,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Files => "files",
-            SourceKind::Qdrant => "qdrant",
-        }
-    }
-}
 
 /// Qdrant counts already read, so a later pass asks Qdrant nothing twice:
 /// within this process, and (with a [`CountStore`]) in the next runs, while

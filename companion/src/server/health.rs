@@ -2,8 +2,8 @@
 //! and Qdrant with `concept_source = "qdrant"` — each state in the body, 503
 //! unless all hold; the details only for a session or a caller token) and /metrics.
 
+use crate::config::qdrant::QdrantSettings;
 use crate::recon::db as recondb;
-use crate::recon::qdrant::QdrantSettings;
 use crate::recon::source::{verify_qdrant, ConceptSource, QdrantCheck};
 use crate::server::auth;
 use crate::server::state::{AppState, PEERTUBE_CHECK_EVERY};

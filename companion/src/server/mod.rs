@@ -170,7 +170,7 @@ fn migrate_at_start(ctx: &Context) -> Result<()> {
     if recondb::migration_state(&conn)?.ok() {
         return Ok(());
     }
-    match crate::engine::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion serve (migration)") {
+    match crate::journal::lock::WriterLock::acquire(&ctx.env.recon_db, "recon-companion serve (migration)") {
         Ok(_lock) => {
             let applied = recondb::ensure_migrated(&mut conn)?;
             tracing::warn!(?applied, "applied the migration at start-up");

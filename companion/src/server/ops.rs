@@ -1,10 +1,11 @@
 //! What the dashboard and the API do, shared by both: validate input, assign by
 //! hand, pause pushes, roll back, explain. Handlers only translate HTTP.
 
-use crate::engine::journal::{self, RunRow};
-use crate::engine::rollback::{self, RollbackSummary, VideoRestore, VideoRestorer};
-use crate::engine::Run;
+use crate::engine::rollback::{self, RollbackSummary};
 use crate::error::{Error, Result};
+use crate::journal::rollback::{VideoRestore, VideoRestorer};
+use crate::journal::run::Run;
+use crate::journal::{self, RunRow};
 use crate::recon::concepts;
 use crate::recon::db as recondb;
 use crate::server::pause;

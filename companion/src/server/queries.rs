@@ -3,8 +3,8 @@
 //! engine write, in short transactions).
 
 use crate::assign::{Outcome, Status};
-use crate::engine::journal::{self, EntryState, Kind};
 use crate::error::{DbContext, Error, Result};
+use crate::journal::{self, EntryState, Kind};
 use crate::peertube::ledger::PushDoc;
 use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::Connection;

@@ -3,12 +3,12 @@
 //! backlogs. Requests read it without touching SQLite or concept files; it is
 //! rebuilt in the background when older than its TTL, and at once after a write.
 
+use crate::assign::Counts;
 use crate::assign::{self, Status};
 use crate::context::Env;
 use crate::engine::{self, StatusView};
 use crate::error::Result;
 use crate::recon::db as recondb;
-use crate::recon::pyjson::Counts;
 use crate::server::queries;
 use serde::Serialize;
 use shared_constants::{COUNT, DOMAINS};

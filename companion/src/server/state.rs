@@ -118,7 +118,7 @@ impl AppState {
             Duration::from_secs(cfg.server.login_window_secs.max(1)),
             cfg.server.login_max_concurrent as usize,
         );
-        let trusted_proxies = cfg.server.trusted_proxies.iter().filter_map(|p| crate::server::auth::parse_net(p)).collect();
+        let trusted_proxies = cfg.server.trusted_proxies.iter().filter_map(|p| crate::config::parse_net(p)).collect();
         Ok(AppState(Arc::new(Inner {
             templates: views::templates()?,
             sessions: crate::server::session_store::SqliteSessionStore::new(&env.recon_db),

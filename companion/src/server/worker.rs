@@ -5,8 +5,9 @@
 //! while and the tick is skipped when a CLI run holds it.
 
 use crate::assign::{self, Status};
-use crate::engine::{self, Run};
+use crate::engine;
 use crate::error::{Error, Result};
+use crate::journal::run::Run;
 use crate::recon::db as recondb;
 use crate::server::pause;
 use crate::server::queries;
@@ -175,7 +176,7 @@ pub fn tick(st: &AppState) -> Result<Tick> {
     if !recondb::migration_state(&conn)?.ok() {
         let _gate = st.writer_gate();
         let mut w = recondb::open(&env.recon_db)?;
-        match crate::engine::lock::WriterLock::acquire(&env.recon_db, "recon-companion serve (migration)") {
+        match crate::journal::lock::WriterLock::acquire(&env.recon_db, "recon-companion serve (migration)") {
             Ok(_lock) => {
                 recondb::ensure_migrated(&mut w)?;
             }

@@ -5,8 +5,8 @@ use std::time::Instant;
 use companion::assign::Status;
 use companion::demo::DemoSpec;
 use companion::engine::PassSummary;
-use companion::recon::qdrant::Strategy;
-use companion::recon::source::SourceKind;
+use companion::config::qdrant::Strategy;
+use companion::config::SourceKind;
 use testkit::qdrant_real_world::{Load, RealQdrantWorld};
 
 /// One command's repetitions.

@@ -8,8 +8,8 @@ pub use select::{plan, unique_batches};
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
-use crate::engine::Run;
 use crate::error::{Error, Result};
+use crate::journal::run::Run;
 use crate::peertube::api::ApiClient;
 use crate::peertube::ledger::{self, DocMark, Intent, Ledger, Prior, PushDoc};
 use crate::peertube::preflight;

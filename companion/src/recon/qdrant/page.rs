@@ -2,6 +2,7 @@
 //! `doc_hash` and `domain` payloads a count needs, and the counting of one point.
 
 use super::*;
+use serde::Deserialize;
 
 /// A scroll answer, parsed without building a `Value` tree: only what the
 /// counts need is kept (`status`, `time`, ids and vectors are skipped).

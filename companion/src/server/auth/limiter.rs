@@ -101,12 +101,6 @@ impl LoginLimiter {
     }
 }
 
-/// An address or a CIDR network of `server.trusted_proxies`.
-pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
-    let s = s.trim();
-    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
-}
-
 /// The client's address: the peer's, unless the peer is a trusted proxy; then
 /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy
 /// (entries further left are whatever the client chose to send).
@@ -131,6 +125,7 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[ipnet::Ip
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse_net;
 
     #[test]
     fn limiter_blocks_after_max_failures_in_window() {

@@ -8,7 +8,7 @@ mod limiter;
 mod password;
 mod redirect;
 
-pub use limiter::{client_ip, parse_net, LoginLimiter, VERIFY_QUEUE_WAIT};
+pub use limiter::{client_ip, LoginLimiter, VERIFY_QUEUE_WAIT};
 pub use password::{hash_password, hash_password_cheap, verify_password};
 pub use redirect::{is_safe_redirect, safe_next, safe_redirect, DEFAULT_PAGE};
 

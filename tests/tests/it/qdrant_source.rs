@@ -6,9 +6,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use companion::config::qdrant::Strategy;
 use companion::config::Config;
-use companion::recon::qdrant::Strategy;
-use companion::recon::source::{verify_qdrant, SourceKind};
+use companion::config::SourceKind;
+use companion::recon::source::verify_qdrant;
 use companion::Error;
 use rusqlite::Connection;
 use testkit::qdrant::{QdrantStandIn, StandInConfig};

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod server_support;
+use crate::server_support;
 
 use server_support::repo_root;
 use std::io::{Read, Write};

@@ -5,8 +5,8 @@
 
 use companion::cli::peertube as push;
 use companion::config::Transport;
-use companion::engine::journal::EntryState;
 use companion::engine::rollback;
+use companion::journal::EntryState;
 use companion::peertube::push::{self as pusher, PushOptions};
 use std::time::{Duration, Instant};
 use testkit::fixture;
@@ -53,13 +53,13 @@ fn push_all_then_rollback_restores_previous_categories() {
     assert!(!std::fs::read_to_string(&cache).unwrap().contains("test-password"), "the password is never cached");
 
     // A second push finds nothing to do but the unpushable document.
-    let run_id = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    let run_id = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
     assert_eq!(push::push_pending(&ctx, &push_args(false, None, Transport::Api)).unwrap(), 0);
     assert_eq!(w.standin.with(|i| i.put_total), 30);
 
     // Journal: per video old = previous category, new = our id.
     let entries = w.entries(&run_id);
-    let videos: Vec<_> = entries.iter().filter(|e| e.kind == companion::engine::journal::Kind::Video).collect();
+    let videos: Vec<_> = entries.iter().filter(|e| e.kind == companion::journal::Kind::Video).collect();
     assert_eq!(videos.len(), 30);
     for (i, d) in w.docs.iter().enumerate() {
         let e = videos.iter().find(|e| e.key == d.video.as_str()).unwrap();
@@ -168,7 +168,7 @@ fn plugin_missing_refuses_before_pushing_and_aborts_as_systemic() {
     assert!(s.failed >= 5 && s.failed <= 5 + w.cfg.peertube.concurrency as u64, "{s:?}");
     assert_eq!(s.pushed, 0);
     assert_eq!(w.pushed_count(), 0);
-    let run = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
+    let run = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
     assert_eq!(run.state, "aborted");
     assert!(w.entries(&run.run_id).iter().all(|e| e.state == EntryState::Failed), "definite failures are closed, not left pending");
 }
@@ -184,7 +184,7 @@ fn unknown_videos_are_reported_not_systemic() {
     });
     let code = push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap();
     assert_eq!(code, 1, "failures make the exit code 1");
-    let run = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
+    let run = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
     assert_eq!(run.state, "done", "404s never abort the run");
     let s = run.summary.unwrap();
     assert_eq!(s["not_found"], 7);
@@ -240,7 +240,7 @@ fn killed_mid_way_then_rerun_pushes_nothing_twice_and_loses_nothing() {
         }
         // Dropping the future here is the kill.
     });
-    let first = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    let first = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
     let pending_before: Vec<_> = w.all_video_entries().into_iter().filter(|e| e.2 == "pending").collect();
     assert!(!pending_before.is_empty(), "the kill left pending entries");
     let landed = w.standin.with(|i| i.put_total);
@@ -263,7 +263,7 @@ fn killed_mid_way_then_rerun_pushes_nothing_twice_and_loses_nothing() {
     for d in &w.docs {
         assert_eq!(all.iter().filter(|e| e.1 == d.video.as_str() && e.2 == "applied").count(), 1, "{}", d.video);
     }
-    let second = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
+    let second = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone();
     assert!(second.summary.as_ref().unwrap()["recovered"].as_u64().unwrap() >= 1, "{:?}", second.summary);
 
     // Rolling back both runs (newest first) restores every original category.
@@ -305,7 +305,7 @@ fn only_videos_that_change_get_a_request() {
     assert_eq!((gets, lists), (0, 1), "one list page instead of a GET per video");
     // The journal still has every change with its old value, and the already-right ones as applied no-ops.
     let entries = w.entries(s.run_id.as_deref().unwrap());
-    let videos: Vec<_> = entries.iter().filter(|e| e.kind == companion::engine::journal::Kind::Video).collect();
+    let videos: Vec<_> = entries.iter().filter(|e| e.kind == companion::journal::Kind::Video).collect();
     assert_eq!(videos.len(), 30);
     assert!(videos.iter().all(|e| e.state == EntryState::Applied));
     assert!(s.concurrency_reached >= 1 && s.concurrency_reached <= w.cfg.peertube.concurrency, "{s:?}");
@@ -372,7 +372,7 @@ fn non_admin_is_rate_limited_and_cannot_list_every_video() {
 fn rollback_uses_the_transport_the_run_used_unless_told() {
     let w = World::new(6, 24, false, StandInConfig::default(), prior);
     assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap(), 0);
-    let run_id = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    let run_id = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
     assert_eq!(companion::peertube::restore::run_transport(&w.conn(), &run_id).unwrap(), Some(Transport::Api));
     // The config now defaults to db (no db_url set): a rollback that followed the
     // config would fail; the run's own transport (api) restores everything.
@@ -384,7 +384,7 @@ fn rollback_uses_the_transport_the_run_used_unless_told() {
     }
     // An explicit --via wins over the run's transport.
     assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap(), 0);
-    let run_id = companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    let run_id = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
     let err = companion::cli::runs::rollback_cmd(&w.ctx(), &run_id, false, false, Some(Transport::Db)).unwrap_err();
     assert!(err.to_string().contains("db_url"), "{err}");
 }

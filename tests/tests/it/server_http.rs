@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod server_support;
+use crate::server_support;
 
 use axum::body::Body;
 use axum::http::{header, StatusCode};
@@ -364,7 +364,7 @@ async fn api_items_assign_and_errors() {
     assert_eq!(c.get("/api/items").await.json()["page"]["total"], 6);
 
     // A CLI run holding the writer lock: refused with the holder's name, 409.
-    let lock = companion::engine::lock::WriterLock::acquire(&d.db, "recon-companion backfill (test)").unwrap();
+    let lock = companion::journal::lock::WriterLock::acquire(&d.db, "recon-companion backfill (test)").unwrap();
     let r = c.post_json(&format!("/api/items/{}/assign", d.tied[2]), serde_json::json!({"domain": label(1)}), Some(&csrf)).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert!(r.json()["error"].as_str().unwrap().contains("backfill (test)"));
@@ -516,13 +516,13 @@ async fn previews_read_only_the_journal_and_dead_runs_show_as_interrupted() {
     let csrf = c.csrf.clone().unwrap();
     // A push run killed with kill -9: `running`, one video written, one pending.
     let conn = d.conn();
-    let dead = companion::engine::journal::start_run(&conn, "push", &serde_json::json!({})).unwrap();
+    let dead = companion::journal::start_run(&conn, "push", &serde_json::json!({})).unwrap();
     let video = uuid_of(&d.tied[0]);
     let rec = |key: &str, state| {
-        companion::engine::journal::record(
+        companion::journal::record(
             &conn,
             &dead,
-            companion::engine::journal::Kind::Video,
+            companion::journal::Kind::Video,
             key,
             &serde_json::json!({ "category": 3 }),
             &serde_json::json!({ "category": 104 }),
@@ -530,8 +530,8 @@ async fn previews_read_only_the_journal_and_dead_runs_show_as_interrupted() {
         )
         .unwrap()
     };
-    rec(&video, companion::engine::journal::EntryState::Applied);
-    rec(&uuid_of(&d.tied[1]), companion::engine::journal::EntryState::Pending);
+    rec(&video, companion::journal::EntryState::Applied);
+    rec(&uuid_of(&d.tied[1]), companion::journal::EntryState::Pending);
 
     // The preview: from the journal alone (PeerTube at 127.0.0.1:9 would fail).
     let r = c.get(&format!("/runs/{dead}/rollback")).await;
@@ -550,7 +550,7 @@ async fn previews_read_only_the_journal_and_dead_runs_show_as_interrupted() {
     let row = runs.iter().find(|x| x["run_id"] == dead.as_str()).unwrap();
     assert_eq!(row["state"], "interrupted", "{row}");
     let report = row["report_path"].as_str().expect("report written");
-    let body = companion::engine::report::read_verified(std::path::Path::new(report)).unwrap();
+    let body = companion::journal::report::read_verified(std::path::Path::new(report)).unwrap();
     assert_eq!(body["counts"]["journal"]["video"]["pending"], 1);
     let page = c.get("/runs").await;
     assert!(page.body.contains("interrupted") && page.body.contains(&format!("/runs/{dead}/rollback")), "shown with its rollback link");

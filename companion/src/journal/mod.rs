@@ -4,6 +4,11 @@
 //! itself, so a run killed at any point leaves journal and data in agreement.
 //! A run whose process died is marked `interrupted` by the next run to start.
 
+pub mod lock;
+pub mod report;
+pub mod rollback;
+pub mod run;
+
 use crate::error::DbContext;
 use crate::error::{Error, Result};
 use crate::recon::db::{now, set_domain_columns, DomainColumns};
@@ -197,8 +202,8 @@ pub fn write_interrupted_reports(conn: &Connection, dir: &std::path::Path) -> Re
     let mut paths = Vec::new();
     for id in ids {
         let run = get_run(conn, &id)?;
-        let rep = crate::engine::report::interrupted(&run, entry_counts(conn, &id)?);
-        let path = crate::engine::report::write(dir, &rep)?;
+        let rep = crate::journal::report::interrupted(&run, entry_counts(conn, &id)?);
+        let path = crate::journal::report::write(dir, &rep)?;
         conn.execute("UPDATE companion_runs SET report_path = ?2 WHERE run_id = ?1", params![id, path.display().to_string()])
             .ctx("engine::journal::write_interrupted_reports")?;
         paths.push(path);
@@ -380,7 +385,7 @@ mod tests {
         let row = get_run(&c, &dead).expect("row");
         let path = std::path::PathBuf::from(row.report_path.expect("report written"));
         assert_eq!(path.parent(), Some(dir.path()));
-        let body = crate::engine::report::read_verified(&path).expect("verified");
+        let body = crate::journal::report::read_verified(&path).expect("verified");
         assert_eq!(body["outcome"], INTERRUPTED);
         assert_eq!(body["counts"]["journal"]["video"]["applied"], 1);
         assert_eq!(get_run(&c, &next).expect("row").state, "done", "the finished run is not touched");

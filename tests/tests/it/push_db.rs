@@ -21,8 +21,8 @@ fn prior(i: usize) -> Option<i64> {
     }
 }
 
-fn last_run(w: &World) -> companion::engine::journal::RunRow {
-    companion::engine::journal::list_runs(&w.conn(), 1).unwrap()[0].clone()
+fn last_run(w: &World) -> companion::journal::RunRow {
+    companion::journal::list_runs(&w.conn(), 1).unwrap()[0].clone()
 }
 
 #[test]

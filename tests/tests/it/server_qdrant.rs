@@ -4,11 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod server_support;
+use crate::server_support;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use companion::recon::source::{ConceptSource, SourceKind};
+use companion::config::SourceKind;
+use companion::recon::source::ConceptSource;
 use server_support::*;
 use testkit::qdrant::{QdrantStandIn, StandInConfig};
 

@@ -467,14 +467,14 @@ fn history_shows_journaled_changes() {
     fx.video(&doc, Some("C"), &uuid(1), None);
     fx.window(&doc, "window_0001.json", concepts(&[("Medical", 2)]));
     let conn = fx.rw();
-    companion::engine::journal::record(
+    companion::journal::record(
         &conn,
         "run-1",
-        companion::engine::journal::Kind::Documents,
+        companion::journal::Kind::Documents,
         &doc,
         &serde_json::json!({"recon_domain": null, "recon_domain_status": null}),
         &serde_json::json!({"recon_domain": "Medical", "recon_domain_status": "assigned"}),
-        companion::engine::journal::EntryState::Applied,
+        companion::journal::EntryState::Applied,
     )
     .expect("journal");
     let e = fx.ok(&doc);

@@ -21,7 +21,7 @@ pub struct Report {
 
 /// The report of a run whose process died: what its journal holds, by kind
 /// and state (`pending` entries are writes whose outcome was never recorded).
-pub fn interrupted(run: &crate::engine::journal::RunRow, journal_counts: Value) -> Report {
+pub fn interrupted(run: &crate::journal::RunRow, journal_counts: Value) -> Report {
     Report {
         run_id: run.run_id.clone(),
         command: run.command.clone(),
@@ -29,7 +29,7 @@ pub fn interrupted(run: &crate::engine::journal::RunRow, journal_counts: Value) 
         dry_run: false,
         started_at: run.started_at.clone(),
         finished_at: run.finished_at.clone().unwrap_or_default(),
-        outcome: crate::engine::journal::INTERRUPTED.to_string(),
+        outcome: crate::journal::INTERRUPTED.to_string(),
         counts: json!({
             "interrupted": true,
             "journal": journal_counts,

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod common;
+use crate::common;
 
 use common::{assignments, dump, path_str, tree, Fixture};
 use std::path::Path;
@@ -142,7 +142,7 @@ fn rollback_restores_exactly_and_refuses_rows_changed_since() {
 fn second_concurrent_run_is_refused_naming_the_holder() {
     let fx = Fixture::demo(200, 9);
     fx.ok(&["migrate"]);
-    let _held = companion::engine::lock::WriterLock::acquire(&fx.db(), "test-holder backfill").expect("lock");
+    let _held = companion::journal::lock::WriterLock::acquire(&fx.db(), "test-holder backfill").expect("lock");
     let out = fx.run(&["assign-categories", "--backfill"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("test-holder backfill"));

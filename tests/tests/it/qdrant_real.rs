@@ -11,8 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use companion::config::Config;
-use companion::recon::qdrant::Strategy;
-use companion::recon::source::{verify_qdrant, SourceKind};
+use companion::config::qdrant::Strategy;
+use companion::config::SourceKind;
+use companion::recon::source::verify_qdrant;
 use companion::server::push_queue::{PushResult, Pusher};
 use companion::Error;
 use rusqlite::Connection;

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use companion::recon::pyjson::Counts;
-use companion::recon::qdrant::{DocCounts, QdrantClient, QdrantSettings};
+use companion::assign::Counts;
+use companion::config::qdrant::QdrantSettings;
+use companion::recon::qdrant::{DocCounts, QdrantClient};
 use companion::support::retry::RetryPolicy;
 use companion::Error;
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod server_support;
+use crate::server_support;
 
 use companion::peertube::video_id::VideoUuid;
 use companion::server::push_queue::PeerTubePusher;
@@ -129,7 +129,7 @@ fn tick_is_skipped_while_a_cli_run_holds_the_writer_lock() {
     let st = state(&d, d.config(), p.clone());
     let h = add_in_progress(&d, 3);
     complete(&d, &h);
-    let lock = companion::engine::lock::WriterLock::acquire(&d.db, "recon-companion backfill (cli)").unwrap();
+    let lock = companion::journal::lock::WriterLock::acquire(&d.db, "recon-companion backfill (cli)").unwrap();
     let t = worker::tick(&st).unwrap();
     assert!(t.skipped.as_deref().is_some_and(|s| s.contains("backfill (cli)")), "{t:?}");
     assert_eq!(d.columns(&h), (None, None, None), "nothing written under someone else's lock");

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
-mod server_support;
+use crate::server_support;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
