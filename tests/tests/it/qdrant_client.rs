@@ -308,9 +308,11 @@ async fn a_doc_hash_index_changes_the_cost_never_the_answer() {
 async fn a_strict_mode_cap_on_limit_shrinks_the_page_and_loses_nothing() {
     let s = QdrantStandIn::start(StandInConfig { max_query_limit: Some(4), ..StandInConfig::default() }).await;
     let (hashes, want) = generated(&s, 30);
+    // One request at a time: the first refusal teaches the cap to all that follow.
     let q = client(&s.url(), |c| {
         c.page_size = 1000;
         c.hashes_per_request = 7;
+        c.parallel_requests = 1;
     });
     let batch = q.counts_for(&hashes).await.expect("counts under a cap");
     assert_eq!(batch.counts, want);

