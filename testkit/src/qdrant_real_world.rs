@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use companion::config::Config;
+use companion::config::SourceKind;
 use companion::context::Env;
 use companion::demo::{self, DemoSpec};
-use companion::config::SourceKind;
 use serde_json::{json, Value};
 use shared_constants::DOMAINS;
 

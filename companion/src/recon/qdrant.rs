@@ -56,7 +56,11 @@ impl Strategy {
 
     /// Whether [`resolve`](Self::resolve) needs the share estimate (one `count` request).
     pub fn wants_share(self, info: &CollectionInfo, docs: usize, hashes_per_request: usize) -> bool {
-        self == Strategy::Auto && !info.refuses_doc_hash_filters() && info.is_indexed("doc_hash") && docs > hashes_per_request.saturating_mul(2) && info.points_count.is_some_and(|n| n > 0)
+        self == Strategy::Auto
+            && !info.refuses_doc_hash_filters()
+            && info.is_indexed("doc_hash")
+            && docs > hashes_per_request.saturating_mul(2)
+            && info.points_count.is_some_and(|n| n > 0)
     }
 
     pub fn as_str(self) -> &'static str {

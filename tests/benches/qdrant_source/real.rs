@@ -3,10 +3,10 @@
 use std::time::Instant;
 
 use companion::assign::Status;
-use companion::demo::DemoSpec;
-use companion::engine::PassSummary;
 use companion::config::qdrant::Strategy;
 use companion::config::SourceKind;
+use companion::demo::DemoSpec;
+use companion::engine::PassSummary;
 use testkit::qdrant_real_world::{Load, RealQdrantWorld};
 
 /// One command's repetitions.
@@ -28,12 +28,7 @@ pub async fn bench(reps: usize, small: bool) {
     let t = Instant::now();
     let w = RealQdrantWorld::with_spec(spec, load).await;
     let p = &w.points;
-    eprintln!(
-        "generated the demo and loaded {} points into a real Qdrant in {:.1} s (upserts {:.1} s)",
-        w.loaded,
-        t.elapsed().as_secs_f64(),
-        w.load_seconds
-    );
+    eprintln!("generated the demo and loaded {} points into a real Qdrant in {:.1} s (upserts {:.1} s)", w.loaded, t.elapsed().as_secs_f64(), w.load_seconds);
     let header = format!(
         "{} points on a real Qdrant ({} of the demo's {} documents, {} of other sources); {} runs each, saved counts off",
         w.loaded,
@@ -86,7 +81,8 @@ pub async fn bench(reps: usize, small: bool) {
         let c0 = cpu();
         let (real, rt) = tokio::task::spawn_blocking(move || timed(|| companion::engine::backfill(&e1, None, false).expect("backfill"))).await.expect("join");
         let c1 = cpu();
-        let (tie, tt) = tokio::task::spawn_blocking(move || timed(|| companion::engine::tiebreaker(&e2, None, false).expect("tiebreaker"))).await.expect("join");
+        let (tie, tt) =
+            tokio::task::spawn_blocking(move || timed(|| companion::engine::tiebreaker(&e2, None, false).expect("tiebreaker"))).await.expect("join");
         let c2 = cpu();
         let ties = real.tally.status(Status::TiedPass1);
         let runs = [

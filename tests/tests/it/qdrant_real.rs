@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use companion::config::Config;
 use companion::config::qdrant::Strategy;
+use companion::config::Config;
 use companion::config::SourceKind;
 use companion::recon::source::verify_qdrant;
 use companion::server::push_queue::{PushResult, Pusher};
@@ -182,10 +182,7 @@ async fn strict_mode_on_a_real_qdrant_changes_requests_never_results() {
     let strict = |cfg: serde_json::Value| real.server.call(reqwest::Method::PATCH, &path, Some(json!({ "strict_mode_config": cfg })));
     // Caps on the page and on match.any, as the server enforces them.
     strict(json!({"enabled": true, "max_query_limit": 40, "condition_max_size": 20})).await;
-    let (code, body) = real
-        .server
-        .try_call(reqwest::Method::POST, &format!("{path}/points/scroll"), Some(json!({"limit": 41, "with_payload": false})))
-        .await;
+    let (code, body) = real.server.try_call(reqwest::Method::POST, &format!("{path}/points/scroll"), Some(json!({"limit": 41, "with_payload": false}))).await;
     assert_eq!(code, 400, "the real server enforces the cap: {body}");
     for strategy in [Strategy::Filtered, Strategy::ScrollAll] {
         let db = real.copy_db(&format!("capped-{strategy:?}.db"));
@@ -297,7 +294,8 @@ async fn the_worker_tick_on_a_real_qdrant_reads_only_the_new_documents() {
             real.server.index_doc_hash(&real.collection).await;
         }
         // A trickle: RECON finished 5 documents since the last tick.
-        let fresh: Vec<String> = done.iter().filter(|r| r.2.as_deref() == Some("assigned")).skip(if indexed { 5 } else { 0 }).take(5).map(|r| r.0.clone()).collect();
+        let fresh: Vec<String> =
+            done.iter().filter(|r| r.2.as_deref() == Some("assigned")).skip(if indexed { 5 } else { 0 }).take(5).map(|r| r.0.clone()).collect();
         {
             let c = Connection::open(&db).expect("open");
             for h in &fresh {

@@ -29,9 +29,7 @@ impl Slice {
     pub(super) fn split(n: u32) -> Vec<Slice> {
         let n = u64::from(n.max(1));
         let bound = |k: u64| ID_SPACE / n * k;
-        (0..n)
-            .map(|k| Slice { start: if k == 0 { Value::Null } else { json!(bound(k)) }, stop: (k + 1 < n).then(|| bound(k + 1)) })
-            .collect()
+        (0..n).map(|k| Slice { start: if k == 0 { Value::Null } else { json!(bound(k)) }, stop: (k + 1 < n).then(|| bound(k + 1)) }).collect()
     }
 
     /// Whether a point (numeric id, or `None` for a UUID) is this slice's.
