@@ -38,12 +38,11 @@ pub async fn bench(reps: usize, small: bool) {
         reps
     );
     let mut table: Vec<[String; 8]> = Vec::new();
-    let configs: [(&str, bool, Strategy, u32); 5] = [
+    let configs: [(&str, bool, Strategy, u32); 4] = [
         ("no index, auto (scroll_all), 1 request at a time", false, Strategy::Auto, 1),
         ("no index, auto (scroll_all), 4 slices", false, Strategy::Auto, 4),
         ("doc_hash indexed, auto, 1 request at a time", true, Strategy::Auto, 1),
         ("doc_hash indexed, auto, 4 at a time", true, Strategy::Auto, 4),
-        ("doc_hash indexed, scroll_all, 4 slices", true, Strategy::ScrollAll, 4),
     ];
     let mut dry_by_config: Vec<std::collections::BTreeMap<String, u64>> = Vec::new();
     for (label, indexed, strategy, parallel) in configs {
