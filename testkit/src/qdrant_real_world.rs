@@ -33,8 +33,9 @@ pub struct Load {
 }
 
 pub struct RealQdrantWorld {
-    pub dir: tempfile::TempDir,
+    /// Declared first: dropped (the process killed) before the data dir is removed.
     pub server: QdrantServer,
+    pub dir: tempfile::TempDir,
     pub collection: String,
     /// What the demo wrote as points.
     pub points: demo::qdrant::PointsSummary,
