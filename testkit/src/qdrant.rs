@@ -6,7 +6,10 @@
 //! matches, and errors are `{"status":{"error":…},"time":…}` except the auth
 //! middleware's, which (like Qdrant's) answers 401 with a plain-text body.
 //! What the stand-in does not implement (range, geo, text match, UUID ids)
-//! answers 400 saying so, rather than silently matching nothing.
+//! answers 400 saying so, rather than silently matching nothing. Status
+//! codes, error texts (strict mode's included) and the shape of answers were
+//! checked against a real Qdrant 1.19 (`tests/tests/qdrant_real.rs` runs the
+//! same scenarios on one).
 //!
 //! One file over 500 lines on purpose: one stand-in server (routing, handlers,
 //! the filter language they evaluate) over one shared state, with its own tests.
@@ -41,6 +44,23 @@ pub struct StandInConfig {
     pub indexed_fields: Vec<String>,
     /// Strict mode's `max_query_limit`: a scroll asking for more gets 400.
     pub max_query_limit: Option<u64>,
+}
+
+/// The strict-mode settings the stand-in enforces (Qdrant's `strict_mode_config`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrictMode {
+    /// A scroll asking for a larger `limit` gets 400.
+    pub max_query_limit: Option<u64>,
+    /// A `match.any`/`except` list longer than this gets 400.
+    pub condition_max_size: Option<u64>,
+    /// `Some(false)`: a filter on a field without a payload index gets 400.
+    pub unindexed_filtering_retrieve: Option<bool>,
+}
+
+impl StrictMode {
+    fn enabled(&self) -> bool {
+        *self != StrictMode::default()
+    }
 }
 
 impl Default for StandInConfig {
@@ -87,7 +107,7 @@ struct Shared {
 struct StateInner {
     collections: BTreeMap<String, Collection>,
     api_key: Option<String>,
-    max_query_limit: Option<u64>,
+    strict: StrictMode,
     faults: Faults,
 }
 
@@ -185,7 +205,7 @@ impl QdrantStandIn {
             for f in &config.indexed_fields {
                 c.index(f, "keyword");
             }
-            st.max_query_limit = config.max_query_limit;
+            st.strict.max_query_limit = config.max_query_limit;
             st.collections.insert(config.collection.clone(), c);
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("stand-in: bind 127.0.0.1:0");
@@ -250,7 +270,12 @@ impl QdrantStandIn {
 
     /// Strict mode's `max_query_limit` (`None`: off).
     pub fn set_max_query_limit(&self, cap: Option<u64>) {
-        lock(&self.shared).max_query_limit = cap;
+        lock(&self.shared).strict.max_query_limit = cap;
+    }
+
+    /// Every strict-mode setting at once (`StrictMode::default()`: off).
+    pub fn set_strict_mode(&self, strict: StrictMode) {
+        lock(&self.shared).strict = strict;
     }
 
     pub fn set_api_key(&self, key: Option<&str>) {
@@ -525,7 +550,7 @@ fn check_timeout(uri: &Uri) -> Result<(), (u16, String)> {
     for pair in uri.query().unwrap_or("").split('&').filter(|s| !s.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k == "timeout" && v.parse::<u64>().is_err() {
-            return Err((400, format!("Query deserialize error: invalid digit found in string: timeout={v}")));
+            return Err((400, "Deserialize error in query parameters: invalid digit found in string".to_string()));
         }
     }
     Ok(())
@@ -547,7 +572,7 @@ fn collection_info(shared: &Shared, name: &str) -> Answer {
         let points = c.points.values().filter(|p| lookup(p, field).is_some_and(|v| !v.is_null())).count();
         schema.insert(field.clone(), json!({"data_type": data_type, "params": {"type": data_type}, "points": points}));
     }
-    Ok(Answered::Value(json!({
+    let mut info = json!({
         "status": "green",
         "optimizer_status": "ok",
         "indexed_vectors_count": 0,
@@ -567,7 +592,28 @@ fn collection_info(shared: &Shared, name: &str) -> Answer {
             "quantization_config": null
         },
         "payload_schema": schema
-    })))
+    });
+    // A collection that never had strict mode lists no `strict_mode_config`.
+    if st.strict.enabled() {
+        info["config"]["strict_mode_config"] = strict_config(&st.strict);
+    }
+    Ok(Answered::Value(info))
+}
+
+/// `config.strict_mode_config` as Qdrant 1.19 lists it (unset fields absent).
+fn strict_config(s: &StrictMode) -> Value {
+    let mut m = Map::new();
+    m.insert("enabled".into(), json!(s.enabled()));
+    if let Some(v) = s.max_query_limit {
+        m.insert("max_query_limit".into(), json!(v));
+    }
+    if let Some(v) = s.unindexed_filtering_retrieve {
+        m.insert("unindexed_filtering_retrieve".into(), json!(v));
+    }
+    if let Some(v) = s.condition_max_size {
+        m.insert("condition_max_size".into(), json!(v));
+    }
+    Value::Object(m)
 }
 
 fn count(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
@@ -579,6 +625,7 @@ fn count(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     }
     let st = lock(shared);
     let c = st.collections.get(name).ok_or_else(|| not_found(name))?;
+    check_strict(&st.strict, c, filter.as_ref())?;
     let matches = |(id, p): (&u64, &Map<String, Value>)| filter.as_ref().is_none_or(|f| f.matches(*id, p));
     let n = match c.candidates(filter.as_ref()) {
         Some(ids) => ids.iter().filter_map(|id| c.points.get_key_value(id)).filter(|kv| matches(*kv)).count(),
@@ -594,10 +641,10 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
         Some(v) => v.as_u64().ok_or_else(|| format_error(format!("invalid value: {v}, expected usize")))?,
     };
     if limit == 0 {
-        return Err((422, "Validation error in JSON body: [limit: value 0 invalid, must be 1 or larger]".to_string()));
+        return Err((422, "Validation error in JSON body: [scroll_request.limit: value 0 invalid, must be 1 or larger]".to_string()));
     }
-    if let Some(cap) = lock(shared).max_query_limit.filter(|&cap| limit > cap) {
-        return Err((400, format!("Bad request: Limit exceeded {limit} > {cap} for \"limit\"")));
+    if let Some(cap) = lock(shared).strict.max_query_limit.filter(|&cap| limit > cap) {
+        return Err((400, format!("Bad request: Limit exceeded {limit} > {cap} for \"limit\". Help: Reduce the \"limit\" parameter to or below {cap}.")));
     }
     let offset = match body.get("offset") {
         None | Some(Value::Null) => 0,
@@ -612,6 +659,7 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
 
     let st = lock(shared);
     let c = st.collections.get(name).ok_or_else(|| not_found(name))?;
+    check_strict(&st.strict, c, filter.as_ref())?;
     // Qdrant reads limit + 1 matching points: the extra one is the next page's offset.
     let candidates = c.candidates(filter.as_ref());
     let scan: Box<dyn Iterator<Item = (&u64, &Map<String, Value>)>> = match &candidates {
@@ -636,6 +684,32 @@ fn scroll(shared: &Shared, name: &str, body: &Map<String, Value>) -> Answer {
     Ok(Answered::Raw(text))
 }
 
+/// Strict mode's refusals of a filter, in Qdrant 1.19's words.
+fn check_strict(strict: &StrictMode, c: &Collection, filter: Option<&Filter>) -> Result<(), (u16, String)> {
+    let Some(f) = filter else { return Ok(()) };
+    let mut conditions = Vec::new();
+    f.conditions(&mut conditions);
+    for cond in conditions {
+        let Condition::Field { key, matcher } = cond else { continue };
+        if strict.unindexed_filtering_retrieve == Some(false) && !c.indexes.contains_key(key) {
+            return Err((
+                400,
+                format!(
+                    "Bad request: Index required but not found for \"{key}\" of one of the following types: [keyword]. Help: Create an index for this key or use a different filter."
+                ),
+            ));
+        }
+        let size = match matcher {
+            Matcher::Any(list, _) | Matcher::Except(list) => list.len() as u64,
+            Matcher::Value(_) => 1,
+        };
+        if let Some(cap) = strict.condition_max_size.filter(|&cap| size > cap) {
+            return Err((400, format!("Bad request: Condition size limit reached ({size} > {cap}). Help: Reduce the size of your condition.")));
+        }
+    }
+    Ok(())
+}
+
 /// A scroll result as Qdrant writes it.
 #[derive(serde::Serialize)]
 struct ScrollView<'a> {
@@ -646,9 +720,18 @@ struct ScrollView<'a> {
 #[derive(serde::Serialize)]
 struct PointView<'a> {
     id: u64,
+    /// Absent with `with_payload: false`, as Qdrant writes it.
+    #[serde(skip_serializing_if = "PayloadView::is_none")]
     payload: PayloadView<'a>,
-    /// null, or `{}` when vectors were asked for (the stand-in stores none).
+    /// Absent, or `{}` when vectors were asked for (the stand-in stores none).
+    #[serde(skip_serializing_if = "Option::is_none")]
     vector: Option<Map<String, Value>>,
+}
+
+impl PayloadView<'_> {
+    fn is_none(&self) -> bool {
+        matches!(self.selection, PayloadSelection::None)
+    }
 }
 
 /// A point's payload as `with_payload` selects it, serialized without copying.
@@ -882,6 +965,17 @@ fn elements(v: &Value) -> &[Value] {
 }
 
 impl Filter {
+    /// Every condition, nested filters' included.
+    fn conditions<'a>(&'a self, out: &mut Vec<&'a Condition>) {
+        let min = self.min_should.iter().flat_map(|(cs, _)| cs.iter());
+        for c in self.must.iter().chain(&self.should).chain(&self.must_not).chain(min) {
+            match c {
+                Condition::Nested(f) => f.conditions(out),
+                other => out.push(other),
+            }
+        }
+    }
+
     fn matches(&self, id: u64, p: &Map<String, Value>) -> bool {
         self.must.iter().all(|c| c.matches(id, p))
             && (self.should.is_empty() || self.should.iter().any(|c| c.matches(id, p)))
@@ -997,7 +1091,9 @@ mod tests {
         let (_, v) = post(&s, "scroll", json!({"limit": 1})).await;
         assert_eq!(first(v), json!({"doc_hash": "a", "domain": "Security", "source_type": "transcript"}));
         let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_payload": false})).await;
-        assert_eq!(first(v), Value::Null);
+        assert_eq!(first(v.clone()), Value::Null);
+        // Qdrant 1.19 writes neither key it was not asked for.
+        assert_eq!(v["result"]["points"][0].as_object().map(|o| o.len()), Some(1), "{v}");
         let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_payload": ["doc_hash", "domain", "absent"]})).await;
         assert_eq!(first(v), json!({"doc_hash": "a", "domain": "Security"}));
         let (_, v) = post(&s, "scroll", json!({"limit": 1, "with_payload": {"include": ["domain"]}})).await;
@@ -1025,9 +1121,22 @@ mod tests {
         assert_eq!(status, 422);
         s.set_max_query_limit(Some(4));
         let (status, v) = post(&s, "scroll", json!({"limit": 5})).await;
-        assert_eq!((status, v["status"]["error"].as_str()), (400, Some("Bad request: Limit exceeded 5 > 4 for \"limit\"")));
+        let want = "Bad request: Limit exceeded 5 > 4 for \"limit\". Help: Reduce the \"limit\" parameter to or below 4.";
+        assert_eq!((status, v["status"]["error"].as_str()), (400, Some(want)));
         assert_eq!(post(&s, "scroll", json!({"limit": 4})).await.0, 200);
         s.set_max_query_limit(None);
+        s.set_strict_mode(StrictMode { condition_max_size: Some(2), unindexed_filtering_retrieve: Some(false), ..StrictMode::default() });
+        let any = json!({"filter": {"must": [{"key": "doc_hash", "match": {"any": ["a", "b", "c"]}}]}});
+        let (status, v) = post(&s, "scroll", any.clone()).await;
+        let index = "Bad request: Index required but not found for \"doc_hash\" of one of the following types: [keyword]. Help: Create an index for this key or use a different filter.";
+        assert_eq!((status, v["status"]["error"].as_str()), (400, Some(index)));
+        s.set_payload_index("doc_hash", "keyword");
+        let (status, v) = post(&s, "count", any).await;
+        let size = "Bad request: Condition size limit reached (3 > 2). Help: Reduce the size of your condition.";
+        assert_eq!((status, v["status"]["error"].as_str()), (400, Some(size)));
+        let info: Value = c.get(format!("{}/collections/{}", s.url(), s.collection())).send().await.expect("send").json().await.expect("json");
+        assert_eq!(info["result"]["config"]["strict_mode_config"], json!({"enabled": true, "unindexed_filtering_retrieve": false, "condition_max_size": 2}));
+        s.set_strict_mode(StrictMode::default());
         let r = c.post(format!("{}/collections/{}/points/scroll", s.url(), s.collection())).body("{not json").send().await.expect("send");
         assert_eq!(r.status().as_u16(), 400);
 

@@ -49,30 +49,12 @@ impl QdrantWorld {
 
     /// A copy of the pristine recon.db, for one engine run.
     pub fn copy_db(&self, name: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::copy(self.data().join("recon.db"), &p).expect("copy db");
-        // Migrated as RECON does at start-up, so rows can be read before a run.
-        companion::recon::db::migrate(&mut Connection::open(&p).expect("open")).expect("migrate");
-        p
+        copy_db(self.dir.path(), name)
     }
 
     /// A config on `db` with the given source, pointing at the stand-in.
     pub fn config(&self, db: &Path, kind: SourceKind) -> Config {
-        let mut cfg = Config {
-            recon_db: db.to_path_buf(),
-            concepts_dir: self.data().join("concepts"),
-            reports_dir: self.dir.path().join("reports"),
-            concept_source: kind,
-            ..Config::default()
-        };
-        cfg.qdrant.url = self.qdrant.url();
-        cfg.qdrant.collection = self.qdrant.collection().to_string();
-        cfg.qdrant.retry_base_ms = 5;
-        cfg.qdrant.timeout = Duration::from_secs(2);
-        // Each run reads Qdrant (fault tests need the requests); the tests of
-        // saved counts switch reuse on.
-        cfg.qdrant.reuse_counts_secs = 0;
-        cfg
+        world_config(self.dir.path(), db, kind, &self.qdrant.url(), self.qdrant.collection())
     }
 
     /// The environment of [`config`](Self::config) after `tweak`, without progress bars.
@@ -83,4 +65,32 @@ impl QdrantWorld {
         env.progress = false;
         env
     }
+}
+
+/// A copy of `{dir}/data/recon.db` at `{dir}/{name}`, migrated as RECON does
+/// at start-up (so rows can be read before a run).
+pub fn copy_db(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::copy(dir.join("data/recon.db"), &p).expect("copy db");
+    companion::recon::db::migrate(&mut Connection::open(&p).expect("open")).expect("migrate");
+    p
+}
+
+/// A world's config: its data under `dir`, the Qdrant at `url`, fast retries.
+pub fn world_config(dir: &Path, db: &Path, kind: SourceKind, url: &str, collection: &str) -> Config {
+    let mut cfg = Config {
+        recon_db: db.to_path_buf(),
+        concepts_dir: dir.join("data/concepts"),
+        reports_dir: dir.join("reports"),
+        concept_source: kind,
+        ..Config::default()
+    };
+    cfg.qdrant.url = url.to_string();
+    cfg.qdrant.collection = collection.to_string();
+    cfg.qdrant.retry_base_ms = 5;
+    cfg.qdrant.timeout = Duration::from_secs(2);
+    // Each run reads Qdrant (fault tests need the requests); the tests of
+    // saved counts switch reuse on.
+    cfg.qdrant.reuse_counts_secs = 0;
+    cfg
 }

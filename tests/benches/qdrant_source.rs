@@ -1,10 +1,22 @@
-//! The Qdrant source at production size against the in-process stand-in:
-//! 22,000 videos, ~750,000 concept points plus other sources' points.
-//! `cargo bench -p integration-tests --bench qdrant_source` prints one table:
-//! per strategy, the runbook's commands as separate processes (backfill dry
-//! run, backfill, tiebreaker) with saved counts on (the default) and off, and
-//! RECON's request count for the same documents (one scroll per document,
-//! one per tie); then a profile of one whole-collection scroll.
+//! The Qdrant source at production size: 22,000 videos, ~750,000 concept
+//! points plus other sources' points.
+//!
+//! `cargo bench -p integration-tests --bench qdrant_source` runs against the
+//! in-process stand-in and prints one table: per strategy, the runbook's
+//! commands as separate processes (backfill dry run, backfill, tiebreaker)
+//! with saved counts on and off, and RECON's request count for the same
+//! documents (one scroll per document, one per tie); then a profile of one
+//! whole-collection scroll.
+//!
+//! `... --bench qdrant_source -- --real` runs against a real Qdrant server
+//! (see `testkit::qdrant_server` for where its binary is found) loaded with
+//! the collection: the same 22,000 videos, as many points of other
+//! sources (1.48M points in all), ~500-byte payload texts. Each
+//! configuration (doc_hash index or not, parallel requests) runs each command
+//! `--reps N` times (default 3): min and median seconds, requests, Qdrant's
+//! own time (the sum of its answers' `time` fields) and the server process's
+//! CPU seconds. `--small` loads the demo's points only (~750K, no texts).
+//! Saved counts are off throughout: every command reads Qdrant.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step must stop it loudly
 
@@ -23,9 +35,19 @@ use testkit::qdrant_world::QdrantWorld;
 type Row = [String; 6];
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    rt.block_on(bench());
+    if args.iter().any(|a| a == "--real") || std::env::var_os("QDRANT_BENCH_REAL").is_some() {
+        let reps = args.iter().position(|a| a == "--reps").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(3usize);
+        let small = args.iter().any(|a| a == "--small");
+        rt.block_on(real::bench(reps.max(1), small));
+    } else {
+        rt.block_on(bench());
+    }
 }
+
+#[path = "qdrant_source/real.rs"]
+mod real;
 
 async fn bench() {
     // RECON's production figures: ~22,100 videos, ~34 concepts each.

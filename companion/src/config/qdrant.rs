@@ -22,6 +22,10 @@ pub struct QdrantSettings {
     pub page_size: u32,
     /// Document hashes per `match.any` filter.
     pub hashes_per_request: usize,
+    /// Scroll requests in flight at once: slices of the id space for a
+    /// whole-collection read, `match.any` chunks for a filtered one (Qdrant
+    /// serves each on its own thread).
+    pub parallel_requests: u32,
     /// Retries of one request after its first attempt.
     pub retries: u32,
     /// First backoff delay in milliseconds (doubling, with jitter, up to 10 s).
@@ -52,8 +56,9 @@ pub struct QdrantSettings {
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// `filtered` when the documents fit in two filtered requests, or when
-    /// `doc_hash` has a payload index and the documents hold less than half
-    /// of the collection's points (estimated from one `count` of a sample);
+    /// `doc_hash` has a payload index and the documents hold less than
+    /// `recon::qdrant::FILTERED_MAX_SHARE` of the collection's points
+    /// (estimated from one `count` of a sample);
     /// otherwise `scroll_all` (each unindexed filtered request is a full
     /// payload scan on the server, and reading most of the collection is
     /// cheapest in one pass).
@@ -74,6 +79,7 @@ impl Default for QdrantSettings {
             timeout: Duration::from_secs(60),
             page_size: 5000,
             hashes_per_request: 256,
+            parallel_requests: 4,
             retries: 4,
             retry_base_ms: 250,
             api_key_env: "RECON_COMPANION_QDRANT_API_KEY".into(),

@@ -104,9 +104,9 @@ pub struct Entry {
 
 /// A new run id: sortable UTC time, the command, and a random suffix.
 pub fn new_run_id(command: &str) -> String {
-    let suffix: u16 = rand::thread_rng().gen();
+    let suffix: u32 = rand::thread_rng().gen();
     let cmd: String = command.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    format!("{}-{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), cmd, suffix)
+    format!("{}-{}-{:08x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), cmd, suffix)
 }
 
 /// State of a run whose process died before finishing it.
@@ -120,12 +120,20 @@ pub fn start_run(conn: &Connection, command: &str, args: &Value) -> Result<Strin
     if !dead.is_empty() {
         tracing::warn!(runs = ?dead, "marked runs interrupted: their process died while holding the writer lock");
     }
-    let run_id = new_run_id(command);
-    conn.execute(
-        "INSERT INTO companion_runs(run_id, command, args, state, started_at, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
-        params![run_id, command, args.to_string(), now(), i64::from(std::process::id())],
-    )
-    .ctx("engine::journal::start_run")?;
+    // Ids are readable (second + command + random suffix), so two runs of one
+    // second can draw the same one (the dashboard starts many): the insert
+    // skips a taken id and another suffix is drawn.
+    let insert = |run_id: &str| {
+        conn.execute(
+            "INSERT INTO companion_runs(run_id, command, args, state, started_at, pid) VALUES (?1, ?2, ?3, 'running', ?4, ?5) ON CONFLICT(run_id) DO NOTHING",
+            params![run_id, command, args.to_string(), now(), i64::from(std::process::id())],
+        )
+        .ctx("engine::journal::start_run")
+    };
+    let mut run_id = new_run_id(command);
+    while insert(&run_id)? == 0 {
+        run_id = new_run_id(command);
+    }
     Ok(run_id)
 }
 

@@ -147,6 +147,8 @@ pub struct SourceStats {
     /// HTTP requests made, retries included (0 for files).
     pub requests: u64,
     pub retries: u64,
+    /// Qdrant's own time for those requests (the sum of its `time` fields).
+    pub server_seconds: f64,
     /// Documents whose request failed after retries (they become `needs_reprocess`).
     pub failed_documents: u64,
     /// The first failure message, for the report.
@@ -176,6 +178,7 @@ impl SourceStats {
         self.documents += o.documents;
         self.requests += o.requests;
         self.retries += o.retries;
+        self.server_seconds += o.server_seconds;
         self.failed_documents += o.failed_documents;
         if self.first_error.is_none() {
             self.first_error = o.first_error.clone();
@@ -375,6 +378,7 @@ async fn read_counts(
         stats.strategy = Some(strategy.as_str().to_string());
         stats.requests += batch.requests;
         stats.retries = batch.retries;
+        stats.server_seconds += batch.server_seconds;
         stats.failed_documents = batch.failed.len() as u64;
         stats.first_error = batch.failed.first().map(|(_, e)| e.clone());
         let whole = strategy == Strategy::ScrollAll && keep_all;

@@ -15,6 +15,7 @@ mod push_api;
 mod push_db;
 mod pyjson_differential;
 mod qdrant_client;
+mod qdrant_real;
 mod qdrant_source;
 mod reassess;
 mod reassess_qdrant;

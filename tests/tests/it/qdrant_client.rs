@@ -308,18 +308,27 @@ async fn a_doc_hash_index_changes_the_cost_never_the_answer() {
 async fn a_strict_mode_cap_on_limit_shrinks_the_page_and_loses_nothing() {
     let s = QdrantStandIn::start(StandInConfig { max_query_limit: Some(4), ..StandInConfig::default() }).await;
     let (hashes, want) = generated(&s, 30);
+    // One request at a time: the first refusal teaches the cap to all that follow.
     let q = client(&s.url(), |c| {
         c.page_size = 1000;
         c.hashes_per_request = 7;
+        c.parallel_requests = 1;
     });
     let batch = q.counts_for(&hashes).await.expect("counts under a cap");
     assert_eq!(batch.counts, want);
     // One refused request for the whole call (the cap is remembered), then pages of 4.
     assert_eq!(batch.requests, 1 + predicted_requests(&hashes, &want, 7, 4));
     s.reset_stats();
+    // One slice: every page but the last is full.
+    let q = client(&s.url(), |c| {
+        c.page_size = 1000;
+        c.parallel_requests = 1;
+    });
+    // The cap is listed in the collection's config: read there, never refused.
+    assert_eq!(q.collection_info().await.expect("info").strict.and_then(|m| m.max_query_limit), Some(4));
     let mine: HashMap<String, DocCounts> = q.scroll_all_batch().await.expect("all").counts.into_iter().filter(|(k, _)| want.contains_key(k)).collect();
     assert_eq!(mine, want);
-    assert_eq!(s.stats().points_returned.div_ceil(4), s.stats().scroll_requests, "no refusal the second time");
+    assert_eq!(s.stats().points_returned.div_ceil(4), s.stats().scroll_requests, "no refusal");
 }
 
 #[tokio::test]
@@ -338,4 +347,77 @@ async fn the_share_of_the_collection_is_estimated_with_one_count() {
     let others: Vec<String> = (0..60).map(|i| h(1_000_000 + i)).collect();
     let share = q.estimate_share(&others, total).await.expect("estimate");
     assert!((share - 60.0 / total as f64).abs() < 1e-9, "{share}");
+}
+
+/// Ids spread over RECON's 60-bit id space, as its md5-derived ids are.
+fn spread(s: &QdrantStandIn, docs: u64) -> (Vec<String>, HashMap<String, DocCounts>) {
+    let mut want: HashMap<String, DocCounts> = HashMap::new();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..docs {
+        for k in 0..(1 + i % 4) {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let label = DOMAINS[((i + k) % 18) as usize].label;
+            s.add_point(x >> 4, json!({"doc_hash": h(i), "domain": label}));
+            let e = want.entry(h(i)).or_default();
+            e.points += 1;
+            e.counts[idx(label)] += 1;
+        }
+    }
+    // The slices' edges themselves, and ids above RECON's range.
+    for (n, id) in [1u64 << 58, 1 << 59, 3 << 58, (1 << 60) - 1, 1 << 60, u64::MAX].into_iter().enumerate() {
+        s.add_point(id, json!({"doc_hash": h(5_000 + n as u64), "domain": "Medical"}));
+        want.insert(h(5_000 + n as u64), doc(&[("Medical", 1)], 1));
+    }
+    ((0..docs).map(h).collect(), want)
+}
+
+#[tokio::test]
+async fn parallel_slices_read_every_point_exactly_once() {
+    let s = QdrantStandIn::start(StandInConfig::default()).await;
+    let (_, want) = spread(&s, 300);
+    for (parallel, page) in [(1u32, 1000u32), (2, 7), (4, 13), (3, 1)] {
+        let q = client(&s.url(), |c| {
+            c.parallel_requests = parallel;
+            c.page_size = page;
+        });
+        s.reset_stats();
+        let all = q.scroll_all_batch().await.expect("all");
+        assert_eq!(all.counts, want, "{parallel} slices, page {page}");
+        // Each slice overshoots by at most one page into the next one.
+        let points: u64 = want.values().map(|d| d.points).sum();
+        assert!(s.stats().points_returned <= points + u64::from(parallel) * u64::from(page), "{:?}", s.stats());
+        assert_eq!(all.requests, s.stats().scroll_requests);
+        assert!(all.server_seconds > 0.0, "the answers' `time` fields are summed");
+    }
+}
+
+#[tokio::test]
+async fn strict_mode_caps_are_read_from_the_collection_and_learnt_from_refusals() {
+    use testkit::qdrant::StrictMode;
+    let s = QdrantStandIn::start(StandInConfig::default()).await;
+    let (hashes, want) = generated(&s, 40);
+    s.set_strict_mode(StrictMode { condition_max_size: Some(5), max_query_limit: Some(6), ..StrictMode::default() });
+    // Learnt from the refusals (no collection info read first).
+    let q = client(&s.url(), |c| c.hashes_per_request = 12);
+    let batch = q.counts_for(&hashes).await.expect("under caps");
+    assert_eq!(batch.counts, want);
+    assert!(batch.failed.is_empty());
+    // Read from the collection's config: no refusal at all.
+    let q = client(&s.url(), |c| c.hashes_per_request = 12);
+    let info = q.collection_info().await.expect("info");
+    assert_eq!(info.strict.as_ref().and_then(|m| m.condition_max_size), Some(5));
+    s.reset_stats();
+    let batch = q.counts_for(&hashes).await.expect("under caps");
+    assert_eq!(batch.counts, want);
+    assert_eq!(batch.requests, predicted_requests(&hashes, &want, 5, 6));
+    // Filters on an unindexed doc_hash refused: one scroll of everything instead, same counts.
+    s.set_strict_mode(StrictMode { unindexed_filtering_retrieve: Some(false), ..StrictMode::default() });
+    let q = client(&s.url(), |_| {});
+    let info = q.collection_info().await.expect("info");
+    assert!(info.refuses_doc_hash_filters());
+    let batch = q.counts_for(&hashes).await.expect("refused filters");
+    assert_eq!(batch.counts, want);
+    s.set_payload_index("doc_hash", "keyword");
+    let info = q.collection_info().await.expect("info");
+    assert!(!info.refuses_doc_hash_filters());
 }

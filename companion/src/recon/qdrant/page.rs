@@ -20,11 +20,40 @@ pub(super) struct ScrollPage<'a> {
     pub(super) next_page_offset: Option<Value>,
 }
 
-/// One scrolled point: its `doc_hash` and `domain` payload fields.
+/// One scrolled point: its id and its `doc_hash` and `domain` payload fields.
 #[derive(Deserialize, Default)]
 pub(super) struct Point<'a> {
+    #[serde(default)]
+    pub(super) id: PointId,
     #[serde(borrow, default)]
     pub(super) payload: Option<PointPayload<'a>>,
+}
+
+/// A point id: `Some` for an integer, `None` for a UUID (Qdrant orders
+/// UUIDs after every integer id).
+#[derive(Default, Debug, PartialEq, Eq)]
+pub(super) struct PointId(pub(super) Option<u64>);
+
+impl<'de> Deserialize<'de> for PointId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PointId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a point id")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(PointId(Some(n)))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(PointId(u64::try_from(n).ok()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(PointId(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -105,6 +105,17 @@ fn rejects_unusable_settings() {
 #[test]
 fn strict_mode_refusals_name_the_cap() {
     assert_eq!(strict_mode_limit(r#"Bad request: Limit exceeded 5000 > 1000 for "limit""#), Some(1000));
+    // Qdrant 1.19's own wording, help included.
+    let real = r#"Bad request: Limit exceeded 3 > 2 for "limit". Help: Reduce the "limit" parameter to or below 2."#;
+    assert_eq!(strict_mode_limit(real), Some(2));
+    let status = |msg: &str| Failure::Status { code: 400, retry_after: None, msg: msg.to_string() };
+    assert_eq!(refusal(&status(real)), Some(Refusal::Limit(2)));
+    let size = "Bad request: Condition size limit reached (3 > 2). Help: Reduce the size of your condition.";
+    assert_eq!(refusal(&status(size)), Some(Refusal::ConditionSize(2)));
+    let index = r#"Bad request: Index required but not found for "doc_hash" of one of the following types: [keyword]. Help: Create an index for this key or use a different filter."#;
+    assert_eq!(refusal(&status(index)), Some(Refusal::IndexRequired));
+    assert_eq!(refusal(&Failure::Status { code: 500, retry_after: None, msg: size.to_string() }), None);
+    assert_eq!(refusal(&status("Format error in JSON body: invalid type")), None);
     assert_eq!(strict_mode_limit(r#"Limit exceeded 6 > 5 for "limit""#), Some(5));
     // Another field's cap, a zero cap, or another 400: not a page-size problem.
     assert_eq!(strict_mode_limit(r#"Limit exceeded 9 > 5 for "hnsw_ef""#), None);
@@ -115,7 +126,9 @@ fn strict_mode_refusals_name_the_cap() {
 #[test]
 fn the_next_offset_is_read_from_the_tail() {
     let page = br#"{"result":{"points":[{"id":1,"payload":{"domain":{"next_page_offset":99}}}],"next_page_offset":12345},"status":"ok","time":0.001}"#;
+    let tail_offset = |b: &[u8]| tail_value(b, b"\"next_page_offset\":");
     assert_eq!(tail_offset(page), Some(json!(12345)));
+    assert_eq!(tail_value(page, b"\"time\":"), Some(json!(0.001)));
     let uuid = br#"{"result":{"points":[],"next_page_offset":"5c56c793-69f3-4fbf-87e6-c4bf54c28c26"},"status":"ok","time":0.1,"usage":{"cpu":1}}"#;
     assert_eq!(tail_offset(uuid), Some(json!("5c56c793-69f3-4fbf-87e6-c4bf54c28c26")));
     assert_eq!(tail_offset(br#"{"result":{"points":[],"next_page_offset":null},"status":"ok"}"#), Some(Value::Null));
@@ -133,6 +146,7 @@ fn auto_reads_most_of_a_collection_in_one_pass_even_with_an_index() {
         status: "green".into(),
         points_count: Some(770_000),
         indexed_fields: if indexed { BTreeSet::from(["doc_hash".to_string()]) } else { BTreeSet::new() },
+        strict: None,
     };
     let (plain, indexed) = (info(false), info(true));
     // Few documents: filtered, index or not, and no estimate asked.
@@ -148,4 +162,40 @@ fn auto_reads_most_of_a_collection_in_one_pass_even_with_an_index() {
     // An explicit choice is kept.
     assert!(!Strategy::Filtered.wants_share(&indexed, 21_000, 256));
     assert_eq!(Strategy::Filtered.resolve(&plain, 21_000, 256, Some(0.94)), Strategy::Filtered);
+    // Half of the collection (a share of 0.5) still reads cheaper through the index.
+    assert_eq!(Strategy::Auto.resolve(&indexed, 21_000, 256, Some(0.51)), Strategy::Filtered);
+    // A strict-mode collection refusing unindexed filters is only ever scrolled.
+    let strict = CollectionInfo { strict: Some(StrictMode { unindexed_filtering_retrieve: Some(false), ..StrictMode::default() }), ..plain.clone() };
+    assert!(strict.refuses_doc_hash_filters() && !plain.refuses_doc_hash_filters());
+    assert_eq!(Strategy::Filtered.resolve(&strict, 10, 256, None), Strategy::ScrollAll);
+    assert_eq!(Strategy::Auto.resolve(&strict, 10, 256, None), Strategy::ScrollAll);
+    let strict_indexed = CollectionInfo { strict: strict.strict.clone(), ..indexed.clone() };
+    assert_eq!(Strategy::Auto.resolve(&strict_indexed, 10, 256, None), Strategy::Filtered);
+}
+
+#[test]
+fn slices_cover_every_id_once() {
+    for n in [1u32, 2, 3, 4, 7] {
+        let slices = Slice::split(n);
+        assert_eq!(slices.len(), n as usize);
+        assert_eq!(slices[0].start, Value::Null);
+        assert_eq!(slices[n as usize - 1].stop, None);
+        for w in slices.windows(2) {
+            assert_eq!(w[0].stop.map(|s| json!(s)), Some(w[1].start.clone()), "{n}");
+        }
+    }
+    let ids = [0u64, 1, (1 << 59) - 1, 1 << 59, (1 << 60) - 1, 1 << 60, u64::MAX];
+    let slices = Slice::split(2);
+    for id in ids {
+        let owners = slices.iter().filter(|s| s.stop.is_none_or(|stop| id < stop) && s.start.as_u64().is_none_or(|st| id >= st)).count();
+        assert_eq!(owners, 1, "{id}");
+    }
+}
+
+#[test]
+fn point_ids_parse_as_integers_or_uuids() {
+    let p: Point = serde_json::from_str(r#"{"id": 1152921504606846975, "payload": null}"#).unwrap_or_default();
+    assert_eq!(p.id, PointId(Some((1 << 60) - 1)));
+    let p: Point = serde_json::from_str(r#"{"id": "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"}"#).unwrap_or_default();
+    assert_eq!(p.id, PointId(None));
 }
