@@ -294,7 +294,7 @@ fn write(conn: &mut Connection, run_id: &str, plan: &[Planned<'_>], s: &mut Reas
             let now = recondb::now();
             for p in batch {
                 let cur = recondb::domain_columns(&tx, &p.row.hash)?;
-                if cur.as_ref() != Some(&p.row.cols) || recondb::overridden(&tx, &p.row.hash)? {
+                if cur.as_ref() != Some(&p.row.cols) || recondb::is_overridden(&tx, &p.row.hash)? {
                     c += 1;
                     continue;
                 }

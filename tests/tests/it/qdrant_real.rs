@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: failing loudly is the point
 
 use std::path::Path;
-use std::process::Command;
 
 use companion::config::qdrant::Strategy;
 use companion::config::Config;
@@ -22,28 +21,8 @@ use testkit::qdrant::StandInConfig;
 use testkit::qdrant_real_world::{CountingProxy, Load, RealQdrantWorld as Real};
 use testkit::qdrant_world::{QdrantWorld, SOURCE};
 
-type Rows = Vec<(String, Option<String>, Option<String>)>;
+use crate::qdrant_source::{blocking, python_reference, rows, Rows};
 
-fn rows(db: &Path) -> Rows {
-    let c = Connection::open(db).expect("open");
-    let mut s = c.prepare("SELECT hash, recon_domain, recon_domain_status FROM documents ORDER BY hash").expect("prep");
-    let r = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("q").collect::<Result<Vec<_>, _>>().expect("rows");
-    r
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("join")
-}
-
-fn python_reference(db: &Path, url: &str, args: &[&str]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/recon_qdrant_reference.py");
-    let out =
-        Command::new("python3").arg(&script).args(["--db", &db.display().to_string(), "--url", url]).args(args).output().expect("python3 must be installed");
-    assert!(out.status.success(), "reference {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("reference json")
-}
-
-/// Backfill then tiebreaker as separate commands (a new Env each), returning the rows.
 async fn runbook(env: impl Fn() -> companion::context::Env, db: &Path) -> (Rows, companion::engine::PassSummary, companion::engine::PassSummary) {
     let (e0, e1, e2) = (env(), env(), env());
     let before = rows(db);

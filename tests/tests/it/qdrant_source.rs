@@ -15,18 +15,22 @@ use rusqlite::Connection;
 use testkit::qdrant::{QdrantStandIn, StandInConfig};
 use testkit::qdrant_world::{QdrantWorld as World, SOURCE};
 
-fn rows(db: &Path) -> Vec<(String, Option<String>, Option<String>)> {
+/// Each document's (hash, domain, status), by hash.
+pub(crate) type Rows = Vec<(String, Option<String>, Option<String>)>;
+
+pub(crate) fn rows(db: &Path) -> Rows {
     let c = Connection::open(db).expect("open");
     let mut s = c.prepare("SELECT hash, recon_domain, recon_domain_status FROM documents ORDER BY hash").expect("prep");
     let r = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("q").collect::<Result<Vec<_>, _>>().expect("rows");
     r
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("join")
 }
 
-fn python_reference(db: &Path, url: &str, args: &[&str]) -> serde_json::Value {
+/// RECON's Qdrant-era algorithm in Python (`tests/python/recon_qdrant_reference.py`) on `db` against `url`.
+pub(crate) fn python_reference(db: &Path, url: &str, args: &[&str]) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/recon_qdrant_reference.py");
     let out =
         Command::new("python3").arg(&script).args(["--db", &db.display().to_string(), "--url", url]).args(args).output().expect("python3 must be installed");

@@ -1,4 +1,4 @@
-//! The SQL of the reassessment and of stale detection: the rows the machine decided, RECON's timestamps newer than an assignment, and the one place PeerTube overrides exclude rows.
+//! The SQL of the reassessment and of stale detection: the rows the machine decided (never overridden ones: `overrides::skip_overridden_sql`) and RECON's timestamps newer than an assignment.
 
 use super::documents::DomainColumns;
 use crate::error::DbContext;
@@ -16,20 +16,6 @@ pub struct Decided {
     pub hash: String,
     pub channel: Option<String>,
     pub cols: DomainColumns,
-}
-
-/// THE hook where PeerTube overrides keep rows out of every reassessment and
-/// stale count: an SQL fragment for a `WHERE` over `documents d` (the rule of
-/// `recon::db::overrides`, empty while recon.db has no overrides table).
-pub fn overrides_exclusion(conn: &Connection) -> Result<String> {
-    let skip = super::skip_overridden_sql(conn)?;
-    Ok(if skip.is_empty() { String::new() } else { format!(" {skip}") })
-}
-
-/// Whether a person's PeerTube override covers `hash` (checked again inside
-/// each write transaction; same rule as [`overrides_exclusion`]).
-pub fn overridden(conn: &Connection, hash: &str) -> Result<bool> {
-    super::is_overridden(conn, hash)
 }
 
 const DECIDED_COLUMNS: &str = "d.hash, c.category, d.recon_domain, d.recon_domain_status, d.recon_domain_assigned_at, d.peertube_category_pushed_at";
@@ -59,9 +45,9 @@ fn query_decided(conn: &Connection, sql: &str, params: impl rusqlite::Params, wh
 pub fn reassess_selection(conn: &Connection, source: &str, limit: Option<u64>) -> Result<Vec<Decided>> {
     let sql = format!(
         "SELECT {DECIDED_COLUMNS} FROM documents d JOIN catalogue c ON c.hash = d.hash
-         WHERE d.status = 'complete' AND c.source = ?1 AND d.recon_domain_status IN {MACHINE_STATUSES_SQL}{}
+         WHERE d.status = 'complete' AND c.source = ?1 AND d.recon_domain_status IN {MACHINE_STATUSES_SQL} {}
          ORDER BY d.recon_domain_assigned_at, d.rowid LIMIT ?2",
-        overrides_exclusion(conn)?
+        super::skip_overridden_sql(conn)?
     );
     query_decided(conn, &sql, params![source, limit.map(|l| l as i64).unwrap_or(-1)], "recon::db::reassess::reassess_selection")
 }
@@ -71,9 +57,9 @@ pub fn reassess_selection(conn: &Connection, source: &str, limit: Option<u64>) -
 pub fn decided_after(conn: &Connection, source: &str, cursor: &str, n: u64) -> Result<Vec<Decided>> {
     let sql = format!(
         "SELECT {DECIDED_COLUMNS} FROM documents d JOIN catalogue c ON c.hash = d.hash
-         WHERE d.hash > ?2 AND d.status = 'complete' AND c.source = ?1 AND d.recon_domain_status IN {MACHINE_STATUSES_SQL}{}
+         WHERE d.hash > ?2 AND d.status = 'complete' AND c.source = ?1 AND d.recon_domain_status IN {MACHINE_STATUSES_SQL} {}
          ORDER BY d.hash LIMIT ?3",
-        overrides_exclusion(conn)?
+        super::skip_overridden_sql(conn)?
     );
     query_decided(conn, &sql, params![source, cursor, n as i64], "recon::db::reassess::decided_after")
 }
@@ -85,11 +71,11 @@ pub fn decided_after(conn: &Connection, source: &str, cursor: &str, n: u64) -> R
 pub fn stale_by_recon_times(conn: &Connection, source: &str) -> Result<Vec<String>> {
     let sql = format!(
         "SELECT d.hash FROM documents d JOIN catalogue c ON c.hash = d.hash
-         WHERE d.status = 'complete' AND c.source = ?1 AND d.recon_domain_status IN {MACHINE_STATUSES_SQL}{}
+         WHERE d.status = 'complete' AND c.source = ?1 AND d.recon_domain_status IN {MACHINE_STATUSES_SQL} {}
            AND (julianday(d.enriched_at) > julianday(d.recon_domain_assigned_at)
                 OR julianday(d.embedded_at) > julianday(d.recon_domain_assigned_at))
          ORDER BY d.hash",
-        overrides_exclusion(conn)?
+        super::skip_overridden_sql(conn)?
     );
     let mut stmt = conn.prepare(&sql).ctx("recon::db::reassess::stale_by_recon_times")?;
     let rows = stmt
