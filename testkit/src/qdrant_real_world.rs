@@ -51,15 +51,7 @@ impl RealQdrantWorld {
     }
 
     pub async fn with_spec(spec: DemoSpec, load: Load) -> RealQdrantWorld {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let d = data.clone();
-        let points = tokio::task::spawn_blocking(move || {
-            demo::generate(&d, &spec).expect("demo");
-            demo::qdrant::write_points(&d, crate::qdrant_world::SOURCE).expect("points")
-        })
-        .await
-        .expect("join");
+        let (dir, data, points) = crate::qdrant_world::demo_with_points(spec).await;
         let server = match &load.api_key {
             Some(k) => QdrantServer::start_with_api_key(k).await,
             None => QdrantServer::start().await,

@@ -14,6 +14,21 @@ use crate::qdrant::{QdrantStandIn, StandInConfig};
 /// `catalogue.source` of the demo's videos.
 pub const SOURCE: &str = "stream.echo6.co";
 
+/// Demo data from `spec` in a new temp dir (`{dir}/data`: recon.db, concepts,
+/// `qdrant-points.jsonl`): what every Qdrant world, stand-in or real, starts from.
+pub async fn demo_with_points(spec: DemoSpec) -> (tempfile::TempDir, PathBuf, demo::qdrant::PointsSummary) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let d = data.clone();
+    let points = tokio::task::spawn_blocking(move || {
+        demo::generate(&d, &spec).expect("demo");
+        demo::qdrant::write_points(&d, SOURCE).expect("points")
+    })
+    .await
+    .expect("join");
+    (dir, data, points)
+}
+
 pub struct QdrantWorld {
     pub dir: tempfile::TempDir,
     pub qdrant: QdrantStandIn,
@@ -29,15 +44,7 @@ impl QdrantWorld {
 
     /// Demo data generated from `spec`, and its points in a new stand-in.
     pub async fn with_spec(spec: DemoSpec, standin: StandInConfig) -> QdrantWorld {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let d = data.clone();
-        let points = tokio::task::spawn_blocking(move || {
-            demo::generate(&d, &spec).expect("demo");
-            demo::qdrant::write_points(&d, SOURCE).expect("points")
-        })
-        .await
-        .expect("join");
+        let (dir, data, points) = demo_with_points(spec).await;
         let qdrant = QdrantStandIn::start(standin).await;
         qdrant.load_jsonl(data.join(demo::qdrant::POINTS_FILE)).expect("load points");
         QdrantWorld { dir, qdrant, points }
