@@ -40,7 +40,17 @@ fn main() {
     if args.iter().any(|a| a == "--real") || std::env::var_os("QDRANT_BENCH_REAL").is_some() {
         let reps = args.iter().position(|a| a == "--reps").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(3usize);
         let small = args.iter().any(|a| a == "--small");
-        rt.block_on(real::bench(reps.max(1), small));
+        // `--configs 0:4:256,1:3:128`: index (0/1), requests in flight, hashes per request.
+        let configs = args.iter().position(|a| a == "--configs").and_then(|i| args.get(i + 1)).map(|c| {
+            c.split(',')
+                .map(|one| {
+                    let f: Vec<&str> = one.split(':').collect();
+                    assert!(f.len() == 3, "--configs takes index:parallel:hashes, comma-separated (got {one:?})");
+                    (f[0] == "1", f[1].parse().expect("parallel"), f[2].parse().expect("hashes per request"))
+                })
+                .collect()
+        });
+        rt.block_on(real::bench(reps.max(1), small, configs));
     } else {
         rt.block_on(bench());
     }

@@ -22,7 +22,8 @@ fn min_median(v: &[f64]) -> (f64, f64) {
     (s[0], s[s.len() / 2])
 }
 
-pub async fn bench(reps: usize, small: bool) {
+/// `configs`: (doc_hash indexed, parallel requests, hashes per request), or the default four.
+pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usize)>>) {
     let spec = DemoSpec { content_bytes: 16, malformed_rate: 0.0, concepts_per_window: (6, 12), ..DemoSpec::production() };
     let load = if small { Load::default() } else { Load { other_share: 0.5, text_bytes: 500, ..Load::default() } };
     let t = Instant::now();
@@ -38,14 +39,19 @@ pub async fn bench(reps: usize, small: bool) {
         reps
     );
     let mut table: Vec<[String; 8]> = Vec::new();
-    let configs: [(&str, bool, Strategy, u32); 4] = [
-        ("no index, auto (scroll_all), 1 request at a time", false, Strategy::Auto, 1),
-        ("no index, auto (scroll_all), 4 slices", false, Strategy::Auto, 4),
-        ("doc_hash indexed, auto, 1 request at a time", true, Strategy::Auto, 1),
-        ("doc_hash indexed, auto, 4 at a time", true, Strategy::Auto, 4),
-    ];
+    let configs = configs.unwrap_or_else(|| vec![(false, 1, 256), (false, 4, 256), (true, 1, 256), (true, 4, 256)]);
     let mut dry_by_config: Vec<std::collections::BTreeMap<String, u64>> = Vec::new();
-    for (label, indexed, strategy, parallel) in configs {
+    // Unindexed configurations first: the index, once made, stays.
+    let mut configs = configs;
+    configs.sort_by_key(|c| c.0);
+    for (indexed, parallel, per_request) in configs {
+        let strategy = Strategy::Auto;
+        let label = format!(
+            "{}, {}, {per_request} hashes per request",
+            if indexed { "doc_hash indexed" } else { "no index" },
+            if parallel == 1 { "1 request at a time".to_string() } else { format!("{parallel} in flight") }
+        );
+        let label = label.as_str();
         if indexed && !w.doc_hash_indexed().await {
             w.server.index_doc_hash(&w.collection).await;
             testkit::qdrant_real_world::wait_green(&w.server, &w.collection).await;
@@ -55,18 +61,20 @@ pub async fn bench(reps: usize, small: bool) {
             w.env(&db, SourceKind::Qdrant, |c| {
                 c.qdrant.strategy = strategy;
                 c.qdrant.parallel_requests = parallel;
+                c.qdrant.hashes_per_request = per_request;
                 c.qdrant.reuse_counts_secs = 0;
             })
         };
         let pid = w.server.pid();
         let cpu = move || pid.and_then(process_cpu_seconds).unwrap_or(f64::NAN);
         let dry = {
-            let env = env();
             let mut secs = Vec::new();
             let mut last = None;
             let c0 = cpu();
             for _ in 0..reps {
-                let e = env.clone();
+                // A fresh Env per run: one Env's concept source keeps a memo
+                // of what it read, and each run here stands for a new process.
+                let e = env();
                 let (s, t) = tokio::task::spawn_blocking(move || timed(|| companion::engine::backfill(&e, None, true).expect("dry run"))).await.expect("join");
                 secs.push(t);
                 last = Some(s);
