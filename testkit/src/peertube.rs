@@ -159,6 +159,8 @@ pub struct Inner {
     /// PUTs refuse every category (the plugin vanished after the preflight).
     pub refuse_put_categories: bool,
     pub request_times: Vec<Instant>,
+    /// When each PUT reached the handler.
+    pub put_times: Vec<Instant>,
     pub puts: HashMap<String, u32>,
     pub put_total: usize,
     pub video_gets: u64,
@@ -174,6 +176,13 @@ pub struct Inner {
     /// The plugin hook's log (when `plugin && plugin_changes`).
     pub plugin_changes: Vec<PluginChange>,
     pub changes_requests: u64,
+}
+
+impl Inner {
+    /// How long after `t` the first PUT since then arrived.
+    pub fn first_put_after(&self, t: Instant) -> Option<Duration> {
+        self.put_times.iter().find(|p| **p >= t).map(|p| p.duration_since(t))
+    }
 }
 
 pub type Shared = Arc<Mutex<Inner>>;
@@ -482,6 +491,7 @@ async fn put_video(State(s): State<Shared>, Path(id): Path<String>, headers: Hea
     let _in_flight = {
         let mut i = lock(&s);
         i.put_attempts += 1;
+        i.put_times.push(Instant::now());
         i.puts_in_flight += 1;
         i.max_puts_in_flight = i.max_puts_in_flight.max(i.puts_in_flight);
         PutInFlight(s.clone())
