@@ -267,7 +267,7 @@ pub fn table(r: &PushBenchResult) -> String {
                 format!("{:.2}", r.api_secs),
                 format!("{:.1}", r.api_videos_per_sec),
                 format!(
-                    "{:.1}x RECON (target >= 4.5x), {:.0}% of ceiling (target >= 80%); {:.2} requests/video; {} written, {} already right ({} PUTs to them); \
+                    "{:.1}x RECON (target >= 4.5x), {:.0}% of ceiling (target >= 90%); {:.2} requests/video; {} written, {} already right ({} PUTs to them); \
                      {} retries, {} serialization 500s ({} retried); concurrency reached {} (max {} PUTs in flight); lost {}, duplicated {}",
                     r.speedup,
                     r.of_ceiling * 100.0,
