@@ -252,7 +252,7 @@ pub fn table(r: &PushBenchResult) -> String {
                 "-".into(),
                 "-".into(),
                 format!("{:.1}", r.ceiling_videos_per_sec),
-                "profile: PeerTube 8.0.1 on 2 cores (45 PUT/s worker, serialization 500s from 4 in flight)".into(),
+                "profile: PeerTube 8.0.1 on 2 cores (45 PUT/s with federation after-work, serialization 500s from 4 in flight)".into(),
             ],
             vec![
                 "RECON's writer (PUT, sleep 0.1 s)".to_string(),
