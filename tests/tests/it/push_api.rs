@@ -420,3 +420,23 @@ fn an_old_snapshot_is_checked_through_the_change_log_not_read_again() {
     assert_eq!(w.standin.category(&edited), Some(Some(w.docs[350].category)));
     assert!(w.standin.with(|i| i.puts.values().all(|n| *n == 1)));
 }
+
+#[test]
+fn serialization_500s_do_not_shrink_the_adaptive_gate() {
+    let standin =
+        StandInConfig { serialization: Some(testkit::peertube::Serialization { min_in_flight: 1, probability: 0.4, seed: 11 }), ..Default::default() };
+    let w = World::new(20, 23, false, standin, |_| None);
+    let rt = rt();
+    let client = companion::peertube::api::ApiClient::from_config(&w.cfg).unwrap();
+    rt.block_on(async {
+        client.ensure_login().await.unwrap();
+        for d in &w.docs {
+            client.set_category(&d.video, Some(d.category)).await.unwrap();
+        }
+    });
+    let refused = w.standin.with(|i| i.serialization_failures);
+    assert!(refused > 0, "the stand-in never collided: raise the probability");
+    assert_eq!(client.stats.serialization_failures.load(std::sync::atomic::Ordering::Relaxed), refused);
+    assert_eq!(client.gate.decreases(), 0, "a collision is not load");
+    assert!(w.standin.with(|i| i.puts.len() == 20 && i.puts.values().all(|n| *n == 1)));
+}
