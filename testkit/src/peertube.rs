@@ -1,4 +1,4 @@
-//! An in-process stand-in for PeerTube's REST API, for tests and the push benchmark: OAuth as PeerTube does it (expiring tokens → 401) for the admin and a moderator (each PUT logged with its account), the admin's paged video list, the plugin's change-log hook and its authenticated route, 400/404 like PeerTube, a throughput ceiling with queueing latency, serialization 500s under concurrency, 429 for non-admins over the rate limit, injectable failures, and request counters.
+//! An in-process stand-in for PeerTube's REST API, for tests and the push benchmark: OAuth as PeerTube does it (expiring tokens → 401) for the admin and a moderator (each PUT logged with its account), the admin's paged video list, the plugin's change-log hook and its authenticated route, 400/404 like PeerTube, a throughput ceiling with queueing latency and federation after-work, serialization 500s under concurrency, 429 for non-admins over the rate limit, injectable failures, and request counters.
 //!
 //! One file over 500 lines on purpose: one stand-in server whose handlers share
 //! one state (`Inner`) behind one lock; split, every part would reach into it.
