@@ -252,7 +252,7 @@ pub fn table(r: &PushBenchResult) -> String {
                 "-".into(),
                 "-".into(),
                 format!("{:.1}", r.ceiling_videos_per_sec),
-                "profile: PeerTube 8.0.1 on 2 cores (45 PUT/s worker, serialization 500s from 4 in flight)".into(),
+                "profile: PeerTube 8.0.1 on 2 cores (45 PUT/s with federation after-work, serialization 500s from 4 in flight)".into(),
             ],
             vec![
                 "RECON's writer (PUT, sleep 0.1 s)".to_string(),
@@ -267,7 +267,7 @@ pub fn table(r: &PushBenchResult) -> String {
                 format!("{:.2}", r.api_secs),
                 format!("{:.1}", r.api_videos_per_sec),
                 format!(
-                    "{:.1}x RECON (target >= 4.5x), {:.0}% of ceiling (target >= 80%); {:.2} requests/video; {} written, {} already right ({} PUTs to them); \
+                    "{:.1}x RECON (target >= 4.5x), {:.0}% of ceiling (target >= 90%); {:.2} requests/video; {} written, {} already right ({} PUTs to them); \
                      {} retries, {} serialization 500s ({} retried); concurrency reached {} (max {} PUTs in flight); lost {}, duplicated {}",
                     r.speedup,
                     r.of_ceiling * 100.0,
@@ -297,4 +297,86 @@ pub fn bench_push(json: bool) -> Result<PushBenchResult> {
         println!("{}", table(&r));
     }
     Ok(r)
+}
+
+/// Our api transport against a bare PUT loop on the same stand-in profile
+/// (issue #16 item 4): what the lead's combined benchmark prints.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PushRow {
+    pub videos: usize,
+    /// A bare PUT loop (`ceiling_in_flight` in flight, no rate cap, no journal).
+    pub bare_put_per_sec: f64,
+    /// `push-pending --transport api` with the default config, whole run (login, preflight, snapshot included).
+    pub ours_per_sec: f64,
+    pub ratio: f64,
+    /// Serialization 500s our run met (each must be retried).
+    pub retries_500: u64,
+    pub retried_500: u64,
+    /// Videos of our run written twice or not holding their category at the end.
+    pub lost: u64,
+    pub doubled: u64,
+    /// Milliseconds of our run before its first PUT (login, preflight, journal, snapshot).
+    pub before_first_put_ms: u64,
+    pub concurrency_reached: usize,
+    pub target: f64,
+    pub met: bool,
+}
+
+/// The bare loop and our default push, each on its own `videos` videos of one stand-in (PeerTube 8.0.1 on 2 cores), every category to write as after a reset.
+pub fn api_vs_bare(videos: usize) -> Result<PushRow> {
+    std::env::set_var(PASSWORD_ENV, StandInConfig::default().password);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Error::Other(e.to_string()))?;
+    rt.block_on(api_vs_bare_async(videos, &PushBench::default()))
+}
+
+async fn api_vs_bare_async(videos: usize, b: &PushBench) -> Result<PushRow> {
+    let dir = fixture::TempDir::new("recon-push-bench")?;
+    let standin = StandIn::start(b.profile.clone()).map_err(io)?;
+    let (cfg, env) = config_for(dir.path(), &standin);
+    let docs = fixture::recon_db(&cfg.recon_db, 2 * videos, 9)?;
+    // Oldest assignments are pushed first: our run takes the first half.
+    let (ours, bare_docs) = docs.split_at(videos);
+    for d in &docs {
+        standin.add_video(&d.video, None, false);
+    }
+    let bare = ApiSettings { rate_per_sec: 10_000.0, concurrency: b.ceiling_in_flight, adaptive: false, max_retries: 10, ..ApiSettings::from_config(&cfg) };
+    let bare = Arc::new(ApiClient::new(bare)?);
+    bare.ensure_login().await.map_err(Error::from)?;
+    let bare_put_per_sec = ceiling(bare, bare_docs, b.ceiling_in_flight).await?;
+
+    let (before_500, before_puts) = standin.with(|i| (i.serialization_failures, i.puts.clone()));
+    let opts = PushOptions {
+        limit: Some(videos as u64),
+        dry_run: false,
+        transport: Transport::Api,
+        batch_size: cfg.peertube.batch_size,
+        command: "push-pending".into(),
+    };
+    let t = Instant::now();
+    let s = pusher::push(&cfg, &env, &opts, None).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let (after_500, after_puts, first_put) = standin.with(|i| (i.serialization_failures, i.puts.clone(), i.first_put_after(t)));
+    let (mut lost, mut doubled) = (0, 0);
+    for d in ours {
+        let n = after_puts.get(d.video.as_str()).copied().unwrap_or(0) - before_puts.get(d.video.as_str()).copied().unwrap_or(0);
+        doubled += u64::from(n > 1);
+        lost += u64::from(standin.category(&d.video) != Some(Some(d.category)));
+    }
+    let ours_per_sec = (s.pushed + s.already_set) as f64 / secs;
+    let ratio = ours_per_sec / bare_put_per_sec;
+    let target = 0.9;
+    Ok(PushRow {
+        videos,
+        bare_put_per_sec,
+        ours_per_sec,
+        ratio,
+        retries_500: after_500 - before_500,
+        retried_500: s.serialization_retries,
+        lost,
+        doubled,
+        before_first_put_ms: first_put.map_or(0, |d| d.as_millis() as u64),
+        concurrency_reached: s.concurrency_reached,
+        target,
+        met: ratio >= target && lost == 0 && doubled == 0 && s.serialization_retries == after_500 - before_500,
+    })
 }

@@ -388,3 +388,55 @@ fn rollback_uses_the_transport_the_run_used_unless_told() {
     let err = companion::cli::runs::rollback_cmd(&w.ctx(), &run_id, false, false, Some(Transport::Db)).unwrap_err();
     assert!(err.to_string().contains("db_url"), "{err}");
 }
+
+#[test]
+fn an_old_snapshot_is_checked_through_the_change_log_not_read_again() {
+    let standin = StandInConfig { ceiling_per_sec: Some(150.0), ..StandInConfig::default() };
+    let mut w = World::new(400, 5, false, standin, prior);
+    w.cfg.peertube.snapshot_max_age_secs = 1;
+    let edited = w.docs[350].video.clone();
+    let (probe, v) = (w.standin.state.clone(), edited.clone());
+    // A moderator edits a video of the second chunk while the first is written
+    // (200 PUTs at 150/s outlast the 1 s snapshot age).
+    let person = std::thread::spawn(move || loop {
+        let mut i = probe.lock().unwrap();
+        if i.put_total >= 20 {
+            i.videos.get_mut(v.as_str()).unwrap().category = Some(110);
+            let at = companion::recon::db::now();
+            i.plugin_changes.push(testkit::peertube::PluginChange { video: v.to_string(), category: Some(110), user: "moderator".into(), at });
+            return;
+        }
+        drop(i);
+        std::thread::sleep(Duration::from_millis(5));
+    });
+    assert_eq!(push::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap(), 0);
+    person.join().unwrap();
+    let (lists, gets) = w.standin.with(|i| (i.list_requests, i.video_gets));
+    assert_eq!(lists, 4, "400 videos: 4 pages, read once");
+    assert_eq!(gets, 1, "only the edited video is read again");
+    let run_id = companion::journal::list_runs(&w.conn(), 1).unwrap()[0].run_id.clone();
+    let e = w.entries(&run_id).into_iter().find(|e| e.key == edited.as_str()).unwrap();
+    assert_eq!(e.old["category"].as_i64(), Some(110), "the journal holds what the moderator set, not the snapshot's value");
+    assert_eq!(w.standin.category(&edited), Some(Some(w.docs[350].category)));
+    assert!(w.standin.with(|i| i.puts.values().all(|n| *n == 1)));
+}
+
+#[test]
+fn serialization_500s_do_not_shrink_the_adaptive_gate() {
+    let standin =
+        StandInConfig { serialization: Some(testkit::peertube::Serialization { min_in_flight: 1, probability: 0.4, seed: 11 }), ..Default::default() };
+    let w = World::new(20, 23, false, standin, |_| None);
+    let rt = rt();
+    let client = companion::peertube::api::ApiClient::from_config(&w.cfg).unwrap();
+    rt.block_on(async {
+        client.ensure_login().await.unwrap();
+        for d in &w.docs {
+            client.set_category(&d.video, Some(d.category)).await.unwrap();
+        }
+    });
+    let refused = w.standin.with(|i| i.serialization_failures);
+    assert!(refused > 0, "the stand-in never collided: raise the probability");
+    assert_eq!(client.stats.serialization_failures.load(std::sync::atomic::Ordering::Relaxed), refused);
+    assert_eq!(client.gate.decreases(), 0, "a collision is not load");
+    assert!(w.standin.with(|i| i.puts.len() == 20 && i.puts.values().all(|n| *n == 1)));
+}

@@ -37,6 +37,8 @@ pub const LIST_PRIVACIES: [u8; 5] = [1, 2, 3, 4, 5];
 /// What PostgreSQL says in the body of the 500 PeerTube sends when two
 /// concurrent updates collide in its SERIALIZABLE transaction.
 const SERIALIZATION_FAILURE: &str = "could not serialize";
+/// Wait before retrying a PUT refused with that 500.
+const SERIALIZATION_RETRY: Duration = Duration::from_millis(20);
 
 /// Why an API call failed, sorted by what it says about the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +238,12 @@ impl ApiClient {
                     let text = resp.text().await.unwrap_or_default();
                     if status == StatusCode::INTERNAL_SERVER_ERROR && text.contains(SERIALIZATION_FAILURE) {
                         // The update did not happen; a retry succeeds (seen on PeerTube 8.0.1).
+                        // A collision of two transactions, not a sign of load: the gate
+                        // keeps its limit and the retry goes out soon, not after a backoff.
                         self.stats.serialization_failures.fetch_add(1, Ordering::Relaxed);
+                        finish(slot, Outcome::Neutral);
+                        let why = format!("{method} {path}: HTTP {status} {}", snippet(&text));
+                        return Err(Attempt { verdict: Verdict::RetryAfter(ra.unwrap_or(SERIALIZATION_RETRY)), err: ApiError::Unavailable(why) });
                     }
                     finish(slot, Outcome::Congested(ra));
                     let why = format!("{method} {path}: HTTP {status} {}", snippet(&text));

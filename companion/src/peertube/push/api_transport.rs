@@ -3,7 +3,7 @@
 use super::{journal_pending, lock, record_already_set, refuse, unique_batches, with_ledger, Job, PushSummary};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::peertube::api::{ApiClient, ApiError};
+use crate::peertube::api::{latest_per_video, ApiClient, ApiError, PeopleChange};
 use crate::peertube::db::PgVideos;
 use crate::peertube::ledger::{DocMark, Intent, Ledger};
 use crate::peertube::video_id::VideoUuid;
@@ -108,12 +108,35 @@ enum Known {
     Remote,
 }
 
+/// The plugin's change log as last read: the newest change per video.
+type ChangeLog = HashMap<VideoUuid, PeopleChange>;
+
+/// The plugin's change log now, or `None` when it keeps none (or cannot be read).
+async fn change_log(cfg: &Config, client: &ApiClient) -> Option<ChangeLog> {
+    match client.people_changes(&cfg.peertube.username).await {
+        Ok(Some(c)) => Some(latest_per_video(c)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the plugin's change log; the video list is read again instead");
+            None
+        }
+    }
+}
+
+/// Videos whose newest change in `now` is not the one `before` showed: changed by people since.
+fn changed_since(before: &ChangeLog, now: &ChangeLog) -> Vec<VideoUuid> {
+    now.iter().filter(|(v, c)| before.get(*v) != Some(*c)).map(|(v, _)| v.clone()).collect()
+}
+
 /// Where the api transport learns current categories before writing.
 enum Snapshot {
     /// PeerTube's PostgreSQL (`db_url`): one query per chunk.
     Pg(PgVideos),
-    /// PeerTube's paged list of local videos, re-read when older than `max_age`.
-    List { map: HashMap<VideoUuid, Option<i64>>, taken: Instant, max_age: std::time::Duration },
+    /// PeerTube's paged list of local videos, checked when older than `max_age`:
+    /// through the plugin's change log when it keeps one (one request; the
+    /// videos people changed since are read again before their write), else
+    /// by reading the whole list again (at 22K videos, ~220 pages each time).
+    List { map: HashMap<VideoUuid, Option<i64>>, taken: Instant, max_age: std::time::Duration, log: Option<ChangeLog> },
     /// Too few videos to be worth a bulk read: GET each before its PUT.
     PerVideo,
 }
@@ -140,8 +163,10 @@ impl Snapshot {
 
     async fn list(cfg: &Config, client: &Arc<ApiClient>, videos: usize) -> Result<Snapshot> {
         let max_age = std::time::Duration::from_secs(cfg.peertube.snapshot_max_age_secs.max(1));
+        // Read before the list: a change landing between the two is seen at the next check.
+        let log = change_log(cfg, client).await;
         Ok(match client.local_videos(videos).await {
-            Ok(Some(map)) => Snapshot::List { map, taken: Instant::now(), max_age },
+            Ok(Some(map)) => Snapshot::List { map, taken: Instant::now(), max_age, log },
             Ok(None) => Snapshot::PerVideo,
             // Only users with the right to see every video may list them all:
             // anyone else still pushes, reading each video before writing it.
@@ -153,11 +178,35 @@ impl Snapshot {
         })
     }
 
+    /// Forgets what the list said of videos this run is about to write: a later
+    /// job for the same video (a repeat) reads PeerTube before its write.
+    fn forget(&mut self, chunk: &[Job]) {
+        if let Snapshot::List { map, .. } = self {
+            for j in chunk {
+                map.remove(&j.video);
+            }
+        }
+    }
+
     /// Current state of a chunk's videos; absent = unknown (read per video).
     async fn lookup(&mut self, cfg: &Config, client: &Arc<ApiClient>, chunk: &[Job], remaining: usize) -> Result<HashMap<VideoUuid, Known>> {
-        if let Snapshot::List { taken, max_age, .. } = self {
+        if let Snapshot::List { map, taken, max_age, log } = self {
             if taken.elapsed() > *max_age {
-                *self = Snapshot::list(cfg, client, remaining).await?;
+                let fresh = match log {
+                    Some(before) => change_log(cfg, client).await.map(|now| (changed_since(before, &now), now)),
+                    None => None,
+                };
+                match fresh {
+                    Some((changed, now)) => {
+                        // Unknown again: read before written, like any video the list did not show.
+                        for v in &changed {
+                            map.remove(v);
+                        }
+                        *log = Some(now);
+                        *taken = Instant::now();
+                    }
+                    None => *self = Snapshot::list(cfg, client, remaining).await?,
+                }
             }
         }
         Ok(match self {
@@ -276,6 +325,7 @@ pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<M
         }
         let t = Instant::now();
         let known = snapshot.lookup(cfg, &client, &chunk, remaining).await?;
+        snapshot.forget(&chunk);
         remaining = remaining.saturating_sub(chunk.len());
         let (mut already, mut writes, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
         // The journal lock is released before any await below.
@@ -343,4 +393,22 @@ pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<M
     }
     progress.pb.finish_and_clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_videos_whose_newest_change_differs_are_read_again() {
+        let (a, b, c) = ("9c9de5e8-0a1e-484a-b099-e80766180a6d", "1c9de5e8-0a1e-484a-b099-e80766180a6d", "2c9de5e8-0a1e-484a-b099-e80766180a6d");
+        let ch = |v: &str, cat: i64, at: &str| PeopleChange { video: v.into(), category: Some(cat), user: Some("mod".into()), at: Some(at.into()) };
+        let before = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1")]);
+        // b set again (same category, later), c new, a untouched.
+        let now = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1"), ch(b, 4, "t2"), ch(c, 5, "t2")]);
+        let mut changed: Vec<String> = changed_since(&before, &now).iter().map(|v| v.to_string()).collect();
+        changed.sort();
+        assert_eq!(changed, vec![b.to_string(), c.to_string()]);
+        assert!(changed_since(&now, &now).is_empty());
+    }
 }
