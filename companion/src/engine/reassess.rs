@@ -21,13 +21,13 @@
 //! moved to now ("confirmed"), journaled like every write, so they stop
 //! counting as stale.
 
-use super::run::{abort_pass, open_for, WRITE_BATCH};
+use super::run::{abort_pass, open_for};
 use super::summary::PassSummary;
 use super::tiebreaker::{self, channel_sums, decide_tie, Channels, CountCache};
 use crate::assign::{self, Outcome, Rule, Status};
 use crate::config::SourceKind;
 use crate::context::Env;
-use crate::error::{DbContext, Result};
+use crate::error::Result;
 use crate::journal::run::Run;
 use crate::recon::db::{self as recondb, Candidate, Decided, DomainColumns};
 use crate::recon::freshness;
@@ -282,47 +282,39 @@ fn finish(env: &Env, conn: &mut Connection, run: Option<Run>, plan: &[Planned<'_
     Ok(())
 }
 
-/// Compare-and-set writes in short transactions: a row someone changed since
+/// Compare-and-set writes in paced transactions (`recondb::write_paced`): a row someone changed since
 /// the selection read it (RECON reset it, a person assigned it, the service
 /// wrote it) or that a person overrode since is left alone.
 fn write(conn: &mut Connection, run_id: &str, plan: &[Planned<'_>], s: &mut ReassessSummary) -> Result<()> {
-    let mut written_domain = 0u64;
-    for batch in plan.chunks(WRITE_BATCH) {
-        let (w, wd, c) = recondb::retry_busy(|| {
-            let tx = recondb::write_tx(conn)?;
-            let (mut w, mut wd, mut c) = (0u64, 0u64, 0u64);
-            let now = recondb::now();
-            for p in batch {
-                let cur = recondb::domain_columns(&tx, &p.row.hash)?;
-                if cur.as_ref() != Some(&p.row.cols) || recondb::is_overridden(&tx, &p.row.hash)? {
-                    c += 1;
-                    continue;
+    let [w, wd, c] = recondb::write_paced(conn, plan, "engine::reassess::write", |tx, p, n| {
+        let cur = recondb::domain_columns(tx, &p.row.hash)?;
+        if cur.as_ref() != Some(&p.row.cols) || recondb::is_overridden(tx, &p.row.hash)? {
+            n[2] += 1;
+            return Ok(());
+        }
+        let cur = &p.row.cols;
+        let now = recondb::now();
+        let new = match &p.new {
+            Some(o) => {
+                let domain = o.domain_label().map(str::to_string);
+                let changed = domain != cur.recon_domain;
+                n[1] += u64::from(changed);
+                DomainColumns {
+                    recon_domain: domain,
+                    recon_domain_status: Some(o.status.as_str().to_string()),
+                    recon_domain_assigned_at: Some(now),
+                    peertube_category_pushed_at: if changed { None } else { cur.peertube_category_pushed_at.clone() },
                 }
-                let cur = &p.row.cols;
-                let new = match &p.new {
-                    Some(o) => {
-                        let domain = o.domain_label().map(str::to_string);
-                        let changed = domain != cur.recon_domain;
-                        wd += u64::from(changed);
-                        DomainColumns {
-                            recon_domain: domain,
-                            recon_domain_status: Some(o.status.as_str().to_string()),
-                            recon_domain_assigned_at: Some(now.clone()),
-                            peertube_category_pushed_at: if changed { None } else { cur.peertube_category_pushed_at.clone() },
-                        }
-                    }
-                    None => DomainColumns { recon_domain_assigned_at: Some(now.clone()), ..cur.clone() },
-                };
-                crate::journal::write_domain_columns(&tx, run_id, &p.row.hash, cur, &new)?;
-                w += 1;
             }
-            tx.commit().ctx("engine::reassess::write")?;
-            Ok((w, wd, c))
-        })?;
-        s.pass.written += w;
-        written_domain += wd;
-        s.pass.changed_concurrently += c;
-    }
+            None => DomainColumns { recon_domain_assigned_at: Some(now), ..cur.clone() },
+        };
+        crate::journal::write_domain_columns(tx, run_id, &p.row.hash, cur, &new)?;
+        n[0] += 1;
+        Ok(())
+    })?;
+    s.pass.written += w;
+    let written_domain = wd;
+    s.pass.changed_concurrently += c;
     tracing::info!(run = run_id, written = s.pass.written, domain_changed = written_domain, "reassessment written");
     Ok(())
 }

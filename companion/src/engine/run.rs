@@ -3,16 +3,11 @@
 use super::summary::PassSummary;
 use crate::assign::Outcome;
 use crate::context::Env;
-use crate::error::DbContext;
 use crate::error::Result;
 use crate::journal::{self, run::Run};
 use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::Connection;
 use serde_json::{json, Value};
-
-/// Rows written per transaction: short enough that RECON's writers (busy
-/// timeout 5 s) never wait long, large enough to avoid per-row commits.
-pub const WRITE_BATCH: usize = 1000;
 
 /// A change the engine wants to make to one document's domain columns.
 pub struct Change {
@@ -31,7 +26,7 @@ pub fn open_for(env: &Env, command: &str, limit: Option<u64>, dry_run: bool) -> 
     Ok((conn, Some(run)))
 }
 
-/// Writes outcomes in short transactions, each row compare-and-set against what
+/// Writes outcomes in paced transactions (`recondb::write_paced`), each row compare-and-set against what
 /// the selection saw (`guard`), journaled with old and new values.
 pub fn write_outcomes(
     conn: &mut Connection,
@@ -40,44 +35,34 @@ pub fn write_outcomes(
     guard: impl Fn(&DomainColumns) -> bool,
     summary: &mut PassSummary,
 ) -> Result<()> {
-    for batch in changes.chunks(WRITE_BATCH) {
-        let (written, unchanged, conflicts) = recondb::retry_busy(|| {
-            let tx = recondb::write_tx(conn)?;
-            let (mut w, mut u, mut c) = (0u64, 0u64, 0u64);
-            {
-                let now = recondb::now();
-                for ch in batch {
-                    let Some(cur) = recondb::domain_columns(&tx, &ch.hash)? else {
-                        c += 1;
-                        continue;
-                    };
-                    if !guard(&cur) {
-                        c += 1;
-                        continue;
-                    }
-                    let new_domain = ch.outcome.domain_label().map(str::to_string);
-                    let new_status = Some(ch.outcome.status.as_str().to_string());
-                    if cur.recon_domain == new_domain && cur.recon_domain_status == new_status {
-                        u += 1;
-                        continue;
-                    }
-                    let new = DomainColumns {
-                        recon_domain: new_domain,
-                        recon_domain_status: new_status,
-                        recon_domain_assigned_at: Some(now.clone()),
-                        peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
-                    };
-                    journal::write_domain_columns(&tx, run_id, &ch.hash, &cur, &new)?;
-                    w += 1;
-                }
-            }
-            tx.commit().ctx("engine::run::write_outcomes")?;
-            Ok((w, u, c))
-        })?;
-        summary.written += written;
-        summary.unchanged += unchanged;
-        summary.changed_concurrently += conflicts;
-    }
+    let [written, unchanged, conflicts] = recondb::write_paced(conn, changes, "engine::run::write_outcomes", |tx, ch, n| {
+        let Some(cur) = recondb::domain_columns(tx, &ch.hash)? else {
+            n[2] += 1;
+            return Ok(());
+        };
+        if !guard(&cur) {
+            n[2] += 1;
+            return Ok(());
+        }
+        let new_domain = ch.outcome.domain_label().map(str::to_string);
+        let new_status = Some(ch.outcome.status.as_str().to_string());
+        if cur.recon_domain == new_domain && cur.recon_domain_status == new_status {
+            n[1] += 1;
+            return Ok(());
+        }
+        let new = DomainColumns {
+            recon_domain: new_domain,
+            recon_domain_status: new_status,
+            recon_domain_assigned_at: Some(recondb::now()),
+            peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
+        };
+        journal::write_domain_columns(tx, run_id, &ch.hash, &cur, &new)?;
+        n[0] += 1;
+        Ok(())
+    })?;
+    summary.written += written;
+    summary.unchanged += unchanged;
+    summary.changed_concurrently += conflicts;
     Ok(())
 }
 

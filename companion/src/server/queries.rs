@@ -12,9 +12,6 @@ use serde_json::Value;
 
 pub use crate::recon::db::ReviewRow;
 
-/// Rows per write transaction: RECON's writers wait at most this long on us.
-const WRITE_BATCH: usize = 500;
-
 /// Complete PeerTube documents the engine has never looked at (no domain, no
 /// status): what RECON finished since the last poll. Rows with a status but no
 /// domain (`tied_pass_1`, `needs_reprocess`) belong to the tiebreaker and reprocess.
@@ -42,36 +39,25 @@ pub fn document_exists(conn: &Connection, hash: &str) -> Result<bool> {
 /// Writes pass-1 outcomes for documents that are still untouched (compare-and-set:
 /// a row someone assigned meanwhile is left alone). Returns (written, conflicts).
 pub fn write_new_outcomes(conn: &mut Connection, run_id: &str, changes: &[(String, Outcome)]) -> Result<(u64, u64)> {
-    let (mut written, mut conflicts) = (0u64, 0u64);
-    for batch in changes.chunks(WRITE_BATCH) {
-        let (w, c) = recondb::retry_busy(|| {
-            let tx = recondb::write_tx(conn)?;
-            let (mut w, mut c) = (0u64, 0u64);
-            let now = recondb::now();
-            for (hash, outcome) in batch {
-                let Some(cur) = recondb::domain_columns(&tx, hash)? else {
-                    c += 1;
-                    continue;
-                };
-                if cur.recon_domain.is_some() || cur.recon_domain_status.is_some() {
-                    c += 1;
-                    continue;
-                }
-                let new = DomainColumns {
-                    recon_domain: outcome.domain_label().map(str::to_string),
-                    recon_domain_status: Some(outcome.status.as_str().to_string()),
-                    recon_domain_assigned_at: Some(now.clone()),
-                    peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
-                };
-                journal::write_domain_columns(&tx, run_id, hash, &cur, &new)?;
-                w += 1;
-            }
-            tx.commit().ctx_key("committing new outcomes of run", run_id)?;
-            Ok((w, c))
-        })?;
-        written += w;
-        conflicts += c;
-    }
+    let [written, conflicts, _] = recondb::write_paced(conn, changes, "committing the worker's new outcomes", |tx, (hash, outcome), n| {
+        let Some(cur) = recondb::domain_columns(tx, hash)? else {
+            n[1] += 1;
+            return Ok(());
+        };
+        if cur.recon_domain.is_some() || cur.recon_domain_status.is_some() {
+            n[1] += 1;
+            return Ok(());
+        }
+        let new = DomainColumns {
+            recon_domain: outcome.domain_label().map(str::to_string),
+            recon_domain_status: Some(outcome.status.as_str().to_string()),
+            recon_domain_assigned_at: Some(recondb::now()),
+            peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
+        };
+        journal::write_domain_columns(tx, run_id, hash, &cur, &new)?;
+        n[0] += 1;
+        Ok(())
+    })?;
     Ok((written, conflicts))
 }
 

@@ -276,6 +276,59 @@ pub fn retry_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
     unreachable!("loop returns")
 }
 
+/// The longest a companion write transaction holds recon.db's write lock
+/// before it commits and lets others in.
+pub const LOCK_BUDGET: Duration = Duration::from_millis(60);
+
+/// The pause between two of our write transactions. RECON's writers wait
+/// in SQLite's default busy handler, which retries 1, 2, 5, 10, 15, 20, 25,
+/// 25, 25 ms apart in its first 128 ms: a pause longer than 25 ms after a
+/// transaction of at most [`LOCK_BUDGET`] is always seen by a waiting
+/// writer's next retry (back-to-back transactions made its retries land
+/// inside our next one: 0.43 s to 1.24 s waits seen during a backfill).
+pub const LOCK_GAP: Duration = Duration::from_millis(30);
+
+/// Rows per transaction at most, whatever the budget leaves.
+const MAX_ROWS_PER_TX: usize = 2000;
+
+/// Writes `items` in transactions that each hold the write lock at most
+/// [`LOCK_BUDGET`] (at least one row each), pausing [`LOCK_GAP`] between
+/// them; `row` writes one item inside the open transaction and counts what it
+/// did in the three counters, which are summed over committed transactions.
+pub fn write_paced<T>(
+    conn: &mut Connection,
+    items: &[T],
+    what: &'static str,
+    mut row: impl FnMut(&Connection, &T, &mut [u64; 3]) -> Result<()>,
+) -> Result<[u64; 3]> {
+    let mut total = [0u64; 3];
+    let mut rest = items;
+    while !rest.is_empty() {
+        let (n, counts) = retry_busy(|| {
+            let tx = write_tx(conn)?;
+            let started = std::time::Instant::now();
+            let (mut n, mut counts) = (0usize, [0u64; 3]);
+            for item in rest {
+                row(&tx, item, &mut counts)?;
+                n += 1;
+                if n >= MAX_ROWS_PER_TX || started.elapsed() >= LOCK_BUDGET {
+                    break;
+                }
+            }
+            tx.commit().ctx(what)?;
+            Ok((n, counts))
+        })?;
+        for (t, c) in total.iter_mut().zip(counts) {
+            *t += c;
+        }
+        rest = &rest[n..];
+        if !rest.is_empty() {
+            std::thread::sleep(LOCK_GAP);
+        }
+    }
+    Ok(total)
+}
+
 /// Whether recon.db has a table `name` (explain reads an unmigrated db too).
 pub fn has_table(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn
@@ -283,4 +336,45 @@ pub fn has_table(conn: &Connection, name: &str) -> Result<bool> {
         .optional()
         .ctx_in(conn, "looking for table", Some(name))?
         .is_some())
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use super::*;
+
+    /// A writer with RECON's settings (busy timeout 5 s, SQLite's default
+    /// busy handler) that starts while a long paced write is under way gets
+    /// its write in before that write ends, and nothing of ours is lost.
+    #[test]
+    fn a_waiting_writer_gets_in_between_paced_transactions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("recon.db");
+        let mut conn = Connection::open(&path).expect("open");
+        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY); CREATE TABLE recon(seen INTEGER);").expect("schema");
+        let items: Vec<i64> = (0..6000).collect();
+        let p2 = path.clone();
+        let recon = std::thread::spawn(move || {
+            let c = Connection::open(&p2).expect("open");
+            c.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+            // Start once our write is under way.
+            while c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).expect("count") == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            c.execute("INSERT INTO recon(seen) SELECT count(*) FROM t", []).expect("RECON's write never fails");
+        });
+        let n = write_paced(&mut conn, &items, "test", |tx, id, n| {
+            tx.execute("INSERT INTO t(id) VALUES (?1)", [id]).ctx("test")?;
+            // Make each row slow enough that the whole write spans many budgets.
+            std::thread::sleep(Duration::from_micros(100));
+            n[0] += 1;
+            Ok(())
+        })
+        .expect("paced write");
+        recon.join().expect("RECON's writer");
+        assert_eq!(n, [6000, 0, 0]);
+        let ours: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
+        assert_eq!(ours, 6000, "every row of ours committed");
+        let seen: i64 = conn.query_row("SELECT seen FROM recon", [], |r| r.get(0)).expect("RECON's row");
+        assert!(seen > 0 && seen < 6000, "RECON's writer got in between our transactions, not after them all (it saw {seen} of our 6000 rows)");
+    }
 }
