@@ -176,17 +176,9 @@ pub async fn survey(cfg: &Config, env: &Env) -> Result<Survey> {
     out.distribution = distribution;
     out.without_category = without;
     // Who and when, if the plugin keeps its change log; without it the comparison alone tells.
-    let seen: HashMap<VideoUuid, api::PeopleChange> = match client.people_changes(&cfg.peertube.username).await {
-        Ok(Some(changes)) => {
-            out.plugin_log = true;
-            api::latest_per_video(changes)
-        }
-        Ok(None) => HashMap::new(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the plugin's change log; people's changes are found by comparison only");
-            HashMap::new()
-        }
-    };
+    let seen = client.latest_people_changes(&cfg.peertube.username, "people's changes are found by comparison only").await;
+    out.plugin_log = seen.is_some();
+    let seen: HashMap<VideoUuid, api::PeopleChange> = seen.unwrap_or_default();
     for (doc, video, expected) in targets {
         let pt = current.get(&video).copied().unwrap_or(PeerTubeSide::Missing);
         let lw = last.get(video.as_str()).copied();

@@ -38,6 +38,20 @@ impl ApiClient {
             s => Err(classify(s, &format!("GET {CHANGES_ROUTE}"), &body)),
         }
     }
+
+    /// The newest change per video by accounts other than `ours`, or `None`
+    /// when the plugin keeps no log or it cannot be read (logged, saying what
+    /// the caller does `instead`): callers go on without it.
+    pub async fn latest_people_changes(&self, ours: &str, instead: &str) -> Option<HashMap<VideoUuid, PeopleChange>> {
+        match self.people_changes(ours).await {
+            Ok(Some(changes)) => Some(latest_per_video(changes)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the plugin's change log; {instead}");
+                None
+            }
+        }
+    }
 }
 
 /// The newest change per video (the log is in time order).

@@ -236,17 +236,16 @@ impl ApiClient {
                 if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                     let ra = retry_after(resp.headers());
                     let text = resp.text().await.unwrap_or_default();
+                    let why = format!("{method} {path}: HTTP {status} {}", snippet(&text));
                     if status == StatusCode::INTERNAL_SERVER_ERROR && text.contains(SERIALIZATION_FAILURE) {
                         // The update did not happen; a retry succeeds (seen on PeerTube 8.0.1).
                         // A collision of two transactions, not a sign of load: the gate
                         // keeps its limit and the retry goes out soon, not after a backoff.
                         self.stats.serialization_failures.fetch_add(1, Ordering::Relaxed);
                         finish(slot, Outcome::Neutral);
-                        let why = format!("{method} {path}: HTTP {status} {}", snippet(&text));
                         return Err(Attempt { verdict: Verdict::RetryAfter(ra.unwrap_or(SERIALIZATION_RETRY)), err: ApiError::Unavailable(why) });
                     }
                     finish(slot, Outcome::Congested(ra));
-                    let why = format!("{method} {path}: HTTP {status} {}", snippet(&text));
                     tracing::debug!(%why, "retryable answer");
                     return Err(Attempt { verdict: ra.map_or(Verdict::Retry, Verdict::RetryAfter), err: ApiError::Unavailable(why) });
                 }

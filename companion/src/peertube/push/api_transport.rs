@@ -3,7 +3,7 @@
 use super::{journal_pending, lock, record_already_set, refuse, unique_batches, with_ledger, Job, PushSummary};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::peertube::api::{latest_per_video, ApiClient, ApiError, PeopleChange};
+use crate::peertube::api::{ApiClient, ApiError, PeopleChange};
 use crate::peertube::db::PgVideos;
 use crate::peertube::ledger::{DocMark, Intent, Ledger};
 use crate::peertube::video_id::VideoUuid;
@@ -113,14 +113,7 @@ type ChangeLog = HashMap<VideoUuid, PeopleChange>;
 
 /// The plugin's change log now, or `None` when it keeps none (or cannot be read).
 async fn change_log(cfg: &Config, client: &ApiClient) -> Option<ChangeLog> {
-    match client.people_changes(&cfg.peertube.username).await {
-        Ok(Some(c)) => Some(latest_per_video(c)),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the plugin's change log; the video list is read again instead");
-            None
-        }
-    }
+    client.latest_people_changes(&cfg.peertube.username, "the video list is read again instead").await
 }
 
 /// Videos whose newest change in `now` is not the one `before` showed: changed by people since.
@@ -398,6 +391,7 @@ pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peertube::api::latest_per_video;
 
     #[test]
     fn only_videos_whose_newest_change_differs_are_read_again() {
