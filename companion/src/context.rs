@@ -109,6 +109,11 @@ impl Env {
         self.concepts.counts(&self.concepts_dir, hashes, self.progress, what)
     }
 
+    /// [`Env::counts`] one document at a time, in input order (see [`ConceptSource::counts_each`]).
+    pub fn counts_each(&self, hashes: &[String], what: &str, each: impl FnMut(usize, DocScan)) -> Result<crate::recon::source::SourceStats> {
+        self.concepts.counts_each(&self.concepts_dir, hashes, self.progress, what, each)
+    }
+
     /// Like [`Env::counts`] but never failing (read-only views): a source-wide
     /// error shows as each document's `failed`.
     pub fn scan_docs(&self, hashes: &[String]) -> Vec<DocScan> {

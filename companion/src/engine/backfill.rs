@@ -5,7 +5,8 @@ use super::summary::{percentages, PassSummary};
 use crate::assign;
 use crate::config::SourceKind;
 use crate::context::Env;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::journal::batch::Guard;
 use crate::recon::db as recondb;
 use std::time::Instant;
 
@@ -21,23 +22,27 @@ pub fn backfill(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSumm
     let migrated = recondb::feature_columns_present(&conn)?;
     let cands = recondb::backfill_selection(&conn, &env.source, limit, migrated, kind == SourceKind::Qdrant)?;
     summary.selected = cands.len() as u64;
-    let hashes: Vec<String> = cands.iter().map(|c| c.hash.clone()).collect();
-    let counts = match env.counts(&hashes, "backfill") {
-        Ok(c) => c,
-        Err(e) => return Err(abort_pass(env, &conn, run, &mut summary, e, started)),
-    };
-    summary.source_stats = counts.stats;
-    let scans = counts.scans;
+    let hashes: Vec<String> = cands.into_iter().map(|c| c.hash).collect();
     let no_counts = env.no_counts_status();
-    let mut changes = Vec::with_capacity(cands.len());
-    for (c, scan) in cands.iter().zip(&scans) {
-        summary.note_scan(&c.hash, scan);
+    let mut outcomes = Vec::with_capacity(hashes.len());
+    // Each scan is reduced to its outcome and statistics as it arrives: at
+    // 220,000 videos the scans' window lists alone would be hundreds of MB.
+    let counted = env.counts_each(&hashes, "backfill", |i, scan| {
+        summary.note_scan(&hashes[i], &scan);
         let outcome = assign::pass1_as(scan.dir_found.then_some(&scan.totals), no_counts);
         summary.tally.add(&outcome);
-        changes.push(Change { hash: c.hash.clone(), outcome });
-    }
-    drop(scans);
+        outcomes.push(outcome);
+    });
+    summary.source_stats = match counted {
+        Ok(stats) if outcomes.len() == hashes.len() => stats,
+        Ok(_) => {
+            let e = Error::Other(format!("backfill: the concept source answered for {} of {} documents", outcomes.len(), hashes.len()));
+            return Err(abort_pass(env, &conn, run, &mut summary, e, started));
+        }
+        Err(e) => return Err(abort_pass(env, &conn, run, &mut summary, e, started)),
+    };
+    let changes: Vec<Change> = hashes.into_iter().zip(outcomes).map(|(hash, outcome)| Change { hash, outcome }).collect();
     summary.percent = percentages(&summary.tally, summary.selected);
-    finish_pass(env, &mut conn, run, &changes, |cur| cur.recon_domain.is_none(), &mut summary, started)?;
+    finish_pass(env, &mut conn, run, &changes, Guard::DomainUnset, &mut summary, started)?;
     Ok(summary)
 }

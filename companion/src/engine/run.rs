@@ -4,8 +4,9 @@ use super::summary::PassSummary;
 use crate::assign::Outcome;
 use crate::context::Env;
 use crate::error::Result;
+use crate::journal::batch::{DomainWrite, Guard};
 use crate::journal::{self, run::Run};
-use crate::recon::db::{self as recondb, DomainColumns};
+use crate::recon::db as recondb;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -26,43 +27,16 @@ pub fn open_for(env: &Env, command: &str, limit: Option<u64>, dry_run: bool) -> 
     Ok((conn, Some(run)))
 }
 
-/// Writes outcomes in paced transactions (`recondb::write_paced`), each row compare-and-set against what
-/// the selection saw (`guard`), journaled with old and new values.
-pub fn write_outcomes(
-    conn: &mut Connection,
-    run_id: &str,
-    changes: &[Change],
-    guard: impl Fn(&DomainColumns) -> bool,
-    summary: &mut PassSummary,
-) -> Result<()> {
-    let [written, unchanged, conflicts] = recondb::write_paced(conn, changes, "engine::run::write_outcomes", |tx, ch, n| {
-        let Some(cur) = recondb::domain_columns(tx, &ch.hash)? else {
-            n[2] += 1;
-            return Ok(());
-        };
-        if !guard(&cur) {
-            n[2] += 1;
-            return Ok(());
-        }
-        let new_domain = ch.outcome.domain_label().map(str::to_string);
-        let new_status = Some(ch.outcome.status.as_str().to_string());
-        if cur.recon_domain == new_domain && cur.recon_domain_status == new_status {
-            n[1] += 1;
-            return Ok(());
-        }
-        let new = DomainColumns {
-            recon_domain: new_domain,
-            recon_domain_status: new_status,
-            recon_domain_assigned_at: Some(recondb::now()),
-            peertube_category_pushed_at: cur.peertube_category_pushed_at.clone(),
-        };
-        journal::write_domain_columns(tx, run_id, &ch.hash, &cur, &new)?;
-        n[0] += 1;
-        Ok(())
-    })?;
-    summary.written += written;
-    summary.unchanged += unchanged;
-    summary.changed_concurrently += conflicts;
+/// Writes outcomes set-based in paced transactions (`journal::batch`), each
+/// row compare-and-set by `guard` against what it holds now, journaled with
+/// old and new values.
+pub fn write_outcomes(conn: &mut Connection, run_id: &str, changes: &[Change], guard: Guard, summary: &mut PassSummary) -> Result<()> {
+    let writes: Vec<DomainWrite<'_>> =
+        changes.iter().map(|ch| DomainWrite { hash: &ch.hash, domain: ch.outcome.domain_label(), status: ch.outcome.status.as_str() }).collect();
+    let w = journal::batch::write_domains(conn, run_id, &writes, guard)?;
+    summary.written += w.written;
+    summary.unchanged += w.unchanged;
+    summary.changed_concurrently += w.conflicts;
     Ok(())
 }
 
@@ -97,7 +71,7 @@ pub fn finish_pass(
     conn: &mut Connection,
     run: Option<Run>,
     changes: &[Change],
-    guard: impl Fn(&DomainColumns) -> bool,
+    guard: Guard,
     summary: &mut PassSummary,
     started: std::time::Instant,
 ) -> Result<()> {

@@ -94,7 +94,7 @@ impl PassSummary {
             self.no_concept_dir += 1;
         }
         self.skipped.add(&scan.skipped());
-        self.concept_files += scan.windows.len() as u64;
+        self.concept_files += scan.files();
         self.concept_bytes += scan.bytes;
     }
 }

@@ -6,6 +6,7 @@ use crate::assign::Counts;
 use crate::assign::{self, ChannelView, Outcome, Status};
 use crate::context::Env;
 use crate::error::Result;
+use crate::journal::batch::Guard;
 use crate::recon::concepts::DocScan;
 use crate::recon::db::{self as recondb, Candidate};
 use crate::recon::source::SourceStats;
@@ -52,9 +53,13 @@ pub struct CountCache {
 
 impl CountCache {
     /// Reads every document once from the configured source; also returns the source's report.
+    /// Only totals, file counts and skips are kept of each scan, not its per-file list.
     pub fn build(env: &Env, hashes: Vec<String>, what: &str) -> Result<(CountCache, SourceStats)> {
-        let counts = env.counts(&hashes, what)?;
-        Ok((CountCache { scans: hashes.into_iter().zip(counts.scans).collect() }, counts.stats))
+        let mut scans = HashMap::with_capacity(hashes.len());
+        let stats = env.counts_each(&hashes, what, |i, scan| {
+            scans.insert(hashes[i].clone(), scan.without_windows());
+        })?;
+        Ok((CountCache { scans }, stats))
     }
 
     /// True when a document's counts could not be read (a failed Qdrant request).
@@ -190,7 +195,7 @@ pub fn tiebreaker(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSu
         changes.push(Change { hash: c.hash.clone(), outcome });
     }
     summary.percent = percentages(&summary.tally, summary.selected);
-    finish_pass(env, &mut conn, run, &changes, |cur| cur.recon_domain_status.as_deref() == Some(Status::TiedPass1.as_str()), &mut summary, started)?;
+    finish_pass(env, &mut conn, run, &changes, Guard::StatusIs(Status::TiedPass1.as_str()), &mut summary, started)?;
     Ok(summary)
 }
 

@@ -4,6 +4,7 @@
 //! itself, so a run killed at any point leaves journal and data in agreement.
 //! A run whose process died is marked `interrupted` by the next run to start.
 
+pub mod batch;
 pub mod lock;
 pub mod report;
 pub mod rollback;

@@ -65,6 +65,9 @@ pub struct DocScan {
     /// Qdrant source: the request for this document failed after retries
     /// (`dir_found` is then false: nothing was counted, `needs_reprocess`).
     pub failed: Option<String>,
+    /// Set when `windows` was dropped ([`DocScan::without_windows`]): how many
+    /// window files there were and what they skipped.
+    pub dropped_windows: Option<(u64, SkipStats)>,
 }
 
 impl DocScan {
@@ -73,8 +76,26 @@ impl DocScan {
         assign::total(&self.totals)
     }
 
+    /// Window files read (valid or skipped).
+    pub fn files(&self) -> u64 {
+        self.dropped_windows.map_or(self.windows.len() as u64, |(n, _)| n)
+    }
+
+    /// The same scan without its per-file list (kept: totals, file count,
+    /// skips): what a pass holds of documents it only sums.
+    pub fn without_windows(mut self) -> DocScan {
+        if self.dropped_windows.is_none() {
+            self.dropped_windows = Some((self.files(), self.skipped()));
+            self.windows = Vec::new();
+        }
+        self
+    }
+
     /// What was skipped in this document, by kind.
     pub fn skipped(&self) -> SkipStats {
+        if let Some((_, s)) = self.dropped_windows {
+            return s;
+        }
         let mut s = SkipStats::default();
         for w in &self.windows {
             match &w.result {

@@ -274,13 +274,29 @@ impl ConceptSource {
     /// (Qdrant unreachable, collection missing, api key refused, an outage
     /// mid-run): a run then aborts before writing anything.
     pub fn counts(&self, root: &Path, hashes: &[String], progress: bool, what: &str) -> Result<SourceCounts> {
+        let mut scans = Vec::with_capacity(hashes.len());
+        let stats = self.counts_each(root, hashes, progress, what, |_, scan| scans.push(scan))?;
+        Ok(SourceCounts { scans, stats })
+    }
+
+    /// [`counts`](Self::counts) handed over one document at a time, in input
+    /// order (`each(index, scan)`): the files source then holds one chunk of
+    /// scans at once, so a caller keeping only what it needs of each stays
+    /// small however large the library.
+    pub fn counts_each(&self, root: &Path, hashes: &[String], progress: bool, what: &str, mut each: impl FnMut(usize, DocScan)) -> Result<SourceStats> {
         let started = Instant::now();
-        let mut out = match self {
-            ConceptSource::Files => files_counts(root, hashes, progress, what),
-            ConceptSource::Qdrant { settings, memo } => qdrant_counts(settings, memo.as_deref(), hashes)?,
+        let mut stats = match self {
+            ConceptSource::Files => files_counts(root, hashes, progress, what, &mut each),
+            ConceptSource::Qdrant { settings, memo } => {
+                let out = qdrant_counts(settings, memo.as_deref(), hashes)?;
+                for (i, scan) in out.scans.into_iter().enumerate() {
+                    each(i, scan);
+                }
+                out.stats
+            }
         };
-        out.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-        Ok(out)
+        stats.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(stats)
     }
 
     /// [`counts`](Self::counts) that never fails: a source-wide error becomes
@@ -296,16 +312,24 @@ impl ConceptSource {
     }
 }
 
-fn files_counts(root: &Path, hashes: &[String], progress: bool, what: &str) -> SourceCounts {
+/// Scans `hashes` a chunk at a time (each chunk in parallel), handing each scan to `each` in order.
+fn files_counts(root: &Path, hashes: &[String], progress: bool, what: &str, each: &mut impl FnMut(usize, DocScan)) -> SourceStats {
     let pb = progress_bar(progress, hashes.len() as u64, what);
-    let mut scans = Vec::with_capacity(hashes.len());
-    for chunk in hashes.chunks(2048) {
-        scans.extend(concepts::scan_docs(root, chunk));
+    let mut i = 0;
+    for chunk in hashes.chunks(FILES_CHUNK) {
+        for scan in concepts::scan_docs(root, chunk) {
+            each(i, scan);
+            i += 1;
+        }
         pb.inc(chunk.len() as u64);
     }
     pb.finish_and_clear();
-    SourceCounts { scans, stats: SourceStats { source: "files".into(), documents: hashes.len() as u64, ..SourceStats::default() } }
+    SourceStats { source: "files".into(), documents: hashes.len() as u64, ..SourceStats::default() }
 }
+
+/// Documents scanned in parallel at once: enough to keep both cores busy,
+/// few enough that their window scans stay a few MB.
+const FILES_CHUNK: usize = 2048;
 
 /// A client for `settings` with the api key read from its env var or file.
 pub fn qdrant_client(settings: &QdrantSettings) -> Result<QdrantClient> {

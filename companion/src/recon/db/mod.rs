@@ -329,6 +329,48 @@ pub fn write_paced<T>(
     Ok(total)
 }
 
+/// Rows of a set-based transaction (`write_paced_sets`) before its first
+/// one is timed; later ones are sized from the measured time per row.
+const FIRST_SET_ROWS: usize = 1000;
+/// The most rows one set-based transaction takes, however fast it goes.
+const MAX_SET_ROWS: usize = 20_000;
+
+/// Like [`write_paced`] for writes made a few statements per range of rows
+/// (`chunk` writes `items[range]` inside the open transaction): each
+/// transaction is sized from the previous one's time per row to hold the lock
+/// about two thirds of [`LOCK_BUDGET`], with [`LOCK_GAP`] between them.
+pub fn write_paced_sets(
+    conn: &mut Connection,
+    len: usize,
+    what: &'static str,
+    mut chunk: impl FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
+) -> Result<[u64; 3]> {
+    let mut total = [0u64; 3];
+    let (mut start, mut rows) = (0usize, FIRST_SET_ROWS);
+    while start < len {
+        let end = (start + rows).min(len);
+        let took = retry_busy(|| {
+            let tx = write_tx(conn)?;
+            let t = std::time::Instant::now();
+            let counts = chunk(&tx, start..end)?;
+            tx.commit().ctx(what)?;
+            Ok((counts, t.elapsed()))
+        })?;
+        let (counts, elapsed) = took;
+        for (t, c) in total.iter_mut().zip(counts) {
+            *t += c;
+        }
+        let per_row = elapsed.as_secs_f64() / (end - start) as f64;
+        let fit = (LOCK_BUDGET.as_secs_f64() * 2.0 / 3.0 / per_row.max(1e-7)) as usize;
+        rows = fit.clamp(1, MAX_SET_ROWS);
+        start = end;
+        if start < len {
+            std::thread::sleep(LOCK_GAP);
+        }
+    }
+    Ok(total)
+}
+
 /// Whether recon.db has a table `name` (explain reads an unmigrated db too).
 pub fn has_table(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn
