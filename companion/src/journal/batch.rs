@@ -130,3 +130,114 @@ fn stage(conn: &mut Connection, writes: &[&DomainWrite<'_>]) -> Result<()> {
 fn drop_stage(conn: &Connection) -> Result<()> {
     conn.execute_batch("DROP TABLE IF EXISTS temp.companion_staged;").ctx("journal::batch::drop_stage")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recon::db::{domain_columns, DomainColumns};
+
+    fn db(hashes: &[&str]) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = Connection::open(dir.path().join("recon.db")).expect("open");
+        conn.execute_batch(crate::recon::schema::RECON_SCHEMA).expect("RECON's schema");
+        recondb::migrate(&mut conn).expect("migrate");
+        for h in hashes {
+            conn.execute("INSERT INTO documents(hash, filename) VALUES (?1, 'f')", [h]).expect("row");
+        }
+        (dir, conn)
+    }
+
+    fn journal(conn: &Connection) -> Vec<(String, String, String)> {
+        let mut st = conn.prepare("SELECT key, old, new FROM companion_journal ORDER BY id").expect("prepare");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("query").collect::<Result<_, _>>().expect("rows")
+    }
+
+    #[test]
+    fn writes_guarded_rows_and_journals_them_as_serde_would() {
+        let (_d, mut conn) = db(&["a", "b", "c", "d"]);
+        // b already holds a domain (a person's, say): the backfill's guard refuses it.
+        conn.execute("UPDATE documents SET recon_domain = 'Medical', recon_domain_status = 'assigned', peertube_category_pushed_at = 'x\"y' WHERE hash = 'b'", [])
+            .expect("b");
+        let w = |hash, domain, status| DomainWrite { hash, domain, status };
+        let writes = [
+            w("a", Some("Water Systems"), "assigned"),
+            w("b", Some("Logistics"), "assigned"),
+            w("c", None, "tied_pass_1"),
+            w("gone", Some("Medical"), "assigned"),
+            w("a", Some("Medical"), "assigned"),
+        ];
+        let got = write_domains(&mut conn, "run1", &writes, Guard::DomainUnset).expect("write");
+        assert_eq!(got, Written { written: 2, unchanged: 1, conflicts: 2 });
+        let a = domain_columns(&conn, "a").expect("read").expect("a");
+        assert_eq!((a.recon_domain.as_deref(), a.recon_domain_status.as_deref()), (Some("Water Systems"), Some("assigned")), "the first of a repeated hash wins");
+        let b = domain_columns(&conn, "b").expect("read").expect("b");
+        assert_eq!(b.recon_domain.as_deref(), Some("Medical"), "the guard kept b");
+        let c = domain_columns(&conn, "c").expect("read").expect("c");
+        assert_eq!((c.recon_domain, c.recon_domain_status.as_deref()), (None, Some("tied_pass_1")));
+        let entries = journal(&conn);
+        assert_eq!(entries.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        // The text is exactly what the row-by-row writer's serde_json made.
+        let old = serde_json::to_value(DomainColumns::default()).expect("json").to_string();
+        assert_eq!(entries[0].1, old);
+        let new = DomainColumns {
+            recon_domain: Some("Water Systems".into()),
+            recon_domain_status: Some("assigned".into()),
+            recon_domain_assigned_at: a.recon_domain_assigned_at.clone(),
+            peertube_category_pushed_at: None,
+        };
+        assert_eq!(entries[0].2, serde_json::to_value(&new).expect("json").to_string());
+        // Running it again changes nothing: a and b now hold a domain (refused), c is already right.
+        let again = write_domains(&mut conn, "run2", &writes[..3], Guard::DomainUnset).expect("write");
+        assert_eq!(again, Written { written: 0, unchanged: 1, conflicts: 2 });
+        assert_eq!(journal(&conn).len(), 2, "nothing journaled by a run that changed nothing");
+    }
+
+    #[test]
+    fn the_status_guard_writes_only_rows_still_at_that_status() {
+        let (_d, mut conn) = db(&["t1", "t2"]);
+        conn.execute("UPDATE documents SET recon_domain_status = 'tied_pass_1'", []).expect("tied");
+        conn.execute("UPDATE documents SET recon_domain_status = 'tied_manual', recon_domain_assigned_at = 'p' WHERE hash = 't2'", []).expect("t2");
+        let writes = [DomainWrite { hash: "t1", domain: Some("Medical"), status: "tied_pass_2" }, DomainWrite { hash: "t2", domain: Some("Medical"), status: "tied_pass_2" }];
+        let got = write_domains(&mut conn, "run", &writes, Guard::StatusIs("tied_pass_1")).expect("write");
+        assert_eq!(got, Written { written: 1, unchanged: 0, conflicts: 1 });
+        assert_eq!(domain_columns(&conn, "t2").expect("read").expect("t2").recon_domain_status.as_deref(), Some("tied_manual"));
+        let entries = journal(&conn);
+        assert_eq!(entries.len(), 1);
+        let old: serde_json::Value = serde_json::from_str(&entries[0].1).expect("old parses");
+        assert_eq!(old["recon_domain_status"], "tied_pass_1");
+        assert!(write_domains(&mut conn, "run", &writes, Guard::StatusIs("x'; DROP TABLE documents; --")).is_err(), "a guard is never spliced into SQL unchecked");
+    }
+
+    #[test]
+    fn many_rows_take_several_short_transactions_a_waiting_writer_gets_between() {
+        let hashes: Vec<String> = (0..30_000).map(|i| format!("h{i}")).collect();
+        let (dir, mut conn) = db(&[]);
+        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE recon(seen INTEGER);").expect("wal");
+        {
+            let tx = conn.transaction().expect("tx");
+            for h in &hashes {
+                tx.execute("INSERT INTO documents(hash, filename) VALUES (?1, 'f')", [h]).expect("row");
+            }
+            tx.commit().expect("commit");
+        }
+        let path = dir.path().join("recon.db");
+        let recon = std::thread::spawn(move || {
+            let c = Connection::open(&path).expect("open");
+            c.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+            while c.query_row("SELECT count(*) FROM companion_journal", [], |r| r.get::<_, i64>(0)).expect("count") == 0 {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            let t = std::time::Instant::now();
+            c.execute("INSERT INTO recon(seen) SELECT count(*) FROM companion_journal", []).expect("RECON's write never fails");
+            t.elapsed()
+        });
+        let writes: Vec<DomainWrite<'_>> = hashes.iter().map(|h| DomainWrite { hash: h, domain: Some("Medical"), status: "assigned" }).collect();
+        let got = write_domains(&mut conn, "run", &writes, Guard::DomainUnset).expect("write");
+        let waited = recon.join().expect("RECON's writer");
+        assert_eq!(got.written, 30_000);
+        let seen: i64 = conn.query_row("SELECT seen FROM recon", [], |r| r.get(0)).expect("RECON's row");
+        assert!(seen > 0 && seen < 30_000, "RECON's writer got in between our transactions (it saw {seen} of 30000 entries)");
+        // Generous: a lock held through the whole write would be far longer.
+        assert!(waited < std::time::Duration::from_secs(1), "RECON waited {waited:?}");
+    }
+}
