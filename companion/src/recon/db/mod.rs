@@ -339,24 +339,44 @@ const MAX_SET_ROWS: usize = 20_000;
 /// (`chunk` writes `items[range]` inside the open transaction): each
 /// transaction is sized from the previous one's time per row to hold the lock
 /// about two thirds of [`LOCK_BUDGET`], with [`LOCK_GAP`] between them.
+///
+/// The WAL is checkpointed by us in each gap, not by SQLite at a commit: a
+/// commit that checkpoints returns only after copying the pages back, which
+/// would count as lock time in the sizing, and a checkpoint holds no write
+/// lock, so RECON's writers go on meanwhile.
 pub fn write_paced_sets(
     conn: &mut Connection,
     len: usize,
     what: &'static str,
     mut chunk: impl FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
 ) -> Result<[u64; 3]> {
+    let auto: i64 = conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).ctx(what)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0).ctx(what)?;
+    let res = paced_sets(conn, len, what, &mut chunk);
+    let restored = conn.pragma_update(None, "wal_autocheckpoint", auto).ctx(what);
+    let total = res?;
+    restored?;
+    Ok(total)
+}
+
+fn paced_sets(
+    conn: &mut Connection,
+    len: usize,
+    what: &'static str,
+    chunk: &mut impl FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
+) -> Result<[u64; 3]> {
     let mut total = [0u64; 3];
     let (mut start, mut rows) = (0usize, FIRST_SET_ROWS);
     while start < len {
         let end = (start + rows).min(len);
-        let took = retry_busy(|| {
+        let (counts, elapsed) = retry_busy(|| {
             let tx = write_tx(conn)?;
             let t = std::time::Instant::now();
             let counts = chunk(&tx, start..end)?;
             tx.commit().ctx(what)?;
             Ok((counts, t.elapsed()))
         })?;
-        let (counts, elapsed) = took;
+        tracing::debug!(what, rows = end - start, ms = elapsed.as_secs_f64() * 1e3, "set-based transaction");
         for (t, c) in total.iter_mut().zip(counts) {
             *t += c;
         }
@@ -364,8 +384,12 @@ pub fn write_paced_sets(
         let fit = (LOCK_BUDGET.as_secs_f64() * 2.0 / 3.0 / per_row.max(1e-7)) as usize;
         rows = fit.clamp(1, MAX_SET_ROWS);
         start = end;
+        let gap = std::time::Instant::now();
+        // PASSIVE: copies what it can without waiting on anyone; a busy
+        // answer only means someone else is checkpointing.
+        let _: (i64, i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).ctx(what)?;
         if start < len {
-            std::thread::sleep(LOCK_GAP);
+            std::thread::sleep(LOCK_GAP.saturating_sub(gap.elapsed()));
         }
     }
     Ok(total)
