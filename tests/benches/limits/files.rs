@@ -15,7 +15,19 @@ pub fn release_binary() -> PathBuf {
     let ws = workspace();
     eprintln!("building recon-companion (release)…");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo).args(["build", "--release", "-q", "-p", "recon-companion"]).current_dir(&ws).status().expect("run cargo build");
+    let mut cmd = Command::new(cargo);
+    // Without the variables cargo sets for this bench: ring's build script
+    // tracks CARGO_PKG_NAME and CARGO_MANIFEST_DIR, so with them the two
+    // builds would rebuild ring (and all above it) for each other every run.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_CFG_", "CARGO_PRIMARY_PACKAGE", "OUT_DIR"].iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(k);
+        }
+    }
+    let t = Instant::now();
+    let st = cmd.args(["build", "--release", "-q", "-p", "recon-companion"]).current_dir(&ws).status().expect("run cargo build");
+    eprintln!("built in {:.0} s", t.elapsed().as_secs_f64());
     assert!(st.success(), "cargo build --release -p recon-companion failed");
     ws.join("target/release/recon-companion")
 }
