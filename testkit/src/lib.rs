@@ -10,6 +10,7 @@ pub mod fixture;
 pub mod peertube;
 pub mod push_bench;
 pub mod qdrant;
+pub mod qdrant_bench;
 pub mod qdrant_real_world;
 pub mod qdrant_server;
 pub mod qdrant_world;

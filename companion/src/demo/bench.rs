@@ -37,16 +37,22 @@ fn dir_bytes(p: &Path) -> u64 {
     total
 }
 
-/// Runs the binary as a child and returns (stdout JSON, seconds, peak RSS in MB).
-fn timed_child(args: &[&str]) -> Result<(Value, f64, f64)> {
-    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("current exe: {e}")))?;
+/// A finished child process: its stdout, wall seconds and peak RSS.
+#[derive(Debug, Clone)]
+pub struct ChildRun {
+    pub stdout: String,
+    pub seconds: f64,
+    /// The child's own `ru_maxrss`, in MB.
+    pub peak_rss_mb: f64,
+}
+
+/// Runs `cmd` with stdout captured (stderr inherited), waits for it with
+/// `wait4` so its peak RSS is its own, and fails unless it exits 0.
+pub fn run_measured(mut cmd: Command) -> Result<ChildRun> {
+    let what = format!("{cmd:?}");
     let start = Instant::now();
-    let child = Command::new(exe)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::Other(format!("spawn bench child: {e}")))?;
+    let child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::inherit()).spawn().map_err(|e| Error::Other(format!("spawn {what}: {e}")))?;
     let pid = child.id() as libc::pid_t;
     let mut stdout = child.stdout.ok_or_else(|| Error::Other("no child stdout".into()))?;
     let mut text = String::new();
@@ -57,15 +63,27 @@ fn timed_child(args: &[&str]) -> Result<(Value, f64, f64)> {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: pid is our own un-waited child; pointers are valid for the call.
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let secs = start.elapsed().as_secs_f64();
+    let seconds = start.elapsed().as_secs_f64();
     if rc < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(Error::Other(format!("bench child {args:?} failed (status {status})")));
+        return Err(Error::Other(format!("{what} failed (status {status})")));
     }
-    let v: Value = serde_json::from_str(&text)?;
-    Ok((v, secs, usage.ru_maxrss as f64 / 1024.0))
+    Ok(ChildRun { stdout: text, seconds, peak_rss_mb: usage.ru_maxrss as f64 / 1024.0 })
 }
 
-pub fn run(dir: &Path, docs: usize, json: bool) -> Result<i32> {
+/// Runs this binary as a child and returns (stdout JSON, seconds, peak RSS in MB).
+fn timed_child(args: &[&str]) -> Result<(Value, f64, f64)> {
+    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("current exe: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    let r = run_measured(cmd)?;
+    let v: Value = serde_json::from_str(&r.stdout)?;
+    Ok((v, r.seconds, r.peak_rss_mb))
+}
+
+/// The bench's production-sized data set of `docs` videos under `dir/data`
+/// (recon.db + concepts/), generated once and reused while `dir` holds the
+/// marker of that size (another size replaces the dir); returns `dir/data`.
+pub fn ensure_data(dir: &Path, docs: usize) -> Result<PathBuf> {
     let spec = DemoSpec { docs, ..DemoSpec::production() };
     let data = dir.join("data");
     let marker = dir.join(format!("generated-{docs}.json"));
@@ -78,6 +96,11 @@ pub fn run(dir: &Path, docs: usize, json: bool) -> Result<i32> {
         std::fs::write(&marker, serde_json::to_string_pretty(&s)?).map_err(|e| Error::io(&marker, e))?;
         eprintln!("generated in {:.1} s", s.elapsed_ms as f64 / 1000.0);
     }
+    Ok(data)
+}
+
+pub fn run(dir: &Path, docs: usize, json: bool) -> Result<i32> {
+    let data = ensure_data(dir, docs)?;
     // Each run works on a fresh copy of the pristine db; the concept files are shared.
     let pristine = data.join("recon.db");
     let work = dir.join("work.db");

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use companion::assign::Status;
 use companion::config::qdrant::Strategy;
-use companion::config::SourceKind;
-use companion::demo::DemoSpec;
+use companion::config::Config;
 use companion::engine::PassSummary;
+use testkit::qdrant_bench::{issue_load, issue_spec, min_median, process_cpu_seconds, Pass};
 use testkit::qdrant_real_world::{Load, RealQdrantWorld};
 
 /// One command's repetitions.
@@ -16,16 +16,10 @@ struct Runs {
     qdrant_cpu: f64,
 }
 
-fn min_median(v: &[f64]) -> (f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    (s[0], s[s.len() / 2])
-}
-
 /// `configs`: (doc_hash indexed, parallel requests, hashes per request), or the default four.
 pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usize)>>) {
-    let spec = DemoSpec { content_bytes: 16, malformed_rate: 0.0, concepts_per_window: (6, 12), ..DemoSpec::production() };
-    let load = if small { Load::default() } else { Load { other_share: 0.5, text_bytes: 500, ..Load::default() } };
+    let spec = issue_spec(22_000);
+    let load = if small { Load::default() } else { issue_load() };
     let t = Instant::now();
     let w = RealQdrantWorld::with_spec(spec, load).await;
     let p = &w.points;
@@ -52,44 +46,29 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
             if parallel == 1 { "1 request at a time".to_string() } else { format!("{parallel} in flight") }
         );
         let label = label.as_str();
-        if indexed && !w.doc_hash_indexed().await {
-            w.server.index_doc_hash(&w.collection).await;
-            testkit::qdrant_real_world::wait_green(&w.server, &w.collection).await;
+        if indexed {
+            w.ensure_doc_hash_index().await;
         }
         let db = w.copy_db(&format!("{label}.db").replace([' ', ',', '(', ')'], "_"));
-        let env = || {
-            w.env(&db, SourceKind::Qdrant, |c| {
-                c.qdrant.strategy = strategy;
-                c.qdrant.parallel_requests = parallel;
-                c.qdrant.hashes_per_request = per_request;
-                c.qdrant.reuse_counts_secs = 0;
-            })
+        let tweak = |c: &mut Config| {
+            c.qdrant.strategy = strategy;
+            c.qdrant.parallel_requests = parallel;
+            c.qdrant.hashes_per_request = per_request;
+            c.qdrant.reuse_counts_secs = 0;
         };
         let pid = w.server.pid();
         let cpu = move || pid.and_then(process_cpu_seconds).unwrap_or(f64::NAN);
         let dry = {
-            let mut secs = Vec::new();
-            let mut last = None;
             let c0 = cpu();
-            for _ in 0..reps {
-                // A fresh Env per run: one Env's concept source keeps a memo
-                // of what it read, and each run here stands for a new process.
-                let e = env();
-                let (s, t) = tokio::task::spawn_blocking(move || timed(|| companion::engine::backfill(&e, None, true).expect("dry run"))).await.expect("join");
-                secs.push(t);
-                last = Some(s);
-            }
-            let last = last.expect("one run");
+            let (secs, last) = w.dry_runs(&db, reps, tweak).await;
             Runs { secs, qdrant_cpu: (cpu() - c0) / reps as f64, last }
         };
         dry_by_config.push(dry.last.tally.by_status.iter().map(|(k, v)| (k.to_string(), *v)).collect());
         // The real run, then the tiebreaker as a separate command, once each (they write).
-        let (e1, e2) = (env(), env());
         let c0 = cpu();
-        let (real, rt) = tokio::task::spawn_blocking(move || timed(|| companion::engine::backfill(&e1, None, false).expect("backfill"))).await.expect("join");
+        let (real, rt) = w.timed_pass(&db, Pass::Backfill, tweak).await;
         let c1 = cpu();
-        let (tie, tt) =
-            tokio::task::spawn_blocking(move || timed(|| companion::engine::tiebreaker(&e2, None, false).expect("tiebreaker"))).await.expect("join");
+        let (tie, tt) = w.timed_pass(&db, Pass::Tiebreaker, tweak).await;
         let c2 = cpu();
         let ties = real.tally.status(Status::TiedPass1);
         let runs = [
@@ -123,19 +102,4 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
     }
     println!("\nsame dry-run outcome in every configuration: {same}; load average at the end: {}", load.trim());
     assert!(same, "configurations disagree: {dry_by_config:?}");
-}
-
-fn timed(f: impl FnOnce() -> PassSummary) -> (PassSummary, f64) {
-    let t = Instant::now();
-    let s = f();
-    (s, t.elapsed().as_secs_f64())
-}
-
-/// User + system CPU seconds of a process (Linux `/proc/{pid}/stat`).
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on Linux.
-    Some(ticks / 100.0)
 }
