@@ -10,7 +10,10 @@ INSERT into bench_recon_writes (created if missing, so RECON's rows are
 untouched while the db-wide write lock is the same), commit(), then a random
 2-20 ms sleep. Each write (execute + commit) is timed with perf_counter().
 Runs until stdin closes or SIGTERM/SIGINT, then prints one JSON line:
-{"writes": n, "errors": n, "error_kinds": {...}, "max_ms": x, "p99_ms": x, "p50_ms": x}.
+{"writes": n, "errors": n, "error_kinds": {...}, "max_ms": x, "p99_ms": x, "p50_ms": x,
+ "lock_max_ms": x, "lock_p99_ms": x, "commit_max_ms": x, "commit_p99_ms": x}
+(lock: the INSERT, where a wait for another writer's lock is; commit: WAL
+append, fsync and any checkpoint).
 A "database is locked" error is counted (RECON would log it), never fatal.
 """
 
@@ -42,10 +45,14 @@ def writer(db, n, stop, lock, times, kinds, sleeps):
             t = time.perf_counter()
             try:
                 con.execute("INSERT INTO bench_recon_writes(thread, at) VALUES (?, ?)", (n, time.time()))
+                # The INSERT took the write lock (any wait for another writer
+                # is here); the commit is the WAL append, its fsync, and a
+                # checkpoint when this commit's WAL passed 1000 pages.
+                locked = time.perf_counter()
                 con.commit()
-                ms = (time.perf_counter() - t) * 1000.0
+                done = time.perf_counter()
                 with lock:
-                    times.append(ms)
+                    times.append(((done - t) * 1000.0, (locked - t) * 1000.0, (done - locked) * 1000.0))
             except sqlite3.Error as e:
                 kind = str(e) or type(e).__name__
                 with lock:
@@ -100,7 +107,9 @@ def main(argv=None):
     for t in threads:
         t.join()
 
-    ms = sorted(times)
+    ms = sorted(t[0] for t in times)
+    lock_ms = sorted(t[1] for t in times)
+    commit_ms = sorted(t[2] for t in times)
     print(json.dumps({
         "writes": len(ms),
         "errors": sum(kinds.values()),
@@ -108,6 +117,10 @@ def main(argv=None):
         "max_ms": round(ms[-1], 3) if ms else 0.0,
         "p99_ms": round(percentile(ms, 0.99), 3),
         "p50_ms": round(percentile(ms, 0.50), 3),
+        "lock_max_ms": round(lock_ms[-1], 3) if lock_ms else 0.0,
+        "lock_p99_ms": round(percentile(lock_ms, 0.99), 3),
+        "commit_max_ms": round(commit_ms[-1], 3) if commit_ms else 0.0,
+        "commit_p99_ms": round(percentile(commit_ms, 0.99), 3),
     }), flush=True)
     return 0
 

@@ -207,6 +207,14 @@ pub fn section(videos: usize) -> Vec<Row> {
         ),
         Row::new(
             "3 files",
+            "of RECON's writes, the longest wait for the write lock / the longest own commit (WAL append, fsync, checkpoint)",
+            format!("{:.0} / {:.0} ms", ms(&during, "lock_max_ms"), ms(&during, "commit_max_ms")),
+            format!("{:.0} / {:.0} ms (alone)", ms(&alone, "lock_max_ms"), ms(&alone, "commit_max_ms")),
+            "—",
+            None,
+        ),
+        Row::new(
+            "3 files",
             format!("RECON's write errors during ours {}", during["error_kinds"]),
             errors.to_string(),
             format!("{} (alone)", alone["errors"]),
