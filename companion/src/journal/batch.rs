@@ -1,4 +1,4 @@
-//! Set-based writes of many documents' domain columns, each journaled in the same transaction: two statements per range of rows instead of three per row.
+//! Set-based writes of many documents' domain columns, each journaled in the same transaction: three statements per range of rows (tally, journal, update) instead of three per row.
 
 use super::Kind;
 use crate::error::{DbContext, Error, Result};
@@ -102,8 +102,10 @@ pub fn write_domains(conn: &mut Connection, run_id: &str, writes: &[DomainWrite<
         }
         Ok([updated as u64, same_rows as u64, (b - a - allowed) as u64])
     });
-    drop_stage(conn)?;
+    // The write's own error first: a failed clean-up must not hide it.
+    let dropped = drop_stage(conn);
     let [written, unchanged, conflicts] = res?;
+    dropped?;
     Ok(Written { written, unchanged: unchanged + repeats, conflicts })
 }
 
