@@ -86,3 +86,63 @@ impl RealQdrantWorld {
         (secs, last)
     }
 }
+
+/// A pusher that pushes nothing: for a worker tick measured or tested without PeerTube.
+pub struct NoPush;
+
+impl companion::server::push_queue::Pusher for NoPush {
+    fn push(&self, hashes: &[String]) -> companion::error::Result<Vec<companion::server::push_queue::PushResult>> {
+        Ok(hashes.iter().map(|h| companion::server::push_queue::PushResult::failed(h, "no PeerTube here", false)).collect())
+    }
+    fn check(&self) -> companion::error::Result<String> {
+        Ok("no PeerTube here".into())
+    }
+}
+
+/// What one service tick cost the server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TickCost {
+    /// Documents the tick assigned.
+    pub assigned: u64,
+    pub wall_seconds: f64,
+    /// REST requests the server answered during the tick.
+    pub requests: u64,
+    /// The server's own CPU seconds during the tick.
+    pub server_cpu: f64,
+}
+
+impl RealQdrantWorld {
+    /// REST answers the server has counted (`rest_responses_total` in `/metrics`).
+    pub async fn rest_responses(&self) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.server.url())).await.and_then(|r| r.error_for_status()).expect("GET /metrics");
+        let text = text.text().await.expect("metrics text");
+        text.lines()
+            .filter(|l| l.starts_with("rest_responses_total{") && !l.contains("/metrics"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    }
+
+    /// One worker tick of the service on `db` (a backfilled copy after
+    /// `fresh` documents were made new again, as RECON finishing them would):
+    /// its wall time, requests and the server's CPU.
+    pub async fn tick_cost(&self, db: &Path, fresh: &[String], tweak: impl FnOnce(&mut Config)) -> TickCost {
+        {
+            let c = rusqlite::Connection::open(db).expect("open the bench's db");
+            for h in fresh {
+                c.execute("UPDATE documents SET recon_domain = NULL, recon_domain_status = NULL WHERE hash = ?1", [h]).expect("make a document new");
+            }
+        }
+        let mut cfg = self.config(db, SourceKind::Qdrant);
+        tweak(&mut cfg);
+        let mut env = companion::context::Env::from_config(&cfg);
+        env.progress = false;
+        let st = companion::server::state::AppState::new(cfg, env, std::sync::Arc::new(NoPush)).expect("service state");
+        let (req0, cpu0) = (self.rest_responses().await, self.server.pid().and_then(process_cpu_seconds).unwrap_or(0.0));
+        let t = Instant::now();
+        let tick = tokio::task::spawn_blocking(move || companion::server::worker::tick(&st).expect("tick")).await.expect("tick task");
+        let wall_seconds = t.elapsed().as_secs_f64();
+        let (req1, cpu1) = (self.rest_responses().await, self.server.pid().and_then(process_cpu_seconds).unwrap_or(0.0));
+        TickCost { assigned: tick.assigned, wall_seconds, requests: req1.saturating_sub(req0), server_cpu: cpu1 - cpu0 }
+    }
+}

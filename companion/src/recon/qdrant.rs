@@ -326,7 +326,7 @@ impl QdrantClient {
     /// of the collection or `doc_hash` has no payload index.
     pub async fn scroll_all_batch(&self) -> Result<CountsBatch> {
         let tally = Tally::default();
-        let counts = self.scroll_whole(&tally, None).await.map_err(|f| self.error("scrolling all points", f))?;
+        let counts = self.scroll_whole::<std::hash::RandomState>(&tally, None).await.map_err(|f| self.error("scrolling all points", f))?;
         Ok(tally.batch(counts, Vec::new()))
     }
 
@@ -335,7 +335,7 @@ impl QdrantClient {
     /// half-read scroll under-counts every document.
     pub async fn scroll_counts_for(&self, hashes: &[String]) -> Result<CountsBatch> {
         let tally = Tally::default();
-        let wanted: HashSet<&str> = hashes.iter().map(String::as_str).collect();
+        let wanted: FastSet<&str> = hashes.iter().map(String::as_str).collect();
         let counts = self.scroll_whole(&tally, Some(&wanted)).await.map_err(|f| self.error("scrolling all points", f))?;
         Ok(tally.batch(counts, Vec::new()))
     }

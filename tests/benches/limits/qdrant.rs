@@ -7,7 +7,7 @@ use std::time::Instant;
 use companion::config::Config;
 use companion::demo::bench::run_measured;
 use serde_json::Value;
-use testkit::qdrant_bench::{issue_load, issue_spec, min_median, Pass};
+use testkit::qdrant_bench::{issue_load, issue_spec, min_median, Pass, TickCost};
 use testkit::qdrant_real_world::RealQdrantWorld;
 
 use super::{workspace, Row};
@@ -63,6 +63,7 @@ pub async fn section(videos: usize) -> Vec<Row> {
         let (_, back_s) = w.timed_pass(&db, Pass::Backfill, defaults).await;
         let (tie, tie_s) = w.timed_pass(&db, Pass::Tiebreaker, defaults).await;
         outcomes.push((counts(&dry), counts(&tie)));
+        let ticks = service_ticks(&w, &db, indexed).await;
         let (recon_dry, recon_tie, same) = if indexed {
             eprintln!("recon_qdrant_reference.py on the indexed collection: backfill, tiebreaker…");
             let rdb = w.copy_db("limits-reference.db");
@@ -96,8 +97,34 @@ pub async fn section(videos: usize) -> Vec<Row> {
             "— (asks for nothing new)",
             None,
         ));
+        rows.extend(ticks);
     }
     let agree = outcomes.windows(2).all(|p| p[0] == p[1]);
     rows.push(Row::new("2 qdrant", "same outcomes with and without the index", agree.to_string(), "—", "true", Some(agree)));
+    rows
+}
+
+/// The service's worker ticks on the backfilled `db`: none new, then a trickle
+/// of 1 and 10 new documents (RECON finishing them), each a fresh service.
+async fn service_ticks(w: &RealQdrantWorld, db: &Path, indexed: bool) -> Vec<Row> {
+    let assigned: Vec<String> = {
+        let c = rusqlite::Connection::open(db).expect("open");
+        let mut q = c.prepare("SELECT hash FROM documents WHERE recon_domain_status = 'assigned' ORDER BY hash LIMIT 11").expect("prepare");
+        q.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("hashes")
+    };
+    let label = if indexed { "doc_hash indexed" } else { "no index" };
+    let mut rows = Vec::new();
+    for fresh in [&assigned[..0], &assigned[..1], &assigned[1..11]] {
+        let c: TickCost = w.tick_cost(db, fresh, defaults).await;
+        eprintln!("service tick, {} new, {label}: {c:?}", fresh.len());
+        rows.push(Row::new(
+            "2 qdrant",
+            format!("service tick, {} new documents ({} assigned), {label}: requests {}, Qdrant CPU", fresh.len(), c.assigned, c.requests),
+            format!("{:.3} s CPU, {:.2} s wall", c.server_cpu, c.wall_seconds),
+            "—",
+            "∝ new documents",
+            None,
+        ));
+    }
     rows
 }

@@ -14,6 +14,8 @@ struct Runs {
     secs: Vec<f64>,
     last: PassSummary,
     qdrant_cpu: f64,
+    /// This process's CPU per run: the client (and the engine around it).
+    own_cpu: f64,
 }
 
 /// `configs`: (doc_hash indexed, parallel requests, hashes per request), or the default four.
@@ -32,7 +34,7 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
         w.loaded - (p.points - p.other_source_points),
         reps
     );
-    let mut table: Vec<[String; 8]> = Vec::new();
+    let mut table: Vec<[String; 9]> = Vec::new();
     let configs = configs.unwrap_or_else(|| vec![(false, 1, 256), (false, 4, 256), (true, 1, 256), (true, 4, 256)]);
     let mut dry_by_config: Vec<std::collections::BTreeMap<String, u64>> = Vec::new();
     // Unindexed configurations first: the index, once made, stays.
@@ -58,23 +60,24 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
         };
         let pid = w.server.pid();
         let cpu = move || pid.and_then(process_cpu_seconds).unwrap_or(f64::NAN);
+        let own = || process_cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
         let dry = {
-            let c0 = cpu();
+            let (c0, o0) = (cpu(), own());
             let (secs, last) = w.dry_runs(&db, reps, tweak).await;
-            Runs { secs, qdrant_cpu: (cpu() - c0) / reps as f64, last }
+            Runs { secs, qdrant_cpu: (cpu() - c0) / reps as f64, own_cpu: (own() - o0) / reps as f64, last }
         };
         dry_by_config.push(dry.last.tally.by_status.iter().map(|(k, v)| (k.to_string(), *v)).collect());
         // The real run, then the tiebreaker as a separate command, once each (they write).
-        let c0 = cpu();
+        let (c0, o0) = (cpu(), own());
         let (real, rt) = w.timed_pass(&db, Pass::Backfill, tweak).await;
-        let c1 = cpu();
+        let (c1, o1) = (cpu(), own());
         let (tie, tt) = w.timed_pass(&db, Pass::Tiebreaker, tweak).await;
-        let c2 = cpu();
+        let (c2, o2) = (cpu(), own());
         let ties = real.tally.status(Status::TiedPass1);
         let runs = [
             ("backfill --dry-run", dry),
-            ("backfill", Runs { secs: vec![rt], qdrant_cpu: c1 - c0, last: real }),
-            ("--tiebreaker-pass", Runs { secs: vec![tt], qdrant_cpu: c2 - c1, last: tie }),
+            ("backfill", Runs { secs: vec![rt], qdrant_cpu: c1 - c0, own_cpu: o1 - o0, last: real }),
+            ("--tiebreaker-pass", Runs { secs: vec![tt], qdrant_cpu: c2 - c1, own_cpu: o2 - o1, last: tie }),
         ];
         for (phase, r) in runs {
             let (min, med) = min_median(&r.secs);
@@ -88,6 +91,7 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
                 s.requests.to_string(),
                 format!("{:.2}", s.server_seconds),
                 format!("{:.2}", r.qdrant_cpu),
+                format!("{:.2}", r.own_cpu),
                 recon.to_string(),
             ]);
         }
@@ -95,8 +99,8 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
     let same = dry_by_config.windows(2).all(|w| w[0] == w[1]);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("\n{header}\n");
-    println!("| configuration | command | docs | seconds (min / median) | requests | Qdrant time (s) | Qdrant CPU (s) | RECON requests |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| configuration | command | docs | seconds (min / median) | requests | Qdrant time (s) | Qdrant CPU (s) | our CPU (s) | RECON requests |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in table {
         println!("| {} |", r.join(" | "));
     }

@@ -13,11 +13,11 @@ use companion::config::qdrant::Strategy;
 use companion::config::Config;
 use companion::config::SourceKind;
 use companion::recon::source::verify_qdrant;
-use companion::server::push_queue::{PushResult, Pusher};
 use companion::Error;
 use rusqlite::Connection;
 use serde_json::json;
 use testkit::qdrant::StandInConfig;
+use testkit::qdrant_bench::NoPush;
 use testkit::qdrant_real_world::{CountingProxy, Load, RealQdrantWorld as Real};
 use testkit::qdrant_world::{QdrantWorld, SOURCE};
 
@@ -287,9 +287,8 @@ async fn the_worker_tick_on_a_real_qdrant_reads_only_the_new_documents() {
         let cost = blocking(move || e2.counts(&f2, "cost").expect("counts")).await.stats;
         // One collection check and one filtered scroll, index or not.
         assert_eq!((cost.requests, cost.strategy.as_deref()), (2, Some("filtered")), "{cost:?}");
-        let d2 = db.clone();
         let tick = blocking(move || {
-            let st = companion::server::state::AppState::new(cfg, env, testkit_pusher(&d2)).expect("state");
+            let st = companion::server::state::AppState::new(cfg, env, std::sync::Arc::new(NoPush)).expect("state");
             companion::server::worker::tick(&st).expect("tick")
         })
         .await;
@@ -301,21 +300,5 @@ async fn the_worker_tick_on_a_real_qdrant_reads_only_the_new_documents() {
             assert_eq!(a, b, "the tick wrote what the backfill had");
         }
         eprintln!("tick of 5 new documents, doc_hash indexed {indexed}: {} requests, {:.4} s of Qdrant time", cost.requests, cost.server_seconds);
-    }
-}
-
-/// A pusher that pushes nothing: the tick's push step is not under test here.
-fn testkit_pusher(_db: &Path) -> std::sync::Arc<dyn Pusher> {
-    std::sync::Arc::new(NoPush)
-}
-
-struct NoPush;
-
-impl Pusher for NoPush {
-    fn push(&self, hashes: &[String]) -> companion::error::Result<Vec<PushResult>> {
-        Ok(hashes.iter().map(|h| PushResult::failed(h, "no PeerTube in this test", false)).collect())
-    }
-    fn check(&self) -> companion::error::Result<String> {
-        Ok("no PeerTube in this test".into())
     }
 }

@@ -288,45 +288,27 @@ pub const LOCK_BUDGET: Duration = Duration::from_millis(60);
 /// inside our next one: 0.43 s to 1.24 s waits seen during a backfill).
 pub const LOCK_GAP: Duration = Duration::from_millis(30);
 
-/// Rows per transaction at most, whatever the budget leaves.
-const MAX_ROWS_PER_TX: usize = 2000;
+/// Rows of a row-at-a-time transaction before its first one is timed (a
+/// row with its journal line and checks costs tens of µs).
+const FIRST_ROWS: usize = 200;
 
-/// Writes `items` in transactions that each hold the write lock at most
-/// [`LOCK_BUDGET`] (at least one row each), pausing [`LOCK_GAP`] between
-/// them; `row` writes one item inside the open transaction and counts what it
-/// did in the three counters, which are summed over committed transactions.
+/// Writes `items` a row at a time, paced as [`write_paced_sets`] paces its
+/// ranges (short transactions sized to the lock budget, a gap between them);
+/// `row` writes one item inside the open transaction and counts what it did
+/// in the three counters, which are summed over committed transactions.
 pub fn write_paced<T>(
     conn: &mut Connection,
     items: &[T],
     what: &'static str,
     mut row: impl FnMut(&Connection, &T, &mut [u64; 3]) -> Result<()>,
 ) -> Result<[u64; 3]> {
-    let mut total = [0u64; 3];
-    let mut rest = items;
-    while !rest.is_empty() {
-        let (n, counts) = retry_busy(|| {
-            let tx = write_tx(conn)?;
-            let started = std::time::Instant::now();
-            let (mut n, mut counts) = (0usize, [0u64; 3]);
-            for item in rest {
-                row(&tx, item, &mut counts)?;
-                n += 1;
-                if n >= MAX_ROWS_PER_TX || started.elapsed() >= LOCK_BUDGET {
-                    break;
-                }
-            }
-            tx.commit().ctx(what)?;
-            Ok((n, counts))
-        })?;
-        for (t, c) in total.iter_mut().zip(counts) {
-            *t += c;
+    paced_with_checkpoints(conn, items.len(), FIRST_ROWS, what, &mut |tx, range| {
+        let mut counts = [0u64; 3];
+        for item in &items[range] {
+            row(tx, item, &mut counts)?;
         }
-        rest = &rest[n..];
-        if !rest.is_empty() {
-            std::thread::sleep(LOCK_GAP);
-        }
-    }
-    Ok(total)
+        Ok(counts)
+    })
 }
 
 /// Rows of a set-based transaction (`write_paced_sets`) before its first
@@ -335,8 +317,8 @@ const FIRST_SET_ROWS: usize = 1000;
 /// The most rows one set-based transaction takes, however fast it goes.
 const MAX_SET_ROWS: usize = 20_000;
 
-/// Like [`write_paced`] for writes made a few statements per range of rows
-/// (`chunk` writes `items[range]` inside the open transaction): each
+/// Writes `len` items a range at a time (`chunk` writes `items[range]`
+/// inside the open transaction, a few statements per range): each
 /// transaction is sized from the previous one's time per row to hold the lock
 /// about two thirds of [`LOCK_BUDGET`], with [`LOCK_GAP`] between them.
 ///
@@ -350,9 +332,20 @@ pub fn write_paced_sets(
     what: &'static str,
     mut chunk: impl FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
 ) -> Result<[u64; 3]> {
+    paced_with_checkpoints(conn, len, FIRST_SET_ROWS, what, &mut chunk)
+}
+
+/// The one pacing loop, with SQLite's automatic checkpoints off while it runs.
+fn paced_with_checkpoints(
+    conn: &mut Connection,
+    len: usize,
+    first: usize,
+    what: &'static str,
+    chunk: &mut dyn FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
+) -> Result<[u64; 3]> {
     let auto: i64 = conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).ctx(what)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0).ctx(what)?;
-    let res = paced_sets(conn, len, what, &mut chunk);
+    let res = paced_sets(conn, len, first, what, chunk);
     let restored = conn.pragma_update(None, "wal_autocheckpoint", auto).ctx(what);
     let total = res?;
     restored?;
@@ -362,11 +355,12 @@ pub fn write_paced_sets(
 fn paced_sets(
     conn: &mut Connection,
     len: usize,
+    first: usize,
     what: &'static str,
-    chunk: &mut impl FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
+    chunk: &mut dyn FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
 ) -> Result<[u64; 3]> {
     let mut total = [0u64; 3];
-    let (mut start, mut rows) = (0usize, FIRST_SET_ROWS);
+    let (mut start, mut rows) = (0usize, first);
     while start < len {
         let end = (start + rows).min(len);
         let (counts, elapsed) = retry_busy(|| {

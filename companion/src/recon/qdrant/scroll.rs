@@ -101,11 +101,11 @@ impl QdrantClient {
             }) else {
                 return;
             };
-            let wanted: HashSet<&str> = chunk.iter().copied().collect();
+            let wanted: FastSet<&str> = chunk.iter().copied().collect();
             let filter = json!({"must": [{"key": "doc_hash", "match": {"any": chunk}}]});
             // Merged only when the whole chunk succeeded: a half-read chunk
             // would under-count its documents without saying so.
-            let mut local = HashMap::new();
+            let mut local = FastMap::default();
             let res = self.scroll_range(tally, Some(&filter), &Slice::ALL, &mut |p| add_point(&mut local, p, Some(&wanted))).await;
             let mut st = lock();
             let Err(f) = res else {
@@ -151,12 +151,16 @@ impl QdrantClient {
     /// Every point of the collection, read as `parallel_requests` slices of
     /// the id space at once; counts for `wanted` (all documents when `None`).
     /// Any failure fails the whole read: a half-read scroll under-counts.
-    pub(super) async fn scroll_whole(&self, tally: &Tally, wanted: Option<&HashSet<&str>>) -> Result<HashMap<String, DocCounts>, Failure> {
+    pub(super) async fn scroll_whole<W: std::hash::BuildHasher + Sync>(
+        &self,
+        tally: &Tally,
+        wanted: Option<&HashSet<&str, W>>,
+    ) -> Result<HashMap<String, DocCounts>, Failure> {
         let slices = Slice::split(self.settings.parallel_requests);
         let reads = slices
             .iter()
             .map(|s| async move {
-                let mut m = HashMap::new();
+                let mut m = FastMap::default();
                 self.scroll_range(tally, None, s, &mut |p| add_point(&mut m, p, wanted)).await.map(|()| m)
             })
             .collect();
@@ -171,7 +175,7 @@ impl QdrantClient {
                 }
             }
         }
-        Ok(all)
+        Ok(all.into_iter().collect())
     }
 
     /// Follows `next_page_offset` through `slice`, handing each of its points

@@ -39,7 +39,7 @@ fn parsed_points_count_as_count_domain() {
         let page: ScrollEnvelope = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let points = page.result.and_then(|r| r.points).unwrap_or_default();
         let mut m = HashMap::new();
-        add_point(&mut m, &points[0], None);
+        add_point(&mut m, &points[0], None::<&HashSet<&str>>);
         let mut want = Counts::default();
         count_domain(Some(&d), &mut want);
         assert_eq!(m.len(), 1, "{text}");
@@ -50,13 +50,13 @@ fn parsed_points_count_as_count_domain() {
         let text = json!({"payload": {"doc_hash": h, "domain": "Medical"}}).to_string();
         let p: Point = serde_json::from_str(&text).unwrap_or_default();
         let mut m = HashMap::new();
-        add_point(&mut m, &p, None);
+        add_point(&mut m, &p, None::<&HashSet<&str>>);
         assert!(m.is_empty());
     }
     let text = json!({"payload": {"domain": "Medical"}}).to_string();
     let p: Point = serde_json::from_str(&text).unwrap_or_default();
     let mut m = HashMap::new();
-    add_point(&mut m, &p, None);
+    add_point(&mut m, &p, None::<&HashSet<&str>>);
     assert!(m.is_empty());
 }
 
