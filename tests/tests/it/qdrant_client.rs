@@ -165,7 +165,7 @@ async fn two_thousand_documents_take_a_handful_of_requests() {
         want.insert(h(i), doc(&[("Vehicles", 2)], 2));
     }
     let hashes: Vec<String> = (0..2000).map(h).collect();
-    let q = client(&s.url(), |_| {}); // 256 hashes per request, pages of 1000
+    let q = client(&s.url(), |c| c.hashes_per_request = 256); // pages of 1000
     let batch = q.counts_for(&hashes).await.expect("counts");
     assert_eq!(batch.counts, want);
     // ceil(2000 / 256) = 8 chunks of at most 512 points: one page each.

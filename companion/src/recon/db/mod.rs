@@ -346,14 +346,11 @@ pub fn write_paced_sets(
     paced_with_checkpoints(conn, len, FIRST_SET_ROWS, what, &mut chunk)
 }
 
+/// What a paced loop calls to write `items[range]` inside its open transaction.
+type RangeWriter<'a> = dyn FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]> + 'a;
+
 /// The one pacing loop, with SQLite's automatic checkpoints off while it runs.
-fn paced_with_checkpoints(
-    conn: &mut Connection,
-    len: usize,
-    first: usize,
-    what: &'static str,
-    chunk: &mut dyn FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
-) -> Result<[u64; 3]> {
+fn paced_with_checkpoints(conn: &mut Connection, len: usize, first: usize, what: &'static str, chunk: &mut RangeWriter<'_>) -> Result<[u64; 3]> {
     let auto: i64 = conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).ctx(what)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0).ctx(what)?;
     let res = paced_sets(conn, len, first, what, chunk);
@@ -363,13 +360,7 @@ fn paced_with_checkpoints(
     Ok(total)
 }
 
-fn paced_sets(
-    conn: &mut Connection,
-    len: usize,
-    first: usize,
-    what: &'static str,
-    chunk: &mut dyn FnMut(&Connection, std::ops::Range<usize>) -> Result<[u64; 3]>,
-) -> Result<[u64; 3]> {
+fn paced_sets(conn: &mut Connection, len: usize, first: usize, what: &'static str, chunk: &mut RangeWriter<'_>) -> Result<[u64; 3]> {
     let mut total = [0u64; 3];
     let (mut start, mut rows) = (0usize, first);
     while start < len {

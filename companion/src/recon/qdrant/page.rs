@@ -73,17 +73,12 @@ pub(super) struct DocHashes<'a>(pub(super) Few<Cow<'a, str>>);
 /// None, one or many values, one of them without a heap allocation: nearly
 /// every point has one `doc_hash` and one `domain`, and a scroll of the whole
 /// collection parses millions of points.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Default)]
 pub(super) enum Few<T> {
+    #[default]
     Zero,
     One(T),
     Many(Vec<T>),
-}
-
-impl<T> Default for Few<T> {
-    fn default() -> Self {
-        Few::Zero
-    }
 }
 
 impl<T> Few<T> {
