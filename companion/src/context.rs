@@ -42,12 +42,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 impl Config {
     /// The configured concept source. Qdrant counts are reused within the
     /// process (one command: the tiebreaker's channel-mates after pass 1),
-    /// and by the next runs only when `qdrant.reuse_counts_secs` opts in (see
-    /// `recon::saved_counts`); the service drops the in-process memo
+    /// and by the next runs while Qdrant proves the collection unchanged
+    /// (`qdrant.reuse_unchanged_counts`) or, without proof, when
+    /// `qdrant.reuse_counts_secs` opts in (see `recon::saved_counts`); the
+    /// service drops the memo unless that opt-in asks it to keep one
     /// (`ConceptSource::for_service`).
     pub fn concept_source(&self) -> ConceptSource {
         match self.source_of(self.concept_source) {
-            ConceptSource::Qdrant { settings, .. } if settings.reuse_counts_secs > 0 => {
+            ConceptSource::Qdrant { settings, .. } if settings.reuse_unchanged_counts || settings.reuse_counts_secs > 0 => {
                 let store = CountStore { path: self.qdrant_counts_file(), max_age_secs: settings.reuse_counts_secs };
                 ConceptSource::Qdrant { settings, memo: None }.with_saved_counts(store)
             }

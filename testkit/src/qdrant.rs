@@ -120,10 +120,14 @@ struct Collection {
     /// indexed field reads only its points, as Qdrant's payload index does
     /// (without one, every request scans every point).
     keywords: HashMap<String, HashMap<String, BTreeSet<u64>>>,
+    /// The last write operation's number, as Qdrant numbers a shard's
+    /// operations (shown by `/telemetry?details_level=3`).
+    op_num: u64,
 }
 
 impl Collection {
     fn insert(&mut self, id: u64, payload: Map<String, Value>) {
+        self.op_num += 1;
         if let Some(old) = self.points.remove(&id) {
             for (field, index) in &mut self.keywords {
                 for k in keywords_of(&old, field) {
@@ -142,6 +146,7 @@ impl Collection {
     }
 
     fn index(&mut self, field: &str, data_type: &str) {
+        self.op_num += 1;
         self.indexes.insert(field.to_string(), data_type.to_string());
         if data_type == "keyword" {
             let mut index: HashMap<String, BTreeSet<u64>> = HashMap::new();
@@ -391,6 +396,7 @@ enum Endpoint {
     Info(String),
     Scroll(String),
     Count(String),
+    Telemetry,
     Unknown,
 }
 
@@ -399,6 +405,7 @@ fn route(method: &Method, uri: &Uri) -> Endpoint {
     match (method, parts.as_slice()) {
         (&Method::GET, []) => Endpoint::Root,
         (&Method::GET, ["collections", name]) => Endpoint::Info(name.to_string()),
+        (&Method::GET, ["telemetry"]) => Endpoint::Telemetry,
         (&Method::POST, ["collections", name, "points", "scroll"]) => Endpoint::Scroll(name.to_string()),
         (&Method::POST, ["collections", name, "points", "count"]) => Endpoint::Count(name.to_string()),
         _ => Endpoint::Unknown,
@@ -493,6 +500,7 @@ async fn handle(
         Endpoint::Root => return (StatusCode::OK, axum::Json(json!({"title": "qdrant - vector search engine", "version": "stand-in"}))).into_response(),
         Endpoint::Unknown => return StatusCode::NOT_FOUND.into_response(),
         Endpoint::Info(name) => collection_info(&shared, &name),
+        Endpoint::Telemetry => Ok(telemetry(&shared, &uri).into()),
         Endpoint::Scroll(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| scroll(&shared, &name, &b)),
         Endpoint::Count(name) => check_timeout(&uri).and_then(|()| parse_body(&body)).and_then(|b| count(&shared, &name, &b)),
     };
@@ -562,6 +570,25 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, (u16, String)> {
         Ok(other) => Err(format_error(format!("invalid type: {other}, expected a request object"))),
         Err(e) => Err(format_error(e)),
     }
+}
+
+/// The collections part of Qdrant's `/telemetry`: one local shard each, its
+/// update queue (last operation number) from `details_level` 3 on.
+fn telemetry(shared: &Shared, uri: &Uri) -> Value {
+    let level: u64 = uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("details_level=")).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let st = lock(shared);
+    let collections: Vec<Value> = st
+        .collections
+        .iter()
+        .map(|(name, c)| {
+            let mut local = json!({"variant_name": "local shard", "status": "green", "num_points": c.points.len()});
+            if level >= 3 {
+                local["update_queue"] = json!({"length": 0, "op_num": c.op_num});
+            }
+            json!({"id": name, "init_time_ms": 1, "shards": [{"id": 0, "key": null, "local": local, "remote": [], "replicate_states": {}}]})
+        })
+        .collect();
+    json!({"id": "stand-in", "collections": {"number_of_collections": collections.len(), "collections": collections}})
 }
 
 fn collection_info(shared: &Shared, name: &str) -> Answer {
@@ -1158,6 +1185,22 @@ mod tests {
         assert_eq!(v["result"]["status"], "green");
         assert_eq!(v["result"]["payload_schema"]["doc_hash"]["points"], 4);
         assert_eq!(v["result"]["payload_schema"]["doc_hash"]["data_type"], "keyword");
+    }
+
+    #[tokio::test]
+    async fn telemetry_numbers_each_write_as_qdrant_does() {
+        let s = fixture().await;
+        let op = |v: &Value| v["result"]["collections"]["collections"][0]["shards"][0]["local"]["update_queue"]["op_num"].as_u64();
+        let get = |level: u32| {
+            let url = format!("{}/telemetry?details_level={level}", s.url());
+            async move { reqwest::get(url).await.expect("send").json::<Value>().await.expect("json") }
+        };
+        let before = op(&get(3).await).expect("op_num at level 3");
+        assert_eq!(op(&get(2).await), None, "lower levels omit the update queue");
+        s.add_point(999, json!({"doc_hash": "z", "domain": "Medical"}));
+        assert_eq!(op(&get(3).await), Some(before + 1));
+        s.set_payload_index("doc_hash", "keyword");
+        assert_eq!(op(&get(3).await), Some(before + 2));
     }
 
     #[tokio::test]

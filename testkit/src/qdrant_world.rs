@@ -96,8 +96,9 @@ pub fn world_config(dir: &Path, db: &Path, kind: SourceKind, url: &str, collecti
     cfg.qdrant.collection = collection.to_string();
     cfg.qdrant.retry_base_ms = 5;
     cfg.qdrant.timeout = Duration::from_secs(2);
-    // Each run reads Qdrant (fault tests need the requests); the tests of
-    // saved counts switch reuse on.
+    // Each run reads Qdrant (fault tests and benches need the requests); the
+    // tests of saved counts switch reuse on.
     cfg.qdrant.reuse_counts_secs = 0;
+    cfg.qdrant.reuse_unchanged_counts = false;
     cfg
 }

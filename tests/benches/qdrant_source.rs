@@ -16,6 +16,8 @@
 //! `--reps N` times (default 3): min and median seconds, requests, Qdrant's
 //! own time (the sum of its answers' `time` fields) and the server process's
 //! CPU seconds. `--small` loads the demo's points only (~750K, no texts).
+//! `--grpc` adds the same reads through Qdrant's official Rust client
+//! (`qdrant-client`, gRPC) for comparison.
 //! Saved counts are off throughout: every command reads Qdrant.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step must stop it loudly
@@ -50,12 +52,14 @@ fn main() {
                 })
                 .collect()
         });
-        rt.block_on(real::bench(reps.max(1), small, configs));
+        rt.block_on(real::bench(reps.max(1), small, configs, args.iter().any(|a| a == "--grpc")));
     } else {
         rt.block_on(bench());
     }
 }
 
+#[path = "qdrant_source/grpc.rs"]
+mod grpc;
 #[path = "qdrant_source/real.rs"]
 mod real;
 

@@ -41,10 +41,16 @@ pub struct QdrantSettings {
     /// Qdrant is down: the call fails as a whole instead of marking every
     /// remaining document `needs_reprocess`.
     pub max_failed_requests_in_a_row: u32,
-    /// Opt-in: counts a run read stay usable by the next runs for this many
-    /// seconds while the collection's point count is unchanged (0, the
-    /// default: every run reads again; an in-place payload rewrite keeps the
-    /// point count, so nothing proves saved counts still hold).
+    /// Counts a run read answer the next runs while Qdrant proves no write
+    /// reached the collection since (each shard's last operation number in
+    /// `/telemetry`, unchanged; `recon::saved_counts`): the tiebreaker after
+    /// a separate backfill then asks for nothing. Off: every run reads again
+    /// (unless `reuse_counts_secs` opts in).
+    pub reuse_unchanged_counts: bool,
+    /// Opt-in, for servers that show no write marks: counts a run read stay
+    /// usable by the next runs for this many seconds while the collection's
+    /// point count is unchanged (0, the default: never without proof; an
+    /// in-place payload rewrite keeps the point count).
     pub reuse_counts_secs: u64,
     /// Where those counts are kept (default: `{reports_dir}/qdrant-counts.json`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +96,7 @@ impl Default for QdrantSettings {
             api_key_file: None,
             strategy: Strategy::Auto,
             max_failed_requests_in_a_row: 3,
+            reuse_unchanged_counts: true,
             reuse_counts_secs: 0,
             counts_file: None,
         }

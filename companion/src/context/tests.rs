@@ -32,9 +32,14 @@ fn a_qdrant_section_or_variable_marks_qdrant_configured_for_explain() {
     let q = load_from(None, &CliOverrides::default(), &env(&[("RECON_COMPANION_CONCEPT_SOURCE", "qdrant")]), &search).unwrap().config;
     let e = Env::from_config(&q);
     assert_eq!(e.second_source.as_ref().map(ConceptSource::kind), Some(SourceKind::Files));
-    // By default counts are reused within the process only: nothing is kept for the next run.
-    assert_eq!(q.qdrant.reuse_counts_secs, 0, "no saved counts unless opted in");
-    assert!(matches!(&e.concepts, ConceptSource::Qdrant { memo: Some(m), .. } if !m.lock().unwrap().keeps_between_runs()));
+    // By default counts are saved for the next run, which reuses them only
+    // with Qdrant's proof that nothing changed.
+    assert_eq!(q.qdrant.reuse_counts_secs, 0, "no unproven reuse unless opted in");
+    assert!(q.qdrant.reuse_unchanged_counts);
+    assert!(matches!(&e.concepts, ConceptSource::Qdrant { memo: Some(m), .. } if !m.lock().unwrap().keeps_between_runs() && m.lock().unwrap().saves_counts()));
+    let mut off = q.clone();
+    off.qdrant.reuse_unchanged_counts = false;
+    assert!(matches!(off.concept_source(), ConceptSource::Qdrant { memo: Some(m), .. } if !m.lock().unwrap().saves_counts()), "off: within the process only");
     assert!(matches!(e.concepts.clone().for_service(), ConceptSource::Qdrant { memo: None, .. }), "the service reads afresh each tick");
     let on = load_from(
         None,

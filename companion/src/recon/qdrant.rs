@@ -83,6 +83,9 @@ pub struct CollectionInfo {
     pub indexed_fields: BTreeSet<String>,
     /// `config.strict_mode_config` when strict mode is enabled.
     pub strict: Option<StrictMode>,
+    /// The collection's write marks ([`parse_write_marks`]) when the caller
+    /// asked for them (`None`: not asked, or no proof available).
+    pub write_marks: Option<Vec<u64>>,
 }
 
 /// The limits of a strict-mode collection that shape the companion's requests.
@@ -115,8 +118,36 @@ impl CollectionInfo {
             condition_max_size: s.get("condition_max_size").and_then(Value::as_u64),
             unindexed_filtering_retrieve: s.get("unindexed_filtering_retrieve").and_then(Value::as_bool),
         });
-        CollectionInfo { status, points_count, indexed_fields, strict }
+        CollectionInfo { status, points_count, indexed_fields, strict, write_marks: None }
     }
+}
+
+/// The last operation number of each shard of `collection` (by shard id),
+/// from `GET /telemetry?details_level=3`: Qdrant numbers every write
+/// operation (upsert, payload change, delete) of a shard, so equal marks mean
+/// no write reached the collection in between. `None` when that cannot be
+/// proven from here: the collection or a shard's local state is missing, a
+/// shard has replicas on other peers, or writes are still queued (their
+/// effect may not be readable yet).
+pub fn parse_write_marks(telemetry: &Value, collection: &str) -> Option<Vec<u64>> {
+    let collections = telemetry.pointer("/collections/collections")?.as_array()?;
+    let c = collections.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(collection))?;
+    let mut shards: Vec<(u64, u64)> = Vec::new();
+    for shard in c.get("shards")?.as_array()? {
+        if shard.get("remote").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
+            return None;
+        }
+        let queue = shard.pointer("/local/update_queue")?;
+        if queue.get("length").and_then(Value::as_u64) != Some(0) {
+            return None;
+        }
+        shards.push((shard.get("id").and_then(Value::as_u64)?, queue.get("op_num").and_then(Value::as_u64)?));
+    }
+    if shards.is_empty() {
+        return None;
+    }
+    shards.sort_unstable();
+    Some(shards.into_iter().map(|(_, op)| op).collect())
 }
 
 /// One document's counted points.
@@ -259,6 +290,20 @@ impl QdrantClient {
             }
         }
         Ok(info)
+    }
+
+    /// The collection's write marks ([`parse_write_marks`]); `None` when the
+    /// server does not show them (an older server, a key without access to
+    /// `/telemetry`, a cluster): the caller then has no proof and reads again.
+    pub async fn write_marks(&self) -> Option<Vec<u64>> {
+        let tally = Tally::default();
+        match self.call(&tally, Method::GET, "/telemetry?details_level=3", None).await {
+            Ok(t) => parse_write_marks(&t, &self.settings.collection),
+            Err(f) => {
+                tracing::debug!(error = %self.error("reading write marks", f), "no proof the collection is unchanged");
+                None
+            }
+        }
     }
 
     fn page_limit(&self) -> u32 {

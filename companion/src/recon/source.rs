@@ -54,8 +54,14 @@ pub struct CountStore {
 }
 
 impl CountMemo {
-    /// Whether the memo is kept in a file for the next runs (opt-in), not only in this process.
+    /// Whether the memo may answer later runs without proof (`reuse_counts_secs`
+    /// opted in), so that a long-running service keeps it between ticks.
     pub fn keeps_between_runs(&self) -> bool {
+        self.store.as_ref().is_some_and(|s| s.max_age_secs > 0)
+    }
+
+    /// Whether the memo is saved in a file for the next runs.
+    pub fn saves_counts(&self) -> bool {
         self.store.is_some()
     }
 
@@ -87,13 +93,17 @@ impl CountMemo {
 
     /// Keeps the memo only if it still describes the collection as `info` shows it.
     fn confirm(&mut self, info: &CollectionInfo, stats: &mut SourceStats) {
-        let Some(origin) = self.origin else { return };
+        let Some(origin) = self.origin.as_ref() else { return };
         let max_age = self.store.as_ref().map(|s| s.max_age_secs).unwrap_or(u64::MAX);
-        match saved_counts::still_fresh(&origin, info.points_count, saved_counts::unix_now(), max_age) {
-            Ok(()) => {
+        match saved_counts::still_fresh(origin, info.points_count, info.write_marks.as_deref(), saved_counts::unix_now(), max_age) {
+            Ok(reuse) => {
                 let age = saved_counts::unix_now().saturating_sub(origin.read_at);
                 stats.saved_counts_age_secs = Some(age);
-                stats.saved_counts = Some(format!("reused counts read {age} s ago ({} documents)", self.scans.len()));
+                let why = match reuse {
+                    saved_counts::Reuse::Unchanged => "Qdrant took no write since",
+                    saved_counts::Reuse::YoungEnough => "within qdrant.reuse_counts_secs",
+                };
+                stats.saved_counts = Some(format!("reused counts read {age} s ago, {why} ({} documents)", self.scans.len()));
             }
             Err(why) => {
                 stats.saved_counts = Some(format!("not reused: {why}"));
@@ -104,7 +114,7 @@ impl CountMemo {
 
     /// Writes the memo to the store; a failure is reported, never fatal (the counts are only a cache).
     fn save(&self, settings: &QdrantSettings, stats: &mut SourceStats) {
-        let (Some(store), Some(origin)) = (&self.store, self.origin) else { return };
+        let (Some(store), Some(origin)) = (&self.store, self.origin.clone()) else { return };
         let docs = self.scans.iter().filter(|(_, s)| s.failed.is_none()).map(|(h, s)| (h.clone(), SavedDoc { points: s.points, counts: s.totals })).collect();
         let saved = SavedCounts {
             format: saved_counts::FORMAT,
@@ -370,8 +380,13 @@ async fn read_counts(
     // One info request first: a missing collection or a refused key aborts
     // here with a clear cause, before any scroll; it also tells whether the
     // counts already known still describe the collection.
-    let info = client.collection_info().await?;
+    let mut info = client.collection_info().await?;
     stats.requests = 1;
+    // Counts kept across passes or runs are dated by the write marks too.
+    if memo.is_some() {
+        info.write_marks = client.write_marks().await;
+        stats.requests += 1;
+    }
     // Every call checks: a document RECON finished since the counts were read
     // must not be taken for one without points.
     if let Some(m) = memo.as_deref_mut() {
@@ -461,10 +476,12 @@ fn merge(
 ) {
     let failed: HashMap<&str, &str> = batch.failed.iter().map(|(h, e)| (h.as_str(), e.as_str())).collect();
     if let Some(m) = memo.as_deref_mut() {
-        match (m.origin, info.points_count) {
-            (Some(_), Some(_)) => {}
-            (None, Some(points_count)) => {
-                m.origin = Some(Origin { points_count, read_at: saved_counts::unix_now() });
+        match (m.origin.is_some(), info.points_count) {
+            (true, Some(_)) => {}
+            // The marks are those read before this batch: a write during it
+            // moves them, so the next run reads again.
+            (false, Some(points_count)) => {
+                m.origin = Some(Origin { points_count, read_at: saved_counts::unix_now(), write_marks: info.write_marks.clone() });
             }
             (_, None) => {
                 m.clear();

@@ -19,7 +19,7 @@ struct Runs {
 }
 
 /// `configs`: (doc_hash indexed, parallel requests, hashes per request), or the default four.
-pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usize)>>) {
+pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usize)>>, grpc: bool) {
     let spec = issue_spec(22_000);
     let load = if small { Load::default() } else { issue_load() };
     let t = Instant::now();
@@ -96,6 +96,7 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
             ]);
         }
     }
+    let grpc_rows = if grpc { grpc_rows(&w, reps).await } else { Vec::new() };
     let same = dry_by_config.windows(2).all(|w| w[0] == w[1]);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("\n{header}\n");
@@ -104,6 +105,53 @@ pub async fn bench(reps: usize, small: bool, configs: Option<Vec<(bool, u32, usi
     for r in table {
         println!("| {} |", r.join(" | "));
     }
+    if !grpc_rows.is_empty() {
+        println!("\nThe same reads with Qdrant's own Rust client (qdrant-client, gRPC): reading and counting only, no engine around it\n");
+        println!("| read | documents | seconds (min / median) | requests | wanted points | Qdrant CPU (s) | our CPU (s) |");
+        println!("|---|---|---|---|---|---|---|");
+        for r in grpc_rows {
+            println!("| {} |", r.join(" | "));
+        }
+    }
     println!("\nsame dry-run outcome in every configuration: {same}; load average at the end: {}", load.trim());
     assert!(same, "configurations disagree: {dry_by_config:?}");
+}
+
+/// gRPC rows: the whole collection in 3 slices, and (doc_hash indexed by
+/// then) `match.any` chunks of 128 hashes, 3 in flight: the companion's defaults.
+async fn grpc_rows(w: &RealQdrantWorld, reps: usize) -> Vec<[String; 7]> {
+    let db = w.copy_db("grpc.db");
+    let wanted: Vec<String> = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let mut st = c.prepare("SELECT hash FROM documents WHERE recon_domain IS NULL OR recon_domain_status = 'needs_reprocess'").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let mut rows = Vec::new();
+    let mut points = Vec::new();
+    let indexed = w.doc_hash_indexed().await;
+    for (label, filtered) in [("whole collection, 3 slices in flight", false), ("match.any, 128 hashes, 3 in flight", true)] {
+        if filtered && !indexed {
+            continue;
+        }
+        let mut runs = Vec::new();
+        for _ in 0..reps {
+            runs.push(super::grpc::read(w, &wanted, filtered, 3, 128, 5000).await);
+        }
+        let secs: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
+        let (min, med) = min_median(&secs);
+        let last = runs.last().unwrap();
+        let n = reps as f64;
+        points.push((last.points, last.documents));
+        rows.push([
+            label.to_string(),
+            format!("{} ({} with points)", wanted.len(), last.documents),
+            format!("{min:.2} / {med:.2}"),
+            last.requests.to_string(),
+            last.points.to_string(),
+            format!("{:.2}", runs.iter().map(|r| r.server_cpu).sum::<f64>() / n),
+            format!("{:.2}", runs.iter().map(|r| r.own_cpu).sum::<f64>() / n),
+        ]);
+    }
+    assert!(points.windows(2).all(|p| p[0] == p[1]), "gRPC reads disagree: {points:?}");
+    rows
 }

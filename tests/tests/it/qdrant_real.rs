@@ -285,8 +285,9 @@ async fn the_worker_tick_on_a_real_qdrant_reads_only_the_new_documents() {
         let env = real.env(&db, SourceKind::Qdrant, |_| {});
         let (f2, e2) = (fresh.clone(), env.clone());
         let cost = blocking(move || e2.counts(&f2, "cost").expect("counts")).await.stats;
-        // One collection check and one filtered scroll, index or not.
-        assert_eq!((cost.requests, cost.strategy.as_deref()), (2, Some("filtered")), "{cost:?}");
+        // One collection check, one read of its write marks (a command keeps
+        // its counts) and one filtered scroll, index or not.
+        assert_eq!((cost.requests, cost.strategy.as_deref()), (3, Some("filtered")), "{cost:?}");
         let tick = blocking(move || {
             let st = companion::server::state::AppState::new(cfg, env, std::sync::Arc::new(NoPush)).expect("state");
             companion::server::worker::tick(&st).expect("tick")
@@ -301,4 +302,58 @@ async fn the_worker_tick_on_a_real_qdrant_reads_only_the_new_documents() {
         }
         eprintln!("tick of 5 new documents, doc_hash indexed {indexed}: {} requests, {:.4} s of Qdrant time", cost.requests, cost.server_seconds);
     }
+}
+
+/// Counts saved by a backfill answer the separate tiebreaker run (no
+/// scroll) while the real server's write marks prove the collection
+/// unchanged; an in-place `set_payload` (same point count) moves the marks,
+/// and the next run reads again and sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_counts_answer_the_next_run_only_while_a_real_qdrant_proves_nothing_changed() {
+    let real = Real::new(300, 23, Load::default()).await;
+    let on = |c: &mut Config| c.qdrant.reuse_unchanged_counts = true; // the product's default
+    let off = |c: &mut Config| c.qdrant.reuse_unchanged_counts = false;
+    let run = |db: &Path, tweak: fn(&mut Config), tie: bool| {
+        let env = real.env(db, SourceKind::Qdrant, tweak);
+        blocking(move || if tie { companion::engine::tiebreaker(&env, None, false) } else { companion::engine::backfill(&env, None, false) }.expect("pass"))
+    };
+    let tied = |db: &Path| -> Vec<String> {
+        let c = Connection::open(db).unwrap();
+        let mut q = c.prepare("SELECT hash FROM documents WHERE recon_domain_status = 'tied_pass_1' ORDER BY hash").unwrap();
+        q.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    // The reference: every run reads Qdrant.
+    let db0 = real.copy_db("fresh.db");
+    run(&db0, off, false).await;
+    run(&db0, off, true).await;
+
+    let db1 = real.copy_db("reuse.db");
+    let b = run(&db1, on, false).await;
+    assert!(b.source_stats.strategy.is_some(), "nothing saved yet: the backfill reads {:?}", b.source_stats);
+    let ties = tied(&db1);
+    assert!(!ties.is_empty(), "the demo has ties");
+    let t = run(&db1, on, true).await;
+    let s = &t.source_stats;
+    assert!(s.strategy.is_none() && s.requests <= 4, "per read of counts one GET of the collection and one of the telemetry, no scroll: {s:?}");
+    assert!(s.saved_counts.as_deref().is_some_and(|m| m.contains("Qdrant took no write since")), "{s:?}");
+    assert_eq!(rows(&db1), rows(&db0), "saved counts decide as fresh ones");
+
+    // Another run on another copy: the saved counts answer its backfill too.
+    let (db2, db3) = (real.copy_db("rewritten.db"), real.copy_db("rewritten-fresh.db"));
+    let b2 = run(&db2, on, false).await;
+    assert_eq!(b2.source_stats.strategy, None, "{:?}", b2.source_stats);
+    run(&db3, off, false).await;
+    // RECON relabels one tied video in place: the point count stays.
+    let points = real.server.points_count(&real.collection).await;
+    let label = shared_constants::DOMAINS[5].label;
+    real.server.set_payload_of_document(&real.collection, &ties[0], json!({"domain": label})).await;
+    assert_eq!(real.server.points_count(&real.collection).await, points);
+    let t2 = run(&db2, on, true).await;
+    let s2 = &t2.source_stats;
+    assert!(s2.saved_counts.as_deref().is_some_and(|m| m.contains("not reused: Qdrant took writes since")), "{s2:?}");
+    assert!(s2.strategy.is_some(), "read again: {s2:?}");
+    run(&db3, off, true).await;
+    assert_eq!(rows(&db2), rows(&db3), "after the rewrite, reuse on decides as reading afresh");
+    let row = rows(&db2).into_iter().find(|r| r.0 == ties[0]).unwrap();
+    assert_eq!((row.1.as_deref(), row.2.as_deref()), (Some(label), Some("assigned")), "the relabelled tie is now one domain's");
 }

@@ -175,9 +175,10 @@ async fn a_failing_request_marks_its_documents_and_a_rerun_finishes() {
     assert_eq!(again.errors, 0);
     if hashes_complete(&db, &hashes[7]) {
         // Only the failed document was read again (one request per document
-        // here, plus the collection check); the rest came from the saved counts.
+        // here, plus the collection check and its write marks); the rest came
+        // from the saved counts.
         let st = &again.source_stats;
-        assert_eq!((st.memo_hits, st.requests), (again.selected - 1, 2), "{st:?}");
+        assert_eq!((st.memo_hits, st.requests), (again.selected - 1, 3), "{st:?}");
     }
     assert_eq!(rows(&db), want, "the rerun re-selects needs_reprocess and finishes");
 }
@@ -293,10 +294,10 @@ async fn with_a_memo_the_tiebreaker_after_a_whole_collection_scroll_asks_nothing
     })
     .await;
     assert_eq!(t.selected, cold.selected);
-    // One request: the collection info confirming the counts still hold.
-    assert_eq!((t.source_stats.requests, t.source_stats.memo_hits > 0), (1, true), "{:?}", t.source_stats);
-    assert_eq!(w.qdrant.stats().requests, b.source_stats.requests + 1, "no scroll reached Qdrant after the backfill");
-    assert_eq!(w.qdrant.stats().scroll_requests, b.source_stats.requests - 1);
+    // Two requests: the collection info and its write marks confirming the counts still hold.
+    assert_eq!((t.source_stats.requests, t.source_stats.memo_hits > 0), (2, true), "{:?}", t.source_stats);
+    assert_eq!(w.qdrant.stats().requests, b.source_stats.requests + 2, "no scroll reached Qdrant after the backfill");
+    assert_eq!(w.qdrant.stats().scroll_requests, b.source_stats.requests - 2);
     assert_eq!(rows(&memo), rows(&plain), "same rows with and without the memo");
 }
 
@@ -328,7 +329,7 @@ async fn saved_counts_carry_from_the_backfill_to_a_separate_tiebreaker_run() {
     w.qdrant.reset_stats();
     let t = blocking(move || companion::engine::tiebreaker(&e2, None, false).expect("tiebreaker")).await;
     assert!(t.selected > 0);
-    assert_eq!((t.source_stats.requests, w.qdrant.stats().scroll_requests), (1, 0), "{:?}", t.source_stats);
+    assert_eq!((t.source_stats.requests, w.qdrant.stats().scroll_requests), (2, 0), "{:?}", t.source_stats);
     assert!(t.source_stats.saved_counts.as_deref().is_some_and(|m| m.starts_with("reused counts read")), "{:?}", t.source_stats);
     assert_eq!(rows(&db), rows(&plain), "same rows as runs that read Qdrant each time");
 

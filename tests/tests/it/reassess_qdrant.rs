@@ -133,27 +133,39 @@ mod standin {
         assert_eq!(blocking(move || stale_round(&st2, n)).await.stale, 0);
     }
 
+    /// Saved counts answer the next run while the stand-in's write marks
+    /// (Qdrant's operation numbers) hold; an in-place relabel moves them, so
+    /// the next run reads again, opted-in age or not, and every reuse says
+    /// how old its counts are.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn by_default_the_next_run_reads_again_and_opted_in_reuse_says_how_old_it_is() {
+    async fn the_next_run_reuses_counts_only_while_the_write_marks_hold_and_says_how_old_they_are() {
         let w = QdrantWorld::new(400, 5, QConfig::default()).await;
         let db = w.copy_db("s.db");
-        let default_env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.reuse_counts_secs = Config::default().qdrant.reuse_counts_secs);
-        let reuse_env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.reuse_counts_secs = 900);
-        let (e1, e2) = (default_env.clone(), reuse_env.clone());
-        let (d0, r0) = blocking(move || (companion::engine::backfill(&e1, None, true).unwrap(), companion::engine::backfill(&e2, None, true).unwrap())).await;
+        let shipped = |c: &mut Config| c.qdrant.reuse_unchanged_counts = Config::default().qdrant.reuse_unchanged_counts;
+        let aged = |c: &mut Config| c.qdrant.reuse_counts_secs = 900;
+        let dry = |tweak: fn(&mut Config)| {
+            let e = w.env(&db, SourceKind::Qdrant, tweak);
+            blocking(move || companion::engine::backfill(&e, None, true).unwrap())
+        };
+        let d0 = dry(shipped).await;
+        assert_eq!(d0.source_stats.memo_hits, 0, "nothing saved yet");
+        let again = dry(shipped).await;
+        assert_eq!((again.source_stats.memo_hits, again.source_stats.strategy.as_deref()), (again.selected, None), "{:?}", again.source_stats);
+        assert!(again.source_stats.saved_counts.as_deref().unwrap_or("").contains("Qdrant took no write since"), "{:?}", again.source_stats);
+        assert_eq!(again.tally.by_domain, d0.tally.by_domain);
+
         let points = points_by_doc(&w.data().join(demo::qdrant::POINTS_FILE));
         let winners: Vec<(String, Option<String>)> = complete_videos(&db).into_iter().filter(|h| points.contains_key(h)).take(40).map(|h| (h, None)).collect();
         assert_eq!(winners.len(), 40);
         relabel(&winners, &points, |id, p| w.qdrant.add_point(id, p));
-        // New processes (fresh environments), as the next command would be.
-        let default_env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.reuse_counts_secs = Config::default().qdrant.reuse_counts_secs);
-        let reuse_env = w.env(&db, SourceKind::Qdrant, |c| c.qdrant.reuse_counts_secs = 900);
-        let (d1, r1) =
-            blocking(move || (companion::engine::backfill(&default_env, None, true).unwrap(), companion::engine::backfill(&reuse_env, None, true).unwrap()))
-                .await;
-        assert_ne!(d1.tally.by_domain, d0.tally.by_domain, "the default reads again and sees the relabelled points");
+        // Opted into an unproven reuse of 900 s: the marks moved, so it reads again.
+        let d1 = dry(aged).await;
+        assert_ne!(d1.tally.by_domain, d0.tally.by_domain, "the next run reads again and sees the relabelled points");
         assert_eq!(d1.source_stats.memo_hits, 0);
-        assert_eq!(r1.tally.by_domain, r0.tally.by_domain, "opted-in reuse answers from the old counts…");
+        assert!(d1.source_stats.saved_counts.as_deref().unwrap_or("").contains("not reused: Qdrant took writes since"), "{:?}", d1.source_stats);
+        // Nothing changed since: reused, and --json says how old they are.
+        let r1 = dry(shipped).await;
+        assert_eq!(r1.tally.by_domain, d1.tally.by_domain);
         let json = serde_json::to_value(&r1).unwrap();
         let age = json["source_stats"]["saved_counts_age_secs"].as_u64();
         assert!(age.is_some_and(|a| a < 600), "…and says how old they are in --json: {json}");

@@ -390,7 +390,7 @@ fn paced_sets(conn: &mut Connection, len: usize, first: usize, what: &'static st
             // Someone wrote in the gap: others may still be waiting.
             loop {
                 let now = data_version(conn, what)?;
-                if now == seen || gap.elapsed() + QUIET_SLICE > LOCK_GAP_MAX {
+                if gap_is_over(seen, now, gap.elapsed()) {
                     break;
                 }
                 seen = now;
@@ -399,6 +399,13 @@ fn paced_sets(conn: &mut Connection, len: usize, first: usize, what: &'static st
         }
     }
     Ok(total)
+}
+
+/// Whether a gap held for `held` may end, given SQLite's commit counter
+/// before (`seen`) and after (`now`) the last quiet slice: nobody committed
+/// in it, or one more slice would pass [`LOCK_GAP_MAX`].
+fn gap_is_over(seen: i64, now: i64, held: Duration) -> bool {
+    now == seen || held + QUIET_SLICE > LOCK_GAP_MAX
 }
 
 /// SQLite's counter of commits by other connections (`PRAGMA data_version`).
@@ -453,5 +460,22 @@ mod pacing_tests {
         assert_eq!(ours, 6000, "every row of ours committed");
         let seen: i64 = conn.query_row("SELECT seen FROM recon", [], |r| r.get(0)).expect("RECON's row");
         assert!(seen > 0 && seen < 6000, "RECON's writer got in between our transactions, not after them all (it saw {seen} of our 6000 rows)");
+    }
+
+    /// A gap ends after a quiet slice, and is held open while others commit
+    /// in it, but never past its maximum.
+    #[test]
+    fn a_gap_is_held_open_while_others_commit_and_no_longer_than_its_maximum() {
+        assert!(gap_is_over(7, 7, LOCK_GAP), "nobody committed: the gap ends");
+        assert!(!gap_is_over(7, 8, LOCK_GAP), "someone committed: others may be waiting");
+        assert!(!gap_is_over(7, 9, LOCK_GAP_MAX - QUIET_SLICE), "one more slice still fits");
+        assert!(gap_is_over(7, 9, LOCK_GAP_MAX - QUIET_SLICE + Duration::from_millis(1)), "one more slice would pass the maximum");
+        // Sleeping slice after slice while others keep committing ends in time.
+        let (mut held, mut slices) = (LOCK_GAP, 0);
+        while !gap_is_over(slices, slices + 1, held) {
+            held += QUIET_SLICE;
+            slices += 1;
+        }
+        assert!(slices >= 1 && held <= LOCK_GAP_MAX, "held {held:?} over {slices} slices");
     }
 }

@@ -147,6 +147,7 @@ fn auto_reads_most_of_a_collection_in_one_pass_even_with_an_index() {
         points_count: Some(770_000),
         indexed_fields: if indexed { BTreeSet::from(["doc_hash".to_string()]) } else { BTreeSet::new() },
         strict: None,
+        write_marks: None,
     };
     let (plain, indexed) = (info(false), info(true));
     // Few documents: filtered, index or not, and no estimate asked.
@@ -198,4 +199,32 @@ fn point_ids_parse_as_integers_or_uuids() {
     assert_eq!(p.id, PointId(Some((1 << 60) - 1)));
     let p: Point = serde_json::from_str(r#"{"id": "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"}"#).unwrap_or_default();
     assert_eq!(p.id, PointId(None));
+}
+
+/// The shape of Qdrant 1.19's `/telemetry?details_level=3`, cut to what is read.
+fn telemetry(shards: Value) -> Value {
+    json!({"collections": {"collections": [
+        {"id": "other", "shards": [{"id": 0, "local": {"update_queue": {"length": 0, "op_num": 99}}, "remote": []}]},
+        {"id": "recon_knowledge_hybrid", "init_time_ms": 17, "shards": shards}
+    ]}})
+}
+
+#[test]
+fn write_marks_are_each_shards_last_operation_only_when_nothing_is_pending_or_remote() {
+    let shard = |id: u64, length: u64, op: u64| json!({"id": id, "local": {"update_queue": {"length": length, "op_num": op}}, "remote": []});
+    let c = "recon_knowledge_hybrid";
+    assert_eq!(parse_write_marks(&telemetry(json!([shard(0, 0, 1234)])), c), Some(vec![1234]));
+    // In shard order, whatever order the server lists them in.
+    assert_eq!(parse_write_marks(&telemetry(json!([shard(1, 0, 7), shard(0, 0, 5)])), c), Some(vec![5, 7]));
+    // Writes still queued: their effect may not be readable yet.
+    assert_eq!(parse_write_marks(&telemetry(json!([shard(0, 3, 1234)])), c), None);
+    // A replica elsewhere may take writes this peer has not numbered.
+    let replicated = json!([{"id": 0, "local": {"update_queue": {"length": 0, "op_num": 5}}, "remote": [{"peer_id": 2}]}]);
+    assert_eq!(parse_write_marks(&telemetry(replicated), c), None);
+    // A shard held only by another peer, no shards, or another collection.
+    assert_eq!(parse_write_marks(&telemetry(json!([{"id": 0, "local": null, "remote": []}])), c), None);
+    assert_eq!(parse_write_marks(&telemetry(json!([])), c), None);
+    assert_eq!(parse_write_marks(&telemetry(json!([shard(0, 0, 1)])), "missing"), None);
+    // Lower details levels omit the queue.
+    assert_eq!(parse_write_marks(&telemetry(json!([{"id": 0, "local": {"status": "green"}, "remote": []}])), c), None);
 }
