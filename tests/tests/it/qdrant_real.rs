@@ -101,6 +101,9 @@ async fn verify_explain_and_compare_sources_on_a_real_qdrant() {
     let c = blocking(move || verify_qdrant(&s2, &d2, SOURCE, 10)).await;
     assert!(c.ok && c.collection_found && !c.doc_hash_indexed && c.sample_found > 0, "{c:?}");
     assert_eq!(c.points_count, Some(real.loaded));
+    // A single-node server numbers the upserts that loaded it: saved counts can be proven fresh.
+    let marks = c.write_marks.clone().expect("a single-node real Qdrant shows its write marks");
+    assert!(!marks.is_empty() && marks.iter().all(|&op| op > 0), "{marks:?}");
     assert!(c.index_advice.as_deref().is_some_and(|a| a.contains("\"field_name\":\"doc_hash\"")), "{c:?}");
     // The advice's own command, run on the real server, is what makes the index.
     real.server.index_doc_hash(&real.collection).await;

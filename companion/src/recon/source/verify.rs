@@ -19,6 +19,10 @@ pub struct QdrantCheck {
     pub status: Option<String>,
     pub points_count: Option<u64>,
     pub doc_hash_indexed: bool,
+    /// Each shard's last write operation (`recon::qdrant::parse_write_marks`):
+    /// what proves saved counts still hold; `None` when the server shows none
+    /// (every run then reads afresh).
+    pub write_marks: Option<Vec<u64>>,
     /// What requests will cost, and the fix, when `doc_hash` has no index.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index_advice: Option<String>,
@@ -51,7 +55,8 @@ pub fn verify_qdrant(settings: &QdrantSettings, recon_db: &Path, peertube_source
         }
     };
     let res = block_on(async {
-        let info = client.collection_info().await?;
+        let mut info = client.collection_info().await?;
+        info.write_marks = client.write_marks().await;
         let batch = if hashes.is_empty() { CountsBatch::default() } else { client.counts_for(&hashes).await? };
         Ok((info, batch))
     });
@@ -61,6 +66,7 @@ pub fn verify_qdrant(settings: &QdrantSettings, recon_db: &Path, peertube_source
             c.status = Some(info.status.clone());
             c.points_count = info.points_count;
             c.doc_hash_indexed = info.is_indexed("doc_hash");
+            c.write_marks = info.write_marks.clone();
             if !c.doc_hash_indexed {
                 c.index_advice = Some(format!(
                     "doc_hash has no payload index: every filtered request scans all {} points' payloads, so runs use one unfiltered scroll \
