@@ -30,7 +30,7 @@ pub fn verify_qdrant_cmd(ctx: &Ctx) -> Result<i32> {
                 (
                     "write marks (saved counts provable)",
                     match &c.write_marks {
-                        Some(m) => format!("yes: last operation {}", m.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+                        Some(m) => format!("yes: last operation {}", crate::recon::saved_counts::marks_text(m)),
                         None => "NO: /telemetry shows none, every run reads afresh".to_string(),
                     },
                 ),

@@ -112,7 +112,9 @@ pub fn still_fresh(origin: &Origin, points_now: Option<u64>, marks_now: Option<&
     }
     match (origin.write_marks.as_deref(), marks_now) {
         (Some(then), Some(marks)) if then == marks => return Ok(Reuse::Unchanged),
-        (Some(then), Some(marks)) => return Err(format!("Qdrant took writes since the counts were read (operation {} → {})", join(then), join(marks))),
+        (Some(then), Some(marks)) => {
+            return Err(format!("Qdrant took writes since the counts were read (operation {} → {})", marks_text(then), marks_text(marks)))
+        }
         _ => {}
     }
     let age = now - origin.read_at;
@@ -125,8 +127,9 @@ pub fn still_fresh(origin: &Origin, points_now: Option<u64>, marks_now: Option<&
     Ok(Reuse::YoungEnough)
 }
 
-fn join(marks: &[u64]) -> String {
-    marks.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+/// Write marks as the operator reads them: `41` or `41, 7` (one per shard).
+pub fn marks_text(marks: &[u64]) -> String {
+    marks.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads the file; `Ok(None)` when there is none yet.
