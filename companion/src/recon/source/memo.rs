@@ -27,6 +27,9 @@ pub struct CountMemo {
     store: Option<CountStore>,
     /// The store's file has been read (once per process).
     loaded: bool,
+    /// `origin` came from the file: the store's age rule applies to it, not
+    /// to counts this process read itself.
+    from_file: bool,
 }
 
 /// Counts kept between runs: the file and how long they stay usable.
@@ -57,6 +60,7 @@ impl CountMemo {
         self.scans.clear();
         self.whole_collection = false;
         self.origin = None;
+        self.from_file = false;
     }
 
     /// Reads the store's file once; a bad file is reported and read again from Qdrant.
@@ -73,6 +77,7 @@ impl CountMemo {
                 self.scans = saved.docs.into_iter().map(|(h, d)| (h, answered(Some(&DocCounts { counts: d.counts, points: d.points })))).collect();
                 self.whole_collection = saved.whole_collection;
                 self.origin = Some(saved.origin);
+                self.from_file = true;
             }
             Ok(None) => {}
             Err(e) => stats.saved_counts = Some(format!("not reused: {e}")),
@@ -82,7 +87,7 @@ impl CountMemo {
     /// Keeps the memo only if it still describes the collection as `info` shows it.
     pub(super) fn confirm(&mut self, info: &CollectionInfo, stats: &mut SourceStats) {
         let Some(origin) = self.origin.as_ref() else { return };
-        let max_age = self.store.as_ref().map(|s| s.max_age_secs).unwrap_or(u64::MAX);
+        let max_age = self.store.as_ref().filter(|_| self.from_file).map(|s| s.max_age_secs).unwrap_or(u64::MAX);
         match saved_counts::still_fresh(origin, info.points_count, info.write_marks.as_deref(), saved_counts::unix_now(), max_age) {
             Ok(reuse) => {
                 let age = saved_counts::unix_now().saturating_sub(origin.read_at);
