@@ -43,6 +43,7 @@ pub fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
             ("  remote videos", s.remote.to_string()),
             ("  changed in PeerTube meanwhile (not overwritten)", s.changed_in_peertube.to_string()),
             ("document's domain changed meanwhile (left unpushed)", s.document_changed.to_string()),
+            ("left to people (a person's category in PeerTube; `reconcile --adopt` takes it)", s.left_to_people.len().to_string()),
             ("HTTP requests (retries)", format!("{} ({})", s.http_requests, s.http_retries)),
             ("  serialization 500s retried", s.serialization_retries.to_string()),
             ("  requests per video", format!("{:.2}", s.requests_per_video)),
@@ -57,6 +58,9 @@ pub fn print_push(ctx: &Ctx, s: &PushSummary) -> Result<()> {
     );
     for f in s.failures.iter().take(20) {
         println!("failed: {f}");
+    }
+    for (_, line) in s.left_to_people.iter().take(20) {
+        println!("left to people: {line}");
     }
     if let Some(a) = &s.aborted {
         println!("ABORTED as systemic: {a}");

@@ -1,4 +1,4 @@
-//! People win: surveys every pushed document against PeerTube (its PostgreSQL, or the API's list of local videos), our last writes (the journal) and the plugin's change log, then takes people's changes in one journaled run — a RECON domain adopted as `manual_assigned`, anything else recorded as an override — and hands a video back to the machine.
+//! People win: surveys every pushed document (and every unpushed one whose video a person set first) against PeerTube (its PostgreSQL, or the API's list of local videos), our last writes (the journal) and the plugin's change log, then takes people's changes in one journaled run — a RECON domain adopted as `manual_assigned`, anything else recorded as an override — and hands a video back to the machine.
 
 use crate::config::{Config, Transport};
 use crate::context::Env;
@@ -28,9 +28,12 @@ pub struct Surveyed {
     pub last_write: Option<i64>,
     pub verdict: Verdict,
     pub seen: Option<Seen>,
+    /// recon.db records its push; false for a document still owed one whose
+    /// video a person set first (surveyed only then).
+    pub pushed: bool,
 }
 
-/// Every pushed document against PeerTube, and PeerTube's totals.
+/// Every pushed document (and each unpushed one a person set first) against PeerTube, and PeerTube's totals.
 #[derive(Debug, Default)]
 pub struct Survey {
     pub items: Vec<Surveyed>,
@@ -52,7 +55,7 @@ pub struct PersonItem {
     pub video: String,
     /// recon.db's domain before.
     pub domain: String,
-    /// What we had written to PeerTube.
+    /// What we had written to PeerTube (for a video not written yet, what we would have).
     pub ours: Option<i64>,
     /// What the person set (`None`: cleared).
     pub to: Option<i64>,
@@ -68,7 +71,7 @@ impl PersonItem {
             hash: s.doc.hash.clone(),
             video: s.video.to_string(),
             domain: s.doc.domain.clone(),
-            ours: s.last_write,
+            ours: if s.pushed { s.last_write } else { Some(s.expected) },
             to,
             action: people::action_for(to),
             by: s.seen.as_ref().and_then(|x| x.user.clone()),
@@ -149,9 +152,11 @@ async fn read_peertube(cfg: &Config, client: &Arc<ApiClient>, ids: &[&VideoUuid]
     Ok((map, distribution, without, "video list"))
 }
 
-/// Surveys every pushed document (read-only on both sides).
+/// Surveys every pushed document, and the documents still owed a push whose
+/// video a person set (the plugin saw it, or it is not what we last wrote);
+/// read-only on both sides.
 pub async fn survey(cfg: &Config, env: &Env) -> Result<Survey> {
-    let (docs, last, overridden) = {
+    let (docs, pending, last, overridden) = {
         let conn = recondb::open_readonly(&env.recon_db)?;
         if !recondb::feature_columns_present(&conn)? {
             return Ok(Survey::default());
@@ -159,36 +164,49 @@ pub async fn survey(cfg: &Config, env: &Env) -> Result<Survey> {
         let tables = recondb::migration_state(&conn)?.companion_tables || recondb::has_table(&conn, "companion_journal")?;
         let last = if tables { ledger::last_writes(&conn)? } else { HashMap::new() };
         let overridden: HashSet<String> = recondb::list_overrides(&conn)?.into_iter().map(|o| o.hash).collect();
-        (ledger::select_pushed(&conn, &env.source)?, last, overridden)
+        (ledger::select_pushed(&conn, &env.source)?, ledger::select_pending(&conn, &env.source, None)?, last, overridden)
     };
-    let mut out = Survey::default();
+    let client = Arc::new(ApiClient::from_config(cfg)?);
+    // Who and when, if the plugin keeps its change log; without it the comparison alone tells.
+    // Read before PeerTube's categories: a change landing between the two is seen next time.
+    let seen = client.latest_people_changes(&cfg.peertube.username, "people's changes are found by comparison only").await;
+    let mut out = Survey { plugin_log: seen.is_some(), ..Survey::default() };
+    let seen: HashMap<VideoUuid, api::PeopleChange> = seen.unwrap_or_default();
     let mut targets = Vec::with_capacity(docs.len());
     for d in docs {
         match ledger::target_of(&d) {
-            Ok((v, c)) => targets.push((d, v, c)),
+            Ok((v, c)) => targets.push((d, v, c, true)),
             Err(why) => out.unpushable.push((d.hash.clone(), why.to_string())),
         }
     }
-    let client = Arc::new(ApiClient::from_config(cfg)?);
+    // Owed a push, but a person may have set the video first: only those the
+    // log or our journal knows can tell (the push reports the unpushable).
+    for d in pending {
+        if let Ok((v, c)) = ledger::target_of(&d) {
+            if seen.contains_key(&v) || last.contains_key(v.as_str()) {
+                targets.push((d, v, c, false));
+            }
+        }
+    }
     let ids: Vec<&VideoUuid> = targets.iter().map(|t| &t.1).collect();
     let (current, distribution, without, from) = read_peertube(cfg, &client, &ids).await?;
     out.read_from = from.to_string();
     out.distribution = distribution;
     out.without_category = without;
-    // Who and when, if the plugin keeps its change log; without it the comparison alone tells.
-    let seen = client.latest_people_changes(&cfg.peertube.username, "people's changes are found by comparison only").await;
-    out.plugin_log = seen.is_some();
-    let seen: HashMap<VideoUuid, api::PeopleChange> = seen.unwrap_or_default();
-    for (doc, video, expected) in targets {
+    for (doc, video, expected, pushed) in targets {
         let pt = current.get(&video).copied().unwrap_or(PeerTubeSide::Missing);
         let lw = last.get(video.as_str()).copied();
-        let seen = seen.get(&video).map(|c| Seen { category: c.category, user: c.user.clone(), at: c.at.clone() });
+        let seen = seen.get(&video).map(api::PeopleChange::seen);
         let verdict = people::classify(expected, overridden.contains(&doc.hash), pt, lw, seen.as_ref());
+        if !pushed && !matches!(verdict, Verdict::Person { .. }) {
+            // Just owed a push: the push's business, not the survey's.
+            continue;
+        }
         let actual = match pt {
             PeerTubeSide::Local(c) => c,
             _ => None,
         };
-        out.items.push(Surveyed { doc, video, expected, actual, last_write: lw.and_then(|l| l.category), verdict, seen });
+        out.items.push(Surveyed { doc, video, expected, actual, last_write: lw.and_then(|l| l.category), verdict, seen, pushed });
     }
     Ok(out)
 }
@@ -261,7 +279,7 @@ fn write_all(conn: &mut rusqlite::Connection, run_id: &str, transport: &str, fou
 /// One person's change in the run's transaction; false when the row changed since the survey.
 fn write_one(tx: &rusqlite::Connection, run_id: &str, transport: &str, x: &Surveyed, p: &PersonItem) -> Result<bool> {
     let Some(cur) = recondb::domain_columns(tx, &x.doc.hash)? else { return Ok(false) };
-    if cur.recon_domain.as_deref() != Some(x.doc.domain.as_str()) || cur.peertube_category_pushed_at.is_none() {
+    if cur.recon_domain.as_deref() != Some(x.doc.domain.as_str()) || cur.peertube_category_pushed_at.is_some() != x.pushed {
         return Ok(false);
     }
     let now = recondb::now();
@@ -299,13 +317,16 @@ fn write_one(tx: &rusqlite::Connection, run_id: &str, transport: &str, x: &Surve
         }
     }
     // PeerTube's value is now what we agree with: the next survey measures
-    // against it, and a rollback of this run puts our old category back.
+    // against it, and a rollback of this run puts our old category back — for
+    // a video we had not written yet, the machine's (the operator overruling
+    // the person, as for any other adoption).
+    let ours = if x.pushed { x.last_write } else { Some(x.expected) };
     let id = journal::record(
         tx,
         run_id,
         Kind::Video,
         x.video.as_str(),
-        &json!({ "category": x.last_write, "hash": x.doc.hash, "transport": transport }),
+        &json!({ "category": ours, "hash": x.doc.hash, "transport": transport }),
         &json!({ "category": p.to, "hash": x.doc.hash, "domain": x.doc.domain, "transport": transport, "by": p.by, "person": true }),
         EntryState::Applied,
     )?;

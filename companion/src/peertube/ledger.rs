@@ -8,7 +8,7 @@ use crate::peertube::video_id::{self, PathProblem, VideoUuid};
 use crate::recon::db::{self as recondb, DomainColumns};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A document the push rule selects.
 #[derive(Debug, Clone)]
@@ -181,6 +181,8 @@ pub struct Ledger {
     pub transport: &'static str,
     /// Normal pushes only mark documents not yet pushed; a reconcile repair re-marks.
     pub require_unpushed: bool,
+    /// Videos this run has journaled a write of: their value is ours now.
+    written: HashSet<String>,
 }
 
 fn video_values(i: &Intent, transport: &str) -> (Value, Value) {
@@ -191,6 +193,15 @@ fn video_values(i: &Intent, transport: &str) -> (Value, Value) {
 }
 
 impl Ledger {
+    pub fn new(conn: Connection, run_id: String, transport: &'static str, require_unpushed: bool) -> Ledger {
+        Ledger { conn, run_id, transport, require_unpushed, written: HashSet::new() }
+    }
+
+    /// Whether this run has journaled a write of `video` (pending, applied or already set).
+    pub fn wrote(&self, video: &VideoUuid) -> bool {
+        self.written.contains(video.as_str())
+    }
+
     fn mark_pushed(tx: &Connection, run_id: &str, i: &Intent, require_unpushed: bool, now: &str) -> Result<DocMark> {
         let cur = recondb::domain_columns(tx, &i.hash)?;
         let Some(cur) = cur else { return Ok(DocMark::ChangedMeanwhile) };
@@ -210,7 +221,7 @@ impl Ledger {
     /// earlier pending entries for the same videos are closed as superseded.
     pub fn pending(&mut self, items: &[&Intent]) -> Result<Vec<i64>> {
         let (run_id, transport) = (self.run_id.clone(), self.transport);
-        recondb::retry_busy(|| {
+        let ids = recondb::retry_busy(|| {
             let tx = recondb::write_tx(&mut self.conn)?;
             let mut ids = Vec::with_capacity(items.len());
             for i in items {
@@ -223,7 +234,9 @@ impl Ledger {
             }
             tx.commit().ctx("peertube::ledger::pending")?;
             Ok(ids)
-        })
+        })?;
+        self.written.extend(items.iter().map(|i| i.video.to_string()));
+        Ok(ids)
     }
 
     /// Confirms writes PeerTube accepted: entries applied, documents marked pushed.
@@ -259,7 +272,7 @@ impl Ledger {
     /// "before" is kept so a rollback restores the true previous category.
     pub fn already_set(&mut self, items: &[&Intent]) -> Result<Vec<DocMark>> {
         let (run_id, transport, req) = (self.run_id.clone(), self.transport, self.require_unpushed);
-        recondb::retry_busy(|| {
+        let marks = recondb::retry_busy(|| {
             let tx = recondb::write_tx(&mut self.conn)?;
             let now = recondb::now();
             let mut marks = Vec::with_capacity(items.len());
@@ -280,7 +293,9 @@ impl Ledger {
             }
             tx.commit().ctx("peertube::ledger::already_set")?;
             Ok(marks)
-        })
+        })?;
+        self.written.extend(items.iter().map(|i| i.video.to_string()));
+        Ok(marks)
     }
 
     /// Closes pending entries whose write did not happen.

@@ -94,7 +94,10 @@ pub fn classify(expected: i64, overridden: bool, pt: PeerTubeSide, last: Option<
         return Verdict::InSync;
     }
     let ours_pending = last.is_some_and(|l| l.state != WriteState::Applied);
-    if !ours_pending && seen.is_some_and(|s| s.category == current) {
+    // A person saving the value we wrote (the edit form sends the category with
+    // every other change) has not chosen against us.
+    let ours_now = last.is_some_and(|l| l.state == WriteState::Applied && l.category == current);
+    if !ours_pending && !ours_now && seen.is_some_and(|s| s.category == current) {
         return Verdict::Person { to: current };
     }
     match last {
@@ -102,6 +105,17 @@ pub fn classify(expected: i64, overridden: bool, pt: PeerTubeSide, last: Option<
         Some(LastWrite { state: WriteState::Pending | WriteState::Failed, .. }) => Verdict::Drift(DriftKind::PushFailed),
         _ if current.is_none() => Verdict::Drift(DriftKind::PushedButEmpty),
         _ => Verdict::Drift(DriftKind::DifferentCategory),
+    }
+}
+
+/// The category a person chose that writing `category` over PeerTube's
+/// `current` would overwrite: `Some(to)` where [`classify`] calls the value a
+/// person's — before our first write too, when the plugin saw them set it. A
+/// push leaves those videos to the adopt step.
+pub fn persons_choice(category: i64, current: Option<i64>, last: Option<LastWrite>, seen: Option<&Seen>) -> Option<Option<i64>> {
+    match classify(category, false, PeerTubeSide::Local(current), last, seen) {
+        Verdict::Person { to } => Some(to),
+        _ => None,
     }
 }
 
@@ -169,6 +183,28 @@ mod tests {
         // A write of ours still pending wins over an older record.
         let pending = Some(LastWrite { category: Some(105), state: WriteState::Pending });
         assert_eq!(classify(105, false, PeerTubeSide::Local(Some(110)), pending, Some(&seen)), Verdict::Drift(DriftKind::PushFailed));
+    }
+
+    #[test]
+    fn a_push_leaves_a_persons_choice_alone_before_and_after_our_first_write() {
+        let seen = |c: Option<i64>| Seen { category: c, user: Some("moderator".into()), at: Some("2026-12-03T05:00:00Z".into()) };
+        // Never written by us: the plugin's record is what tells, whatever the person chose.
+        assert_eq!(persons_choice(105, Some(110), None, Some(&seen(Some(110)))), Some(Some(110)));
+        assert_eq!(persons_choice(105, Some(3), None, Some(&seen(Some(3)))), Some(Some(3)));
+        assert_eq!(persons_choice(105, None, None, Some(&seen(None))), Some(None));
+        // The uploader's category nobody touched since the plugin came: ours to replace.
+        assert_eq!(persons_choice(105, Some(3), None, None), None);
+        assert_eq!(persons_choice(105, Some(3), None, Some(&seen(Some(4)))), None, "the record is of another value");
+        // Already what we would write: nothing to protect.
+        assert_eq!(persons_choice(105, Some(105), None, Some(&seen(Some(105)))), None);
+        // Written by us before (the domain changed since): a different value is a person's.
+        assert_eq!(persons_choice(107, Some(110), APPLIED_105, None), Some(Some(110)));
+        // Still our earlier write, even where a person saved the form with it unchanged.
+        assert_eq!(persons_choice(107, Some(105), APPLIED_105, None), None);
+        assert_eq!(persons_choice(107, Some(105), APPLIED_105, Some(&seen(Some(105)))), None);
+        // Our own interrupted write: ours to finish.
+        let pending = Some(LastWrite { category: Some(107), state: WriteState::Pending });
+        assert_eq!(persons_choice(107, Some(110), pending, Some(&seen(Some(110)))), None);
     }
 
     #[test]

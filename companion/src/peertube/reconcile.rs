@@ -75,7 +75,7 @@ pub async fn reconcile(cfg: &Config, env: &Env, repair: bool, via: Transport) ->
 pub async fn reconcile_with(cfg: &Config, env: &Env, o: ReconcileOptions) -> Result<ReconcileReport> {
     let survey = adopt::survey(cfg, env).await?;
     let mut rep = ReconcileReport {
-        pushed_documents: (survey.items.len() + survey.unpushable.len()) as u64,
+        pushed_documents: (survey.items.iter().filter(|x| x.pushed).count() + survey.unpushable.len()) as u64,
         unpushable: survey.unpushable.clone(),
         read_from: survey.read_from.clone(),
         plugin_log: survey.plugin_log,

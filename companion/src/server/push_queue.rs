@@ -201,8 +201,12 @@ impl Pusher for PeerTubePusher {
         };
         let mut out = Vec::with_capacity(hashes.len());
         for h in hashes {
+            let left_to_people = summary.as_ref().is_some_and(|s| s.left_to_people.iter().any(|(x, _)| x == h));
             if let Some(why) = unpushable.get(h) {
                 out.push(PushResult::failed(h, why.clone(), true));
+            } else if left_to_people {
+                // A person's category: not owed a retry; the next tick's adopt step takes it.
+                out.push(PushResult::ok(h));
             } else if !pending.contains(h) || !queries::push_pending(&conn, h)? {
                 // Not owed (pushed meanwhile, no domain, not a PeerTube video) or pushed now.
                 out.push(PushResult::ok(h));

@@ -10,6 +10,7 @@ mod explain_rules;
 mod explain_sources;
 mod layers;
 mod people_adopt;
+mod people_first;
 mod plugin_parity;
 mod push_api;
 mod push_db;

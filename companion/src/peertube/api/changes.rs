@@ -18,6 +18,13 @@ pub struct PeopleChange {
     pub at: Option<String>,
 }
 
+impl PeopleChange {
+    /// The change as the people rules take it.
+    pub fn seen(&self) -> crate::peertube::people::Seen {
+        crate::peertube::people::Seen { category: self.category, user: self.user.clone(), at: self.at.clone() }
+    }
+}
+
 impl ApiClient {
     /// Changes made by accounts other than `ours` (the plugin leaves that one
     /// out, and so does this call); `None` when the plugin has no such route

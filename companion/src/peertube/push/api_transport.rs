@@ -1,9 +1,10 @@
 //! The api transport: a bulk read of current categories (PostgreSQL, the video list, or per video), then one PUT per video that changes, with adaptive concurrency.
 
+use super::guard::Guard;
 use super::{journal_pending, lock, record_already_set, refuse, unique_batches, with_ledger, Job, PushSummary};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::peertube::api::{ApiClient, ApiError, PeopleChange};
+use crate::peertube::api::{ApiClient, ApiError};
 use crate::peertube::db::PgVideos;
 use crate::peertube::ledger::{DocMark, Intent, Ledger};
 use crate::peertube::video_id::VideoUuid;
@@ -43,6 +44,8 @@ enum VideoOutcome {
     /// Definite failure (nothing changed) or ambiguous (entry left pending).
     Failed(ApiError, String),
     NotFound(String),
+    /// PeerTube holds a person's choice: not written (hash, line).
+    LeftToPeople(String, String),
 }
 
 /// The write of one video whose current category is known and journaled as pending.
@@ -69,7 +72,7 @@ async fn put_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, id: i64, in
 }
 
 /// A video the bulk read did not show: read it, then write it if needed (GET + PUT).
-async fn api_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, job: Job) -> Result<VideoOutcome> {
+async fn api_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, guard: Guard, job: Job) -> Result<VideoOutcome> {
     let hash = job.doc.hash.clone();
     let cur = match client.video_category(&job.video).await {
         Ok(c) => c,
@@ -83,6 +86,11 @@ async fn api_one(client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, job: Job) -
             });
         }
     };
+    let wrote = lock(&ledger).wrote(&job.video);
+    if let Some(to) = guard.persons_choice(&job, cur, wrote) {
+        let (hash, line) = guard.left(&job, to);
+        return Ok(VideoOutcome::LeftToPeople(hash, line));
+    }
     let intent = job.intent(cur);
     if cur == Some(job.category) {
         let recovered = intent.prior.is_some();
@@ -108,19 +116,6 @@ enum Known {
     Remote,
 }
 
-/// The plugin's change log as last read: the newest change per video.
-type ChangeLog = HashMap<VideoUuid, PeopleChange>;
-
-/// The plugin's change log now, or `None` when it keeps none (or cannot be read).
-async fn change_log(cfg: &Config, client: &ApiClient) -> Option<ChangeLog> {
-    client.latest_people_changes(&cfg.peertube.username, "the video list is read again instead").await
-}
-
-/// Videos whose newest change in `now` is not the one `before` showed: changed by people since.
-fn changed_since(before: &ChangeLog, now: &ChangeLog) -> Vec<VideoUuid> {
-    now.iter().filter(|(v, c)| before.get(*v) != Some(*c)).map(|(v, _)| v.clone()).collect()
-}
-
 /// Where the api transport learns current categories before writing.
 enum Snapshot {
     /// PeerTube's PostgreSQL (`db_url`): one query per chunk.
@@ -129,7 +124,7 @@ enum Snapshot {
     /// through the plugin's change log when it keeps one (one request; the
     /// videos people changed since are read again before their write), else
     /// by reading the whole list again (at 22K videos, ~220 pages each time).
-    List { map: HashMap<VideoUuid, Option<i64>>, taken: Instant, max_age: std::time::Duration, log: Option<ChangeLog> },
+    List { map: HashMap<VideoUuid, Option<i64>>, taken: Instant, max_age: std::time::Duration },
     /// Too few videos to be worth a bulk read: GET each before its PUT.
     PerVideo,
 }
@@ -156,10 +151,8 @@ impl Snapshot {
 
     async fn list(cfg: &Config, client: &Arc<ApiClient>, videos: usize) -> Result<Snapshot> {
         let max_age = std::time::Duration::from_secs(cfg.peertube.snapshot_max_age_secs.max(1));
-        // Read before the list: a change landing between the two is seen at the next check.
-        let log = change_log(cfg, client).await;
         Ok(match client.local_videos(videos).await {
-            Ok(Some(map)) => Snapshot::List { map, taken: Instant::now(), max_age, log },
+            Ok(Some(map)) => Snapshot::List { map, taken: Instant::now(), max_age },
             Ok(None) => Snapshot::PerVideo,
             // Only users with the right to see every video may list them all:
             // anyone else still pushes, reading each video before writing it.
@@ -182,25 +175,20 @@ impl Snapshot {
     }
 
     /// Current state of a chunk's videos; absent = unknown (read per video).
-    async fn lookup(&mut self, cfg: &Config, client: &Arc<ApiClient>, chunk: &[Job], remaining: usize) -> Result<HashMap<VideoUuid, Known>> {
-        if let Snapshot::List { map, taken, max_age, log } = self {
-            if taken.elapsed() > *max_age {
-                let fresh = match log {
-                    Some(before) => change_log(cfg, client).await.map(|now| (changed_since(before, &now), now)),
-                    None => None,
-                };
-                match fresh {
-                    Some((changed, now)) => {
-                        // Unknown again: read before written, like any video the list did not show.
-                        for v in &changed {
-                            map.remove(v);
-                        }
-                        *log = Some(now);
-                        *taken = Instant::now();
+    async fn lookup(&mut self, cfg: &Config, client: &Arc<ApiClient>, guard: &mut Guard, chunk: &[Job], remaining: usize) -> Result<HashMap<VideoUuid, Known>> {
+        match self {
+            Snapshot::List { map, taken, max_age } if taken.elapsed() > *max_age => match guard.refresh(cfg, client).await {
+                Some(changed) => {
+                    // Unknown again: read before written, like any video the list did not show.
+                    for v in &changed {
+                        map.remove(v);
                     }
-                    None => *self = Snapshot::list(cfg, client, remaining).await?,
+                    *taken = Instant::now();
                 }
-            }
+                None => *self = Snapshot::list(cfg, client, remaining).await?,
+            },
+            Snapshot::List { .. } => {}
+            _ => guard.refresh_if_old(cfg, client).await,
         }
         Ok(match self {
             Snapshot::Pg(pg) => {
@@ -265,6 +253,7 @@ fn tally(out: VideoOutcome, s: &mut PushSummary, streak: &mut Streak, max_fail: 
             s.mark(mark);
             streak.n = 0;
         }
+        VideoOutcome::LeftToPeople(hash, line) => s.left_to_people.push((hash, line)),
         VideoOutcome::NotFound(msg) => {
             // A deleted video says nothing about the system: no streak.
             s.not_found += 1;
@@ -299,7 +288,15 @@ fn settle(
     Ok(())
 }
 
-pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<Mutex<Ledger>>, jobs: Vec<Job>, s: &mut PushSummary, show: bool) -> Result<()> {
+pub(super) async fn push_api(
+    cfg: &Config,
+    client: Arc<ApiClient>,
+    ledger: Arc<Mutex<Ledger>>,
+    mut guard: Guard,
+    jobs: Vec<Job>,
+    s: &mut PushSummary,
+    show: bool,
+) -> Result<()> {
     let max_fail = cfg.peertube.max_consecutive_failures;
     // Tasks in flight at most; the client's adaptive gate decides how many requests really go out.
     let max_tasks = cfg.peertube.concurrency.max(1);
@@ -317,7 +314,7 @@ pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<M
             break;
         }
         let t = Instant::now();
-        let known = snapshot.lookup(cfg, &client, &chunk, remaining).await?;
+        let known = snapshot.lookup(cfg, &client, &mut guard, &chunk, remaining).await?;
         snapshot.forget(&chunk);
         remaining = remaining.saturating_sub(chunk.len());
         let (mut already, mut writes, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
@@ -328,7 +325,13 @@ pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<M
                 match known.get(&j.video) {
                     // Already right: no request reaches PeerTube for it.
                     Some(Known::Category(c)) if *c == Some(j.category) => already.push(j.intent(*c)),
-                    Some(Known::Category(c)) => writes.push(j.intent(*c)),
+                    Some(Known::Category(c)) => match guard.persons_choice(&j, *c, l.wrote(&j.video)) {
+                        Some(to) => {
+                            s.left_to_people.push(guard.left(&j, to));
+                            progress.tick(1, &client);
+                        }
+                        None => writes.push(j.intent(*c)),
+                    },
                     Some(k @ (Known::Missing | Known::Remote)) => {
                         refuse(s, &mut l, &j, *k == Known::Remote)?;
                         progress.tick(1, &client);
@@ -365,11 +368,11 @@ pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<M
                 }
                 continue;
             }
-            let (c, l) = (client.clone(), ledger.clone());
+            let (c, l, g) = (client.clone(), ledger.clone(), guard.clone());
             set.spawn(async move {
                 let r = match (intent, job) {
                     (Some(i), _) => put_one(c, l, id.unwrap_or_default(), i).await,
-                    (None, Some(j)) => api_one(c, l, j).await,
+                    (None, Some(j)) => api_one(c, l, g, j).await,
                     (None, None) => Err(Error::Other("push task without work".into())),
                 };
                 (id, r)
@@ -386,23 +389,4 @@ pub(super) async fn push_api(cfg: &Config, client: Arc<ApiClient>, ledger: Arc<M
     }
     progress.pb.finish_and_clear();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::peertube::api::latest_per_video;
-
-    #[test]
-    fn only_videos_whose_newest_change_differs_are_read_again() {
-        let (a, b, c) = ("9c9de5e8-0a1e-484a-b099-e80766180a6d", "1c9de5e8-0a1e-484a-b099-e80766180a6d", "2c9de5e8-0a1e-484a-b099-e80766180a6d");
-        let ch = |v: &str, cat: i64, at: &str| PeopleChange { video: v.into(), category: Some(cat), user: Some("mod".into()), at: Some(at.into()) };
-        let before = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1")]);
-        // b set again (same category, later), c new, a untouched.
-        let now = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1"), ch(b, 4, "t2"), ch(c, 5, "t2")]);
-        let mut changed: Vec<String> = changed_since(&before, &now).iter().map(|v| v.to_string()).collect();
-        changed.sort();
-        assert_eq!(changed, vec![b.to_string(), c.to_string()]);
-        assert!(changed_since(&now, &now).is_empty());
-    }
 }

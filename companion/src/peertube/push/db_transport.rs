@@ -1,20 +1,31 @@
 //! The db transport: batches of compare-and-set writes straight into PeerTube's PostgreSQL.
 
+use super::guard::Guard;
 use super::{journal_pending, lock, record_already_set, refuse, unique_batches, Job, PushSummary};
 use crate::config::Config;
 use crate::error::Result;
+use crate::peertube::api::ApiClient;
 use crate::peertube::db::PgVideos;
 use crate::peertube::ledger::{Intent, Ledger};
 use crate::peertube::video_id::VideoUuid;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub(super) async fn push_db(cfg: &Config, batch_size: usize, ledger: Arc<Mutex<Ledger>>, jobs: Vec<Job>, s: &mut PushSummary) -> Result<()> {
+pub(super) async fn push_db(
+    cfg: &Config,
+    batch_size: usize,
+    client: &ApiClient,
+    ledger: Arc<Mutex<Ledger>>,
+    mut guard: Guard,
+    jobs: Vec<Job>,
+    s: &mut PushSummary,
+) -> Result<()> {
     let mut pg = PgVideos::connect(cfg).await?;
     let pb = crate::support::progress::progress_bar(std::io::IsTerminal::is_terminal(&std::io::stderr()), jobs.len() as u64, "push");
     for batch in unique_batches(jobs, batch_size) {
         let uuids: Vec<&VideoUuid> = batch.iter().map(|j| &j.video).collect();
         let t = Instant::now();
+        guard.refresh_if_old(cfg, client).await;
         let current = pg.current(&uuids).await?;
         s.phase("pg_read", t);
         let t = Instant::now();
@@ -28,7 +39,13 @@ pub(super) async fn push_db(cfg: &Config, batch_size: usize, ledger: Arc<Mutex<L
                     None => refuse(s, &mut l, j, false)?,
                     Some(v) if v.remote => refuse(s, &mut l, j, true)?,
                     Some(v) if v.category.map(i64::from) == Some(j.category) => already.push(j.intent(Some(j.category))),
-                    Some(v) => writes.push(j.intent(v.category.map(i64::from))),
+                    Some(v) => {
+                        let cur = v.category.map(i64::from);
+                        match guard.persons_choice(j, cur, l.wrote(&j.video)) {
+                            Some(to) => s.left_to_people.push(guard.left(j, to)),
+                            None => writes.push(j.intent(cur)),
+                        }
+                    }
                 }
             }
             if !already.is_empty() {

@@ -2,6 +2,7 @@
 
 mod api_transport;
 mod db_transport;
+mod guard;
 mod select;
 
 pub use select::{plan, unique_batches};
@@ -60,6 +61,10 @@ pub struct PushSummary {
     pub changed_in_peertube: u64,
     /// Written, but the document's domain changed meanwhile: left unpushed.
     pub document_changed: u64,
+    /// Videos holding a person's choice (the plugin saw them set it, or it is
+    /// not what we last wrote): not written, left for the adopt step
+    /// (`reconcile --adopt`, the service's next tick). Hash → what PeerTube holds and who set it.
+    pub left_to_people: Vec<(String, String)>,
     /// Documents that cannot be pushed (no `/w/{uuid}`, unknown domain): hash → reason.
     pub unpushable: Vec<(String, String)>,
     pub failures: Vec<String>,
@@ -201,6 +206,7 @@ pub async fn push(cfg: &Config, env: &Env, opts: &PushOptions, jobs_override: Op
         client.ensure_login().await.map_err(Error::from)?;
     }
     let mut conn = recondb::open(&env.recon_db)?;
+    let last = guard::Guard::last_writes(&conn)?;
     let run =
         Run::begin(env, &mut conn, &opts.command, json!({ "limit": opts.limit, "transport": opts.transport.to_string(), "batch_size": opts.batch_size }))?;
     s.run_id = Some(run.id.clone());
@@ -223,10 +229,12 @@ pub async fn push(cfg: &Config, env: &Env, opts: &PushOptions, jobs_override: Op
         Transport::Api => "api",
         Transport::Db => "db",
     };
-    let ledger = Arc::new(Mutex::new(Ledger { conn, run_id: run.id.clone(), transport, require_unpushed: opts.command == "push-pending" }));
+    let ledger = Arc::new(Mutex::new(Ledger::new(conn, run.id.clone(), transport, opts.command == "push-pending")));
+    // Read before PeerTube's categories: a change landing between the two is seen at the next read.
+    let guard = guard::Guard::open(cfg, &client, last).await;
     let res = match opts.transport {
-        Transport::Api => api_transport::push_api(cfg, client.clone(), ledger.clone(), jobs, &mut s, env.progress).await,
-        Transport::Db => db_transport::push_db(cfg, opts.batch_size, ledger.clone(), jobs, &mut s).await,
+        Transport::Api => api_transport::push_api(cfg, client.clone(), ledger.clone(), guard, jobs, &mut s, env.progress).await,
+        Transport::Db => db_transport::push_db(cfg, opts.batch_size, &client, ledger.clone(), guard, jobs, &mut s).await,
     };
     s.elapsed_ms = started.elapsed().as_millis() as u64;
     s.http_requests = client.stats.requests.load(std::sync::atomic::Ordering::Relaxed);

@@ -1,0 +1,108 @@
+//! Before a write: whether PeerTube's value is a person's choice — the plugin saw them set it, or it is not what we last wrote — so a push leaves the video to the adopt step instead of overwriting it.
+
+use super::Job;
+use crate::config::Config;
+use crate::error::Result;
+use crate::peertube::api::{ApiClient, PeopleChange};
+use crate::peertube::ledger;
+use crate::peertube::people::{self, LastWrite};
+use crate::peertube::video_id::VideoUuid;
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The plugin's change log as last read: the newest change per video.
+pub(super) type ChangeLog = HashMap<VideoUuid, PeopleChange>;
+
+/// Our last writes (the journal at the run's start) and the plugin's log
+/// (read again when older than `max_age`). Cheap to clone into write tasks.
+#[derive(Clone)]
+pub(super) struct Guard {
+    last: Arc<HashMap<String, LastWrite>>,
+    log: Option<Arc<ChangeLog>>,
+    read: Instant,
+    max_age: Duration,
+}
+
+/// The plugin's change log now, or `None` when it keeps none (or cannot be read).
+async fn change_log(cfg: &Config, client: &ApiClient) -> Option<ChangeLog> {
+    client.latest_people_changes(&cfg.peertube.username, "a person's change before our first write is not told from the uploader's category").await
+}
+
+/// Videos whose newest change in `now` is not the one `before` showed: changed by people since.
+pub(super) fn changed_since(before: &ChangeLog, now: &ChangeLog) -> Vec<VideoUuid> {
+    now.iter().filter(|(v, c)| before.get(*v) != Some(*c)).map(|(v, _)| v.clone()).collect()
+}
+
+impl Guard {
+    /// Our last writes, from the journal (read before any await: a connection is not `Sync`).
+    pub fn last_writes(conn: &Connection) -> Result<HashMap<String, LastWrite>> {
+        ledger::last_writes(conn)
+    }
+
+    pub async fn open(cfg: &Config, client: &ApiClient, last: HashMap<String, LastWrite>) -> Guard {
+        let log = change_log(cfg, client).await.map(Arc::new);
+        Guard { last: Arc::new(last), log, read: Instant::now(), max_age: Duration::from_secs(cfg.peertube.snapshot_max_age_secs.max(1)) }
+    }
+
+    /// Reads the log again now; the videos people changed since the last read,
+    /// or `None` when there is no log to read.
+    pub async fn refresh(&mut self, cfg: &Config, client: &ApiClient) -> Option<Vec<VideoUuid>> {
+        let before = self.log.clone()?;
+        let now = change_log(cfg, client).await?;
+        let changed = changed_since(&before, &now);
+        self.log = Some(Arc::new(now));
+        self.read = Instant::now();
+        Some(changed)
+    }
+
+    /// Reads the log again when it is older than the snapshot age (a long
+    /// push sees a person's change made while it runs).
+    pub async fn refresh_if_old(&mut self, cfg: &Config, client: &ApiClient) {
+        if self.log.is_some() && self.read.elapsed() > self.max_age {
+            self.refresh(cfg, client).await;
+        }
+    }
+
+    /// The person's choice that writing `j` over `current` would overwrite
+    /// (see [`people::persons_choice`]); `written_now`: this run already
+    /// journaled a write of the video (a repeat), so its value is ours.
+    pub fn persons_choice(&self, j: &Job, current: Option<i64>, written_now: bool) -> Option<Option<i64>> {
+        if written_now || current == Some(j.category) {
+            return None;
+        }
+        let seen = self.log.as_ref().and_then(|l| l.get(&j.video)).map(PeopleChange::seen);
+        people::persons_choice(j.category, current, self.last.get(j.video.as_str()).copied(), seen.as_ref())
+    }
+
+    /// The summary's entry for a video left to people: its hash, and what PeerTube holds and who set it.
+    pub fn left(&self, j: &Job, to: Option<i64>) -> (String, String) {
+        let holds = to.map_or_else(|| "no category".to_string(), |c| format!("category {c}"));
+        let who = match self.log.as_ref().and_then(|l| l.get(&j.video)) {
+            Some(PeopleChange { user: Some(u), at: Some(at), .. }) => format!("set by {u} at {at}"),
+            Some(PeopleChange { user: Some(u), .. }) => format!("set by {u}"),
+            _ => "not what we last wrote".to_string(),
+        };
+        (j.doc.hash.clone(), format!("{} (doc {}): PeerTube holds {holds}, {who}", j.video, j.doc.hash))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peertube::api::latest_per_video;
+
+    #[test]
+    fn only_videos_whose_newest_change_differs_are_read_again() {
+        let (a, b, c) = ("9c9de5e8-0a1e-484a-b099-e80766180a6d", "1c9de5e8-0a1e-484a-b099-e80766180a6d", "2c9de5e8-0a1e-484a-b099-e80766180a6d");
+        let ch = |v: &str, cat: i64, at: &str| PeopleChange { video: v.into(), category: Some(cat), user: Some("mod".into()), at: Some(at.into()) };
+        let before = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1")]);
+        // b set again (same category, later), c new, a untouched.
+        let now = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1"), ch(b, 4, "t2"), ch(c, 5, "t2")]);
+        let mut changed: Vec<String> = changed_since(&before, &now).iter().map(|v| v.to_string()).collect();
+        changed.sort();
+        assert_eq!(changed, vec![b.to_string(), c.to_string()]);
+        assert!(changed_since(&now, &now).is_empty());
+    }
+}
