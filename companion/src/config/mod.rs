@@ -150,6 +150,10 @@ pub struct PeerTubeConfig {
     /// The api transport learns current categories in bulk (PostgreSQL when `db_url` is set, else PeerTube's
     /// video list); a list older than this is read again before more videos are written.
     pub snapshot_max_age_secs: u64,
+    /// The service looks for people's changes every poll: through the plugin's change log alone (one request,
+    /// then only the videos it names), and by reading every pushed video's category once this often
+    /// (changes the log cannot show: a direct database edit, the plugin off). 0 = every poll.
+    pub full_survey_secs: u64,
     /// This many failures in a row abort a push run as systemic.
     pub max_consecutive_failures: u32,
     pub timeout_secs: u64,
@@ -179,6 +183,7 @@ impl Default for PeerTubeConfig {
             rate_per_sec: 100.0,
             adaptive: true,
             snapshot_max_age_secs: 60,
+            full_survey_secs: 3600,
             max_consecutive_failures: 5,
             timeout_secs: 30,
             max_retries: 5,

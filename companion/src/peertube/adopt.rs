@@ -5,7 +5,7 @@ use crate::context::Env;
 use crate::error::{DbContext, Error, Result};
 use crate::journal::run::Run;
 use crate::journal::{self, EntryState, Kind};
-use crate::peertube::api::{self, ApiClient};
+use crate::peertube::api::{self, ApiClient, ChangeLog};
 use crate::peertube::db::PgVideos;
 use crate::peertube::ledger::{self, PushDoc};
 use crate::peertube::people::{self, Action, PeerTubeSide, Seen, Verdict};
@@ -46,6 +46,10 @@ pub struct Survey {
     /// (category ≥ 100, videos), biggest first.
     pub distribution: Vec<(i32, i64)>,
     pub without_category: i64,
+    /// Every pushed video was read (else only those the plugin's log named; no totals then).
+    pub full: bool,
+    /// The plugin's log as this survey read it (the next scoped survey compares against it).
+    pub log: Option<ChangeLog>,
 }
 
 /// A person's change, as reported and taken.
@@ -108,32 +112,56 @@ impl Survey {
 /// PeerTube's side of the survey: each video's state, the distribution, the videos without category, and the source's name.
 type PeerTubeView = (HashMap<VideoUuid, PeerTubeSide>, Vec<(i32, i64)>, i64, &'static str);
 
+/// PeerTube's PostgreSQL when `db_url` is set and it answers.
+async fn connect_pg(cfg: &Config) -> Option<PgVideos> {
+    cfg.peertube.db_url.as_ref()?;
+    match PgVideos::connect(cfg).await {
+        Ok(pg) => Some(pg),
+        // The API can still tell: a read-only helper must not stop the survey.
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read PeerTube's PostgreSQL; asking its API instead");
+            None
+        }
+    }
+}
+
+/// `ids`' states from PostgreSQL's rows.
+async fn pg_sides(pg: &PgVideos, ids: &[&VideoUuid]) -> Result<HashMap<VideoUuid, PeerTubeSide>> {
+    let rows = pg.current(ids).await?;
+    Ok(ids
+        .iter()
+        .map(|v| {
+            let side = match rows.get(*v) {
+                None => PeerTubeSide::Missing,
+                Some(r) if r.remote => PeerTubeSide::Remote,
+                Some(r) => PeerTubeSide::Local(r.category.map(i64::from)),
+            };
+            ((*v).clone(), side)
+        })
+        .collect())
+}
+
+/// A few videos' states (a survey scoped to what the plugin's log names): one
+/// PostgreSQL query, else one GET each; no totals.
+async fn read_some(cfg: &Config, client: &Arc<ApiClient>, ids: &[&VideoUuid]) -> Result<(HashMap<VideoUuid, PeerTubeSide>, &'static str)> {
+    if let Some(pg) = connect_pg(cfg).await {
+        return Ok((pg_sides(&pg, ids).await?, "postgresql"));
+    }
+    let mut map = HashMap::with_capacity(ids.len());
+    for v in ids {
+        let side = match client.video_category(v).await {
+            Ok(c) => PeerTubeSide::Local(c),
+            Err(api::ApiError::NotFound(_)) => PeerTubeSide::Missing,
+            Err(e) => return Err(Error::PeerTube(format!("reading video {v} in PeerTube: {e}"))),
+        };
+        map.insert((*v).clone(), side);
+    }
+    Ok((map, "per-video GET"))
+}
+
 async fn read_peertube(cfg: &Config, client: &Arc<ApiClient>, ids: &[&VideoUuid]) -> Result<PeerTubeView> {
-    let pg = match cfg.peertube.db_url {
-        Some(_) => match PgVideos::connect(cfg).await {
-            Ok(pg) => Some(pg),
-            // The API can still tell: a read-only helper must not stop the survey.
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read PeerTube's PostgreSQL; comparing against its video list instead");
-                None
-            }
-        },
-        None => None,
-    };
-    if let Some(pg) = pg {
-        let rows = pg.current(ids).await?;
-        let map = ids
-            .iter()
-            .map(|v| {
-                let side = match rows.get(*v) {
-                    None => PeerTubeSide::Missing,
-                    Some(r) if r.remote => PeerTubeSide::Remote,
-                    Some(r) => PeerTubeSide::Local(r.category.map(i64::from)),
-                };
-                ((*v).clone(), side)
-            })
-            .collect();
-        return Ok((map, pg.distribution().await?, pg.without_category().await?, "postgresql"));
+    if let Some(pg) = connect_pg(cfg).await {
+        return Ok((pg_sides(&pg, ids).await?, pg.distribution().await?, pg.without_category().await?, "postgresql"));
     }
     // No db_url: the admin's list of every local video (remote ones are not in it).
     let list = client.local_videos(usize::MAX).await.map_err(|e| Error::PeerTube(format!("reading PeerTube's list of local videos: {e}")))?.unwrap_or_default();
@@ -152,10 +180,25 @@ async fn read_peertube(cfg: &Config, client: &Arc<ApiClient>, ids: &[&VideoUuid]
     Ok((map, distribution, without, "video list"))
 }
 
+/// Which videos a survey reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every pushed video (and each unpushed one the log or the journal knows).
+    All,
+    /// Only the videos whose newest entry in the plugin's log is not the one
+    /// in this earlier read of it (all of them when the log cannot be read now).
+    ChangedSince(&'a ChangeLog),
+}
+
 /// Surveys every pushed document, and the documents still owed a push whose
 /// video a person set (the plugin saw it, or it is not what we last wrote);
 /// read-only on both sides.
 pub async fn survey(cfg: &Config, env: &Env) -> Result<Survey> {
+    survey_in(cfg, env, Scope::All).await
+}
+
+/// [`survey`] within `scope`.
+pub async fn survey_in(cfg: &Config, env: &Env, scope: Scope<'_>) -> Result<Survey> {
     let (docs, pending, last, overridden) = {
         let conn = recondb::open_readonly(&env.recon_db)?;
         if !recondb::feature_columns_present(&conn)? {
@@ -170,12 +213,18 @@ pub async fn survey(cfg: &Config, env: &Env) -> Result<Survey> {
     // Who and when, if the plugin keeps its change log; without it the comparison alone tells.
     // Read before PeerTube's categories: a change landing between the two is seen next time.
     let seen = client.latest_people_changes(&cfg.peertube.username, "people's changes are found by comparison only").await;
-    let mut out = Survey { plugin_log: seen.is_some(), ..Survey::default() };
-    let seen: HashMap<VideoUuid, api::PeopleChange> = seen.unwrap_or_default();
+    let only: Option<HashSet<VideoUuid>> = match (scope, &seen) {
+        (Scope::ChangedSince(before), Some(now)) => Some(api::changed_since(before, now).into_iter().collect()),
+        _ => None,
+    };
+    let mut out = Survey { plugin_log: seen.is_some(), full: only.is_none(), log: seen.clone(), ..Survey::default() };
+    let seen: ChangeLog = seen.unwrap_or_default();
+    let wanted = |v: &VideoUuid| only.as_ref().is_none_or(|o| o.contains(v));
     let mut targets = Vec::with_capacity(docs.len());
     for d in docs {
         match ledger::target_of(&d) {
-            Ok((v, c)) => targets.push((d, v, c, true)),
+            Ok((v, c)) if wanted(&v) => targets.push((d, v, c, true)),
+            Ok(_) => {}
             Err(why) => out.unpushable.push((d.hash.clone(), why.to_string())),
         }
     }
@@ -183,16 +232,27 @@ pub async fn survey(cfg: &Config, env: &Env) -> Result<Survey> {
     // log or our journal knows can tell (the push reports the unpushable).
     for d in pending {
         if let Ok((v, c)) = ledger::target_of(&d) {
-            if seen.contains_key(&v) || last.contains_key(v.as_str()) {
+            if wanted(&v) && (seen.contains_key(&v) || last.contains_key(v.as_str())) {
                 targets.push((d, v, c, false));
             }
         }
     }
     let ids: Vec<&VideoUuid> = targets.iter().map(|t| &t.1).collect();
-    let (current, distribution, without, from) = read_peertube(cfg, &client, &ids).await?;
-    out.read_from = from.to_string();
-    out.distribution = distribution;
-    out.without_category = without;
+    let current = if only.is_some() {
+        if ids.is_empty() {
+            // Nobody changed anything since: the log's one request was all.
+            return Ok(out);
+        }
+        let (current, from) = read_some(cfg, &client, &ids).await?;
+        out.read_from = from.to_string();
+        current
+    } else {
+        let (current, distribution, without, from) = read_peertube(cfg, &client, &ids).await?;
+        out.read_from = from.to_string();
+        out.distribution = distribution;
+        out.without_category = without;
+        current
+    };
     for (doc, video, expected, pushed) in targets {
         let pt = current.get(&video).copied().unwrap_or(PeerTubeSide::Missing);
         let lw = last.get(video.as_str()).copied();

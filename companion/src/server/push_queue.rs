@@ -3,6 +3,8 @@
 use crate::config::Config;
 use crate::context::Env;
 use crate::error::Result;
+use crate::peertube::adopt::{self, AdoptSummary, Scope, Survey};
+use crate::peertube::api::ChangeLog;
 use crate::peertube::ledger;
 use crate::peertube::push::{self as pt, PushOptions, PushSummary};
 use crate::recon::db as recondb;
@@ -10,7 +12,8 @@ use crate::server::queries;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What became of one document's push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -160,11 +163,27 @@ pub struct PeerTubePusher {
     /// The server's runtime: pushes are blocking calls from the worker thread
     /// and from `spawn_blocking`, never from async code.
     rt: tokio::runtime::Handle,
+    /// What the last adopt step saw, so the next one reads only what changed.
+    watch: Mutex<Option<Watch>>,
+}
+
+/// The plugin's log as the last adopt step read it, and when every pushed video was last read.
+struct Watch {
+    log: ChangeLog,
+    full_at: Instant,
 }
 
 impl PeerTubePusher {
     pub fn new(cfg: Config, env: Env, rt: tokio::runtime::Handle) -> PeerTubePusher {
-        PeerTubePusher { cfg, env, rt }
+        PeerTubePusher { cfg, env, rt, watch: Mutex::new(None) }
+    }
+
+    /// One adopt step: the survey (scoped to what the log shows changed, while
+    /// the last full one is younger than `full_survey_secs`) and the run that takes what it found.
+    fn survey_and_take(&self, scope: Scope<'_>) -> Result<(Survey, AdoptSummary)> {
+        let survey = self.rt.block_on(adopt::survey_in(&self.cfg, &self.env, scope))?;
+        let s = adopt::take(&self.cfg, &self.env, &survey, false, ADOPT_COMMAND)?;
+        Ok((survey, s))
     }
 }
 
@@ -219,9 +238,30 @@ impl Pusher for PeerTubePusher {
     }
 
     fn adopt(&self) -> Result<u64> {
-        let survey = self.rt.block_on(crate::peertube::adopt::survey(&self.cfg, &self.env))?;
-        let s = crate::peertube::adopt::take(&self.cfg, &self.env, &survey, false, ADOPT_COMMAND)?;
-        Ok((s.adopted.len() + s.overridden.len()) as u64)
+        let every = Duration::from_secs(self.cfg.peertube.full_survey_secs);
+        let prev = self.watch.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let scope = match &prev {
+            Some(w) if w.full_at.elapsed() < every => Scope::ChangedSince(&w.log),
+            _ => Scope::All,
+        };
+        let started = Instant::now();
+        let res = self.survey_and_take(scope);
+        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+        match res {
+            Ok((survey, s)) => {
+                let full_at = if survey.full { Some(started) } else { prev.map(|w| w.full_at) };
+                // A row that changed under the run is looked at again by a full survey next time.
+                if s.changed_meanwhile == 0 {
+                    *watch = survey.log.zip(full_at).map(|(log, full_at)| Watch { log, full_at });
+                }
+                Ok((s.adopted.len() + s.overridden.len()) as u64)
+            }
+            Err(e) => {
+                // Nothing taken: the same changes are looked at again next time.
+                *watch = prev;
+                Err(e)
+            }
+        }
     }
 
     fn check(&self) -> Result<String> {

@@ -235,3 +235,49 @@ fn the_worker_takes_a_persons_category_before_it_pushes() {
     }
     assert!(st.retry.lock().unwrap().is_empty(), "nothing owed: pushed, adopted or overridden");
 }
+
+/// Between full surveys the worker's adopt step costs the plugin's log (one
+/// request) and a read of each video the log names; a change the log cannot
+/// show waits for the next full survey (`full_survey_secs`).
+#[test]
+fn between_full_surveys_the_worker_reads_only_what_the_log_names() {
+    let w = World::new(N, 194, false, StandInConfig::default(), uploader);
+    assert_eq!(companion::cli::peertube::push_pending(&w.ctx(), &push_args(false, None, Transport::Api)).unwrap(), 0);
+    let rt = rt();
+    let state = |cfg: companion::config::Config| {
+        let st = AppState::new(cfg.clone(), w.env.clone(), Arc::new(PeerTubePusher::new(cfg, w.env.clone(), rt.handle().clone()))).unwrap();
+        worker::check_peertube_now(&st);
+        assert!(st.peertube_check().ok, "{}", st.peertube_check().detail);
+        st
+    };
+    let st = state(w.cfg.clone());
+    let cost = |st: &AppState| {
+        let before = w.standin.with(|i| (i.list_requests, i.changes_requests, i.video_gets));
+        let t = worker::tick(st).unwrap();
+        assert_eq!(t.skipped, None);
+        let after = w.standin.with(|i| (i.list_requests, i.changes_requests, i.video_gets));
+        (t.adopted, after.0 - before.0, after.1 - before.1, after.2 - before.2)
+    };
+    // (taken, list pages, log reads, video GETs)
+    assert_eq!(cost(&st), (0, 1, 1, 0), "the first poll reads every pushed video: one list page for 40");
+    assert_eq!(cost(&st), (0, 0, 1, 0), "nothing changed: the log alone");
+
+    let (moderator, d) = (w.moderator(), &w.docs[5]);
+    let to = 100 + (d.category - 100 + 3) % 18;
+    w.person_sets(&rt, &moderator, &d.video, Some(to));
+    assert_eq!(cost(&st), (1, 0, 1, 1), "the one video the log names is read and taken");
+    let status: String = w.conn().query_row("SELECT recon_domain_status FROM documents WHERE hash = ?1", [&d.hash], |r| r.get(0)).unwrap();
+    assert_eq!(status, "manual_assigned");
+    assert_eq!(cost(&st), (0, 0, 1, 0));
+
+    // Set behind the plugin's back (a direct database edit): not in the log.
+    let quiet = w.docs[6].video.clone();
+    w.standin.state.lock().unwrap().videos.get_mut(quiet.as_str()).unwrap().category = Some(3);
+    assert_eq!(cost(&st), (0, 0, 1, 0), "the log cannot show it");
+    let mut every_poll = w.cfg.clone();
+    every_poll.peertube.full_survey_secs = 0;
+    let st = state(every_poll);
+    assert_eq!(cost(&st), (1, 1, 1, 0), "a full survey finds it by comparison");
+    assert_eq!(cost(&st), (0, 1, 1, 0), "full_survey_secs = 0: every poll reads every pushed video");
+    assert!(recondb::is_overridden(&w.conn(), &w.docs[6].hash).unwrap());
+}

@@ -72,6 +72,14 @@ pub fn latest_per_video(changes: Vec<PeopleChange>) -> HashMap<VideoUuid, People
     out
 }
 
+/// The plugin's change log as read: the newest change per video.
+pub type ChangeLog = HashMap<VideoUuid, PeopleChange>;
+
+/// Videos whose newest change in `now` is not the one `before` showed: changed by people since.
+pub fn changed_since(before: &ChangeLog, now: &ChangeLog) -> Vec<VideoUuid> {
+    now.iter().filter(|(v, c)| before.get(*v) != Some(*c)).map(|(v, _)| v.clone()).collect()
+}
+
 /// Percent-escapes a query value (account names are short ASCII, but any byte is escaped safely).
 fn form_escape(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()

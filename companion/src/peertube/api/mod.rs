@@ -4,7 +4,7 @@ mod changes;
 mod oauth;
 mod videos;
 
-pub use changes::{latest_per_video, PeopleChange, CHANGES_ROUTE};
+pub use changes::{changed_since, latest_per_video, ChangeLog, PeopleChange, CHANGES_ROUTE};
 pub use videos::list_path;
 
 use crate::config::Config;

@@ -3,7 +3,7 @@
 use super::Job;
 use crate::config::Config;
 use crate::error::Result;
-use crate::peertube::api::{ApiClient, PeopleChange};
+use crate::peertube::api::{changed_since, ApiClient, ChangeLog, PeopleChange};
 use crate::peertube::ledger;
 use crate::peertube::people::{self, LastWrite};
 use crate::peertube::video_id::VideoUuid;
@@ -11,9 +11,6 @@ use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The plugin's change log as last read: the newest change per video.
-pub(super) type ChangeLog = HashMap<VideoUuid, PeopleChange>;
 
 /// Our last writes (the journal at the run's start) and the plugin's log
 /// (read again when older than `max_age`). Cheap to clone into write tasks.
@@ -28,11 +25,6 @@ pub(super) struct Guard {
 /// The plugin's change log now, or `None` when it keeps none (or cannot be read).
 async fn change_log(cfg: &Config, client: &ApiClient) -> Option<ChangeLog> {
     client.latest_people_changes(&cfg.peertube.username, "a person's change before our first write is not told from the uploader's category").await
-}
-
-/// Videos whose newest change in `now` is not the one `before` showed: changed by people since.
-pub(super) fn changed_since(before: &ChangeLog, now: &ChangeLog) -> Vec<VideoUuid> {
-    now.iter().filter(|(v, c)| before.get(*v) != Some(*c)).map(|(v, _)| v.clone()).collect()
 }
 
 impl Guard {
