@@ -163,6 +163,22 @@ impl World {
     }
 }
 
+impl World {
+    /// The moderator sets what `choice(i, doc)` says on each document's video
+    /// (`None`: left alone); video → what was set.
+    pub fn people_set(&self, rt: &tokio::runtime::Runtime, choice: impl Fn(usize, &FixtureDoc) -> Option<Option<i64>>) -> HashMap<String, Option<i64>> {
+        let moderator = self.moderator();
+        let mut chosen = HashMap::new();
+        for (i, d) in self.docs.iter().enumerate() {
+            if let Some(c) = choice(i, d) {
+                self.person_sets(rt, &moderator, &d.video, c);
+                chosen.insert(d.video.to_string(), c);
+            }
+        }
+        chosen
+    }
+}
+
 pub fn push_args(dry_run: bool, limit: Option<u64>, via: Transport) -> AssignArgs {
     AssignArgs {
         backfill: false,

@@ -64,14 +64,7 @@ impl Scene {
             .map(|d| (d.hash.clone(), w.conn().query_row("SELECT recon_domain_status FROM documents WHERE hash = ?1", [&d.hash], |r| r.get(0)).unwrap()))
             .collect();
         let rt = rt();
-        let moderator = w.moderator();
-        let mut chosen = HashMap::new();
-        for (i, d) in w.docs.iter().enumerate() {
-            if let Some(c) = person_choice(i, d) {
-                w.person_sets(&rt, &moderator, &d.video, c);
-                chosen.insert(d.video.to_string(), c);
-            }
-        }
+        let chosen = w.people_set(&rt, person_choice);
         assert_eq!(chosen.len(), 20);
         Scene { w, rt, via, chosen, machine_status }
     }

@@ -56,16 +56,9 @@ impl Scene {
         let via = if with_pg { Transport::Db } else { Transport::Api };
         w.cfg.peertube.transport = via;
         let rt = rt();
-        let moderator = w.moderator();
-        let mut chosen = HashMap::new();
-        for (i, d) in w.docs.iter().enumerate() {
-            if let Some(c) = person_choice(i, d) {
-                w.person_sets(&rt, &moderator, &d.video, c);
-                if i < 20 {
-                    chosen.insert(d.video.to_string(), c);
-                }
-            }
-        }
+        let mut chosen = w.people_set(&rt, person_choice);
+        // The 21st set the machine's own domain: not among the 20.
+        chosen.remove(w.docs[20].video.as_str());
         assert_eq!(w.pushed_count(), 0, "nothing pushed yet");
         let mut sc = Scene { w, rt, via, chosen, persons_pg_writes: 0 };
         sc.persons_pg_writes = sc.pg_writes_to_the_20();
