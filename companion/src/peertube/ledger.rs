@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::journal::{EntryState, Kind};
 use crate::peertube::video_id::{self, PathProblem, VideoUuid};
 use crate::recon::db::{self as recondb, DomainColumns};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -137,7 +137,7 @@ pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
 /// Our newest write of each video's category (the journal's latest `video`
 /// entry per uuid, any run): what a person's change is measured against.
 pub fn last_writes(conn: &Connection) -> Result<HashMap<String, crate::peertube::people::LastWrite>> {
-    use crate::peertube::people::{LastWrite, WriteState};
+    use crate::peertube::people::LastWrite;
     let mut stmt = conn
         .prepare(
             "SELECT j.key, j.state, j.new FROM companion_journal j
@@ -149,18 +149,46 @@ pub fn last_writes(conn: &Connection) -> Result<HashMap<String, crate::peertube:
         .ctx("peertube::ledger::last_writes")?
         .collect::<Result<Vec<_>, _>>()
         .ctx("peertube::ledger::last_writes")?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, state, new)| {
-            let new: Value = new.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
-            let state = match state.as_str() {
-                "applied" => WriteState::Applied,
-                "pending" => WriteState::Pending,
-                _ => WriteState::Failed,
-            };
-            (key, LastWrite { category: category_of(&new), state })
-        })
-        .collect())
+    Ok(rows.into_iter().map(|(key, state, new)| (key, LastWrite { category: category_of(&parse_json(new)), state: write_state(&state) })).collect())
+}
+
+/// Below this many videos, [`last_writes_of`] looks each one up by key
+/// instead of reading every video entry of the journal.
+const KEYED_LOOKUPS: usize = 2000;
+
+/// Our newest write of each of `videos` (as [`last_writes`]): one indexed
+/// lookup per video for a few (the service's pushes cost what they push, not
+/// what the journal holds), the whole journal's for many.
+pub fn last_writes_of(conn: &Connection, videos: &[&VideoUuid]) -> Result<HashMap<String, crate::peertube::people::LastWrite>> {
+    use crate::peertube::people::LastWrite;
+    if videos.len() >= KEYED_LOOKUPS {
+        return last_writes(conn);
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT state, new FROM companion_journal WHERE kind = 'video' AND key = ?1 AND state <> 'rolled_back' ORDER BY id DESC LIMIT 1")
+        .ctx("peertube::ledger::last_writes_of")?;
+    let mut out = HashMap::new();
+    for v in videos {
+        let row: Option<(String, Option<String>)> =
+            stmt.query_row([v.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional().ctx("peertube::ledger::last_writes_of")?;
+        if let Some((state, new)) = row {
+            out.insert(v.to_string(), LastWrite { category: category_of(&parse_json(new)), state: write_state(&state) });
+        }
+    }
+    Ok(out)
+}
+
+fn parse_json(text: Option<String>) -> Value {
+    text.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
+}
+
+fn write_state(state: &str) -> crate::peertube::people::WriteState {
+    use crate::peertube::people::WriteState;
+    match state {
+        "applied" => WriteState::Applied,
+        "pending" => WriteState::Pending,
+        _ => WriteState::Failed,
+    }
 }
 
 /// What happened to a document row when its push was confirmed.
@@ -321,5 +349,35 @@ impl Ledger {
             tx.commit().ctx("peertube::ledger::failure")?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peertube::people::WriteState;
+
+    #[test]
+    fn a_few_videos_looked_up_by_key_agree_with_the_whole_journal() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(recondb::COMPANION_SCHEMA).unwrap();
+        let v = |n: u8| VideoUuid::parse(&format!("9c9de5e8-0a1e-484a-b099-e80766180a{n:02x}")).unwrap();
+        let put = |video: &VideoUuid, cat: Option<i64>, state: EntryState| {
+            record(&conn, "run", Kind::Video, video.as_str(), &json!({ "category": null }), &json!({ "category": cat }), state).unwrap();
+        };
+        put(&v(1), Some(105), EntryState::Applied);
+        put(&v(1), Some(107), EntryState::Pending);
+        put(&v(2), Some(110), EntryState::Applied);
+        put(&v(2), Some(111), EntryState::RolledBack);
+        put(&v(3), Some(3), EntryState::Failed);
+        let (a, b, c, none) = (v(1), v(2), v(3), v(4));
+        let few = last_writes_of(&conn, &[&a, &b, &c, &none]).unwrap();
+        let mut all = last_writes(&conn).unwrap();
+        all.retain(|k, _| few.contains_key(k));
+        assert_eq!(few, all);
+        assert_eq!(few.len(), 3, "a video we never wrote has no entry");
+        assert_eq!(few[a.as_str()], crate::peertube::people::LastWrite { category: Some(107), state: WriteState::Pending });
+        assert_eq!(few[b.as_str()].category, Some(110), "a rolled-back write is not ours any more");
+        assert_eq!(few[c.as_str()].state, WriteState::Failed);
     }
 }

@@ -2,12 +2,9 @@
 
 use super::Job;
 use crate::config::Config;
-use crate::error::Result;
 use crate::peertube::api::{changed_since, ApiClient, ChangeLog, PeopleChange};
-use crate::peertube::ledger;
 use crate::peertube::people::{self, LastWrite};
 use crate::peertube::video_id::VideoUuid;
-use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,11 +25,7 @@ async fn change_log(cfg: &Config, client: &ApiClient) -> Option<ChangeLog> {
 }
 
 impl Guard {
-    /// Our last writes, from the journal (read before any await: a connection is not `Sync`).
-    pub fn last_writes(conn: &Connection) -> Result<HashMap<String, LastWrite>> {
-        ledger::last_writes(conn)
-    }
-
+    /// `last`: our last writes of the run's videos (`ledger::last_writes_of`).
     pub async fn open(cfg: &Config, client: &ApiClient, last: HashMap<String, LastWrite>) -> Guard {
         let log = change_log(cfg, client).await.map(Arc::new);
         Guard { last: Arc::new(last), log, read: Instant::now(), max_age: Duration::from_secs(cfg.peertube.snapshot_max_age_secs.max(1)) }

@@ -206,7 +206,6 @@ pub async fn push(cfg: &Config, env: &Env, opts: &PushOptions, jobs_override: Op
         client.ensure_login().await.map_err(Error::from)?;
     }
     let mut conn = recondb::open(&env.recon_db)?;
-    let last = guard::Guard::last_writes(&conn)?;
     let run =
         Run::begin(env, &mut conn, &opts.command, json!({ "limit": opts.limit, "transport": opts.transport.to_string(), "batch_size": opts.batch_size }))?;
     s.run_id = Some(run.id.clone());
@@ -229,6 +228,8 @@ pub async fn push(cfg: &Config, env: &Env, opts: &PushOptions, jobs_override: Op
         Transport::Api => "api",
         Transport::Db => "db",
     };
+    let videos: Vec<&VideoUuid> = jobs.iter().map(|j| &j.video).collect();
+    let last = ledger::last_writes_of(&conn, &videos)?;
     let ledger = Arc::new(Mutex::new(Ledger::new(conn, run.id.clone(), transport, opts.command == "push-pending")));
     // Read before PeerTube's categories: a change landing between the two is seen at the next read.
     let guard = guard::Guard::open(cfg, &client, last).await;

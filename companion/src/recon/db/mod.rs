@@ -64,7 +64,8 @@ pub const RECON_CATALOGUE_COLUMNS: [&str; 8] = ["hash", "filename", "path", "siz
 /// ones that can be retried without anyone noticing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 
-const COMPANION_SCHEMA: &str = "
+/// The companion's own tables (created by `migrate`).
+pub(crate) const COMPANION_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS companion_runs (
     run_id TEXT PRIMARY KEY,
     command TEXT NOT NULL,
