@@ -199,26 +199,36 @@ pub async fn survey(cfg: &Config, env: &Env) -> Result<Survey> {
 
 /// [`survey`] within `scope`.
 pub async fn survey_in(cfg: &Config, env: &Env, scope: Scope<'_>) -> Result<Survey> {
+    let client = Arc::new(ApiClient::from_config(cfg)?);
+    // Who and when, if the plugin keeps its change log; without it the comparison alone tells.
+    // Read before PeerTube's categories: a change landing between the two is seen next time.
+    let log = client.latest_people_changes(&cfg.peertube.username, "people's changes are found by comparison only").await;
+    let only: Option<HashSet<VideoUuid>> = match (scope, &log) {
+        (Scope::ChangedSince(before), Some(now)) => Some(api::changed_since(before, now).into_iter().collect()),
+        _ => None,
+    };
+    let mut out = Survey { plugin_log: log.is_some(), full: only.is_none(), ..Survey::default() };
+    if only.as_ref().is_some_and(HashSet::is_empty) {
+        // Nobody changed anything since: the log's one request was all.
+        out.log = log;
+        return Ok(out);
+    }
     let (docs, pending, last, overridden) = {
         let conn = recondb::open_readonly(&env.recon_db)?;
         if !recondb::feature_columns_present(&conn)? {
             return Ok(Survey::default());
         }
         let tables = recondb::migration_state(&conn)?.companion_tables || recondb::has_table(&conn, "companion_journal")?;
-        let last = if tables { ledger::last_writes(&conn)? } else { HashMap::new() };
+        let last = match (&only, tables) {
+            (_, false) => HashMap::new(),
+            (Some(o), true) => ledger::last_writes_of(&conn, &o.iter().collect::<Vec<_>>())?,
+            (None, true) => ledger::last_writes(&conn)?,
+        };
         let overridden: HashSet<String> = recondb::list_overrides(&conn)?.into_iter().map(|o| o.hash).collect();
         (ledger::select_pushed(&conn, &env.source)?, ledger::select_pending(&conn, &env.source, None)?, last, overridden)
     };
-    let client = Arc::new(ApiClient::from_config(cfg)?);
-    // Who and when, if the plugin keeps its change log; without it the comparison alone tells.
-    // Read before PeerTube's categories: a change landing between the two is seen next time.
-    let seen = client.latest_people_changes(&cfg.peertube.username, "people's changes are found by comparison only").await;
-    let only: Option<HashSet<VideoUuid>> = match (scope, &seen) {
-        (Scope::ChangedSince(before), Some(now)) => Some(api::changed_since(before, now).into_iter().collect()),
-        _ => None,
-    };
-    let mut out = Survey { plugin_log: seen.is_some(), full: only.is_none(), log: seen.clone(), ..Survey::default() };
-    let seen: ChangeLog = seen.unwrap_or_default();
+    let no_log = ChangeLog::new();
+    let seen = log.as_ref().unwrap_or(&no_log);
     let wanted = |v: &VideoUuid| only.as_ref().is_none_or(|o| o.contains(v));
     let mut targets = Vec::with_capacity(docs.len());
     for d in docs {
@@ -240,7 +250,8 @@ pub async fn survey_in(cfg: &Config, env: &Env, scope: Scope<'_>) -> Result<Surv
     let ids: Vec<&VideoUuid> = targets.iter().map(|t| &t.1).collect();
     let current = if only.is_some() {
         if ids.is_empty() {
-            // Nobody changed anything since: the log's one request was all.
+            // The log named none of our videos.
+            out.log = log;
             return Ok(out);
         }
         let (current, from) = read_some(cfg, &client, &ids).await?;
@@ -268,6 +279,7 @@ pub async fn survey_in(cfg: &Config, env: &Env, scope: Scope<'_>) -> Result<Surv
         };
         out.items.push(Surveyed { doc, video, expected, actual, last_write: lw.and_then(|l| l.category), verdict, seen, pushed });
     }
+    out.log = log;
     Ok(out)
 }
 

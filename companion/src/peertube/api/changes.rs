@@ -98,4 +98,17 @@ mod tests {
         assert_eq!(m.values().next().map(|c| c.category), Some(None));
         assert_eq!(form_escape("root user&x"), "root%20user%26x");
     }
+
+    #[test]
+    fn only_videos_whose_newest_change_differs_are_read_again() {
+        let (a, b, c) = ("9c9de5e8-0a1e-484a-b099-e80766180a6d", "1c9de5e8-0a1e-484a-b099-e80766180a6d", "2c9de5e8-0a1e-484a-b099-e80766180a6d");
+        let ch = |v: &str, cat: i64, at: &str| PeopleChange { video: v.into(), category: Some(cat), user: Some("mod".into()), at: Some(at.into()) };
+        let before = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1")]);
+        // b set again (same category, later), c new, a untouched.
+        let now = latest_per_video(vec![ch(a, 3, "t1"), ch(b, 4, "t1"), ch(b, 4, "t2"), ch(c, 5, "t2")]);
+        let mut changed: Vec<String> = changed_since(&before, &now).iter().map(|v| v.to_string()).collect();
+        changed.sort();
+        assert_eq!(changed, vec![b.to_string(), c.to_string()]);
+        assert!(changed_since(&now, &now).is_empty());
+    }
 }
