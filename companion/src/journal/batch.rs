@@ -78,12 +78,15 @@ pub fn write_domains(conn: &mut Connection, run_id: &str, writes: &[DomainWrite<
         "SELECT coalesce(sum({guard_d}), 0), coalesce(sum(({guard_d}) AND {same}), 0)
            FROM temp.companion_staged p JOIN documents d ON {found} WHERE {range}"
     );
+    // The journal's rows go in in key order: the (kind, key) index is then
+    // walked forward once per range instead of at random (a 220K backfill's
+    // 57 ranges: 4.5 → 3.4 s of statements; its index outgrows the cache).
     let journal = format!(
         "INSERT INTO companion_journal(run_id, kind, key, old, new, state, at)
          SELECT ?3, '{kind}', d.hash, {old}, {new}, 'applied', ?4
            FROM temp.companion_staged p JOIN documents d ON {found}
           WHERE {range} AND {guard_d} AND NOT ({same})
-          ORDER BY p.seq",
+          ORDER BY d.hash",
         kind = Kind::Documents.as_str(),
         old = columns_json("d.recon_domain", "d.recon_domain_status", "d.recon_domain_assigned_at", "d.peertube_category_pushed_at"),
         new = columns_json("p.domain", "p.status", "?4", "d.peertube_category_pushed_at"),
@@ -93,7 +96,9 @@ pub fn write_domains(conn: &mut Connection, run_id: &str, writes: &[DomainWrite<
            FROM temp.companion_staged p
           WHERE {found} AND {range} AND {guard_d} AND NOT ({same})"
     );
+    let staging = std::time::Instant::now();
     stage(conn, &unique)?;
+    tracing::debug!(what, rows = unique.len(), ms = staging.elapsed().as_secs_f64() * 1e3, "staged");
     let res = recondb::write_paced_sets(conn, unique.len(), what, |tx, rows| {
         let (a, b) = (rows.start as i64, rows.end as i64);
         let (allowed, same_rows): (i64, i64) = tx.prepare_cached(&tally).ctx(what)?.query_row(params![a, b], |r| Ok((r.get(0)?, r.get(1)?))).ctx(what)?;
