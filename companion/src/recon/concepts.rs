@@ -206,6 +206,7 @@ fn scan_doc_with(root: &Path, hash: &str, buf: &mut Vec<u8>) -> DocScan {
     scan
 }
 
+/// The dir as a descriptor its windows are opened through.
 fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
     Ok(rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
 }
@@ -229,6 +230,10 @@ fn window_names(fd: &OwnedFd, scan: &mut DocScan) -> std::io::Result<Vec<CString
 /// Reads the file `name` of the dir `dir` into `buf` (cleared first).
 fn read_at(dir: &OwnedFd, name: &CStr, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    if buf.capacity() > KEPT_MAX {
+        // One huge window must not keep its size for every file after it.
+        *buf = Vec::new();
+    }
     buf.clear();
     loop {
         if buf.capacity() - buf.len() < READ_STEP {
@@ -246,6 +251,9 @@ fn read_at(dir: &OwnedFd, name: &CStr, buf: &mut Vec<u8>) -> std::io::Result<()>
 /// The least free room a read is given: concept files are a few KB, so the
 /// buffer soon holds the largest one and reads stop allocating.
 const READ_STEP: usize = 64 * 1024;
+
+/// The largest buffer kept from one file to the next.
+const KEPT_MAX: usize = 4 * 1024 * 1024;
 
 /// Scans many documents in parallel (rayon); results in input order.
 pub fn scan_docs(root: &Path, hashes: &[String]) -> Vec<DocScan> {
@@ -420,6 +428,18 @@ mod tests {
         assert_eq!(s.skipped().files_skipped(), 0);
         let f = scan_doc_with(root.path(), H2, &mut buf);
         assert!(!f.dir_found && f.windows.is_empty());
+        // A buffer grown past KEPT_MAX by one file is not kept for the next.
+        let huge = format!("[{}]", vec![r#"{"domain": "Medical"}"#; KEPT_MAX / 20].join(","));
+        fs::write(d.join("window_0004.json"), &huge).expect("w");
+        let s = scan_doc_with(root.path(), H1, &mut buf);
+        assert_eq!(s.totals[idx("Medical")], 8000 + (KEPT_MAX / 20) as u64);
+        assert!(buf.capacity() > KEPT_MAX);
+        let small = root.path().join("small");
+        fs::create_dir(&small).expect("mkdir");
+        fs::write(small.join("window_0001.json"), r#"[{"domain": "Security"}]"#).expect("w");
+        let s = scan_doc_with(root.path(), "small", &mut buf);
+        assert_eq!(s.totals[idx("Security")], 1);
+        assert!(buf.capacity() <= KEPT_MAX, "kept {} bytes", buf.capacity());
     }
 
     #[test]
