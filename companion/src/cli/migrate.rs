@@ -25,6 +25,7 @@ pub fn migrate(ctx: &Ctx, check: bool) -> Result<i32> {
             }
             rows.push(vec![recondb::FEATURE_INDEX.to_string(), if st.index_present { "ok" } else { "MISSING" }.into()]);
             rows.push(vec!["companion_* tables".into(), if st.companion_tables { "ok" } else { "MISSING" }.into()]);
+            rows.push(vec!["companion_journal.doc and its indexes".into(), if st.journal_layout { "ok" } else { "MISSING" }.into()]);
             rows.push(vec![
                 "RECON's own columns".into(),
                 if st.missing_recon_columns.is_empty() { "ok".into() } else { format!("MISSING: {}", st.missing_recon_columns.join(", ")) },

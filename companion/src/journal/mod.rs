@@ -12,7 +12,7 @@ pub mod run;
 
 use crate::error::DbContext;
 use crate::error::{Error, Result};
-use crate::recon::db::{now, set_domain_columns, DomainColumns};
+use crate::recon::db::{journal_has_doc, now, set_domain_columns, DomainColumns, NOT_DOCUMENTS};
 use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -340,15 +340,35 @@ pub type HistoryRow = (String, String, Value, Value, String);
 
 /// Latest journal entries that touched one key (e.g. a document hash), newest first.
 pub fn history(conn: &Connection, kind: Kind, key: &str, limit: u64) -> Result<Vec<HistoryRow>> {
-    let mut stmt = conn
-        .prepare("SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3")
-        .ctx("engine::journal::history")?;
+    let sql = history_sql(kind, journal_has_doc(conn)?);
+    let mut stmt = conn.prepare(&sql).ctx("engine::journal::history")?;
     let rows = stmt
         .query_map(params![kind.as_str(), key, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, parse_json(r.get(2)?), parse_json(r.get(3)?), r.get(4)?)))
         .ctx("engine::journal::history")?
         .collect::<Result<Vec<_>, _>>()
         .ctx("engine::journal::history")?;
     Ok(rows)
+}
+
+/// [`history`]'s query (?1 kind, ?2 key, ?3 limit) for a journal with or
+/// without its `doc` column; each names the partial indexes' own terms
+/// (`recon::db::journal_layout`).
+pub fn history_sql(kind: Kind, has_doc: bool) -> String {
+    if kind != Kind::Documents {
+        format!("SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND {NOT_DOCUMENTS} AND key = ?2 ORDER BY id DESC LIMIT ?3")
+    } else if has_doc {
+        // A set-based write's rows by the document's rowid, the others by key.
+        "SELECT run_id, at, old, new, state FROM (
+             SELECT id, run_id, at, old, new, state FROM companion_journal
+              WHERE kind = 'documents' AND doc IS NOT NULL AND doc IN (SELECT rowid FROM documents WHERE hash = ?2) AND key = ?2
+             UNION ALL
+             SELECT id, run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND kind = 'documents' AND doc IS NULL AND key = ?2)
+          ORDER BY id DESC LIMIT ?3"
+            .to_string()
+    } else {
+        // A journal from before `doc` (read before `migrate` upgraded it): its (kind, key) index.
+        "SELECT run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND key = ?2 ORDER BY id DESC LIMIT ?3".to_string()
+    }
 }
 
 /// Builds a column → value JSON object.

@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::journal::{EntryState, Kind};
 use crate::peertube::video_id::{self, PathProblem, VideoUuid};
-use crate::recon::db::{self as recondb, DomainColumns};
+use crate::recon::db::{self as recondb, DomainColumns, NOT_DOCUMENTS};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -113,7 +113,7 @@ pub fn category_of(v: &Value) -> Option<i64> {
 /// The newest pending video entry per video uuid.
 pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
     let mut stmt = conn
-        .prepare("SELECT id, run_id, key, old, new FROM companion_journal WHERE kind = 'video' AND state = 'pending' ORDER BY id")
+        .prepare(&format!("SELECT id, run_id, key, old, new FROM companion_journal WHERE kind = 'video' AND {NOT_DOCUMENTS} AND state = 'pending' ORDER BY id"))
         .ctx("peertube::ledger::pending_priors")?;
     let rows = stmt
         .query_map([], |r| {
@@ -139,10 +139,10 @@ pub fn pending_priors(conn: &Connection) -> Result<HashMap<String, Prior>> {
 pub fn last_writes(conn: &Connection) -> Result<HashMap<String, crate::peertube::people::LastWrite>> {
     use crate::peertube::people::LastWrite;
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT j.key, j.state, j.new FROM companion_journal j
-             JOIN (SELECT max(id) AS id FROM companion_journal WHERE kind = 'video' AND state <> 'rolled_back' GROUP BY key) m ON m.id = j.id",
-        )
+             JOIN (SELECT max(id) AS id FROM companion_journal WHERE kind = 'video' AND {NOT_DOCUMENTS} AND state <> 'rolled_back' GROUP BY key) m ON m.id = j.id",
+        ))
         .ctx("peertube::ledger::last_writes")?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
@@ -165,7 +165,7 @@ pub fn last_writes_of(conn: &Connection, videos: &[&VideoUuid]) -> Result<HashMa
         return last_writes(conn);
     }
     let mut stmt = conn
-        .prepare_cached("SELECT state, new FROM companion_journal WHERE kind = 'video' AND key = ?1 AND state <> 'rolled_back' ORDER BY id DESC LIMIT 1")
+        .prepare_cached(&format!("SELECT state, new FROM companion_journal WHERE kind = 'video' AND {NOT_DOCUMENTS} AND key = ?1 AND state <> 'rolled_back' ORDER BY id DESC LIMIT 1"))
         .ctx("peertube::ledger::last_writes_of")?;
     let mut out = HashMap::new();
     for v in videos {

@@ -8,6 +8,7 @@
 
 mod counts;
 mod documents;
+mod journal_layout;
 mod lookup;
 mod overrides;
 mod reassess;
@@ -18,6 +19,7 @@ mod state;
 
 pub use counts::*;
 pub use documents::*;
+pub use journal_layout::*;
 pub use lookup::*;
 pub use overrides::*;
 pub use reassess::*;
@@ -87,10 +89,10 @@ CREATE TABLE IF NOT EXISTS companion_journal (
     new TEXT,
     state TEXT NOT NULL,            -- applied | pending | failed | rolled_back
     at TEXT NOT NULL,
-    note TEXT
+    note TEXT,
+    doc INTEGER                     -- the documents rowid of a set-based write's row (journal_layout)
 );
 CREATE INDEX IF NOT EXISTS companion_journal_run ON companion_journal(run_id, id);
-CREATE INDEX IF NOT EXISTS companion_journal_key ON companion_journal(kind, key);
 CREATE TABLE IF NOT EXISTS companion_state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
@@ -167,6 +169,8 @@ pub struct MigrationState {
     pub index_present: bool,
     pub missing_recon_columns: Vec<String>,
     pub companion_tables: bool,
+    /// The journal has its `doc` column and lookup indexes ([`JOURNAL_INDEXES`]).
+    pub journal_layout: bool,
 }
 
 impl MigrationState {
@@ -174,7 +178,7 @@ impl MigrationState {
         self.missing_feature_columns.is_empty() && self.index_present
     }
     pub fn ok(&self) -> bool {
-        self.feature_applied() && self.missing_recon_columns.is_empty() && self.companion_tables
+        self.feature_applied() && self.missing_recon_columns.is_empty() && self.companion_tables && self.journal_layout
     }
 }
 
@@ -204,6 +208,7 @@ pub fn migration_state(conn: &Connection) -> Result<MigrationState> {
         index_present: has_index(conn, FEATURE_INDEX)?,
         missing_recon_columns: missing_recon,
         companion_tables,
+        journal_layout: journal_layout(conn)?,
     })
 }
 
@@ -241,6 +246,9 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<String>> {
     tx.execute_batch(OVERRIDES_SCHEMA).ctx("recon::db::migrate: companion_overrides")?;
     if !had_tables {
         applied.push("companion_* tables".into());
+    }
+    if upgrade_journal(&tx)? && had_tables {
+        applied.push("companion_journal.doc and its lookup indexes".into());
     }
     tx.commit().ctx("recon::db::migrate")?;
     Ok(applied)
