@@ -424,4 +424,75 @@ mod tests {
         // Nothing left to mark.
         assert!(mark_interrupted(&c).expect("mark").is_empty());
     }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explain");
+        let rows = st.query_map(rusqlite::params!["documents", "h", 10], |r| r.get::<_, String>(3)).expect("plan");
+        rows.collect::<std::result::Result<Vec<_>, _>>().expect("plan rows").join(" | ")
+    }
+
+    #[test]
+    fn history_finds_every_entry_before_and_after_the_journal_upgrade_by_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = Connection::open(dir.path().join("recon.db")).expect("db");
+        conn.execute_batch(crate::recon::schema::RECON_SCHEMA).expect("RECON's schema");
+        conn.execute_batch(crate::recon::db::JOURNAL_BEFORE_DOC).expect("the old tables");
+        for h in ["a", "b"] {
+            conn.execute("INSERT INTO documents(hash, filename) VALUES (?1, 'f')", [h]).expect("row");
+        }
+        let old_run = start_run(&conn, "backfill", &serde_json::json!({})).expect("run");
+        record(
+            &conn,
+            &old_run,
+            Kind::Documents,
+            "a",
+            &serde_json::json!({"recon_domain": null}),
+            &serde_json::json!({"recon_domain": "Medical"}),
+            EntryState::Applied,
+        )
+        .expect("old entry");
+        record(&conn, &old_run, Kind::Video, "v1", &serde_json::json!({"category": 1}), &serde_json::json!({"category": 101}), EntryState::Applied)
+            .expect("old entry");
+        assert_eq!(history(&conn, Kind::Documents, "a", 10).expect("history before").len(), 1, "read by key before the upgrade");
+        crate::recon::db::migrate(&mut conn).expect("the upgrade");
+
+        // A set-based write's row carries the rowid; a row-at-a-time one does not.
+        let run = start_run(&conn, "backfill", &serde_json::json!({})).expect("run");
+        let w = [batch::DomainWrite { hash: "a", domain: Some("Logistics"), status: "assigned" }];
+        batch::write_domains(&mut conn, &run, &w, batch::Guard::DomainUnset).expect("set-based write");
+        record(
+            &conn,
+            &run,
+            Kind::Documents,
+            "a",
+            &serde_json::json!({"recon_domain": "Logistics"}),
+            &serde_json::json!({"recon_domain": "Water"}),
+            EntryState::Applied,
+        )
+        .expect("row entry");
+        record(&conn, &run, Kind::Documents, "b", &serde_json::json!({}), &serde_json::json!({"recon_domain": "Medical"}), EntryState::Applied)
+            .expect("other doc");
+        let docs: Vec<Option<i64>> = {
+            let mut st = conn.prepare("SELECT doc FROM companion_journal WHERE kind = 'documents' AND key = 'a' ORDER BY id").expect("prepare");
+            st.query_map([], |r| r.get(0)).expect("query").collect::<std::result::Result<_, _>>().expect("rows")
+        };
+        let rowid_a: i64 = conn.query_row("SELECT rowid FROM documents WHERE hash = 'a'", [], |r| r.get(0)).expect("rowid");
+        assert_eq!(docs, vec![None, Some(rowid_a), None]);
+
+        let h = history(&conn, Kind::Documents, "a", 10).expect("history");
+        let news: Vec<&serde_json::Value> = h.iter().map(|r| &r.3["recon_domain"]).collect();
+        assert_eq!(news, vec![&serde_json::json!("Water"), &serde_json::json!("Logistics"), &serde_json::json!("Medical")], "all three, newest first, not b's");
+        assert_eq!(history(&conn, Kind::Documents, "a", 2).expect("limit").len(), 2);
+        assert_eq!(history(&conn, Kind::Video, "v1", 10).expect("video").len(), 1);
+
+        // Every lookup is by an index, none scans the journal.
+        for kind in [Kind::Documents, Kind::Video] {
+            let p = plan(&conn, &history_sql(kind, true));
+            assert!(!p.contains("SCAN companion_journal"), "{kind:?}: {p}");
+        }
+        let p = plan(&conn, &history_sql(Kind::Documents, true));
+        assert!(p.contains("companion_journal_by_doc") && p.contains("companion_journal_doc_key"), "{p}");
+        let p = plan(&conn, &history_sql(Kind::Video, true));
+        assert!(p.contains("companion_journal_by_key"), "{p}");
+    }
 }

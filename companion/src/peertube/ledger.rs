@@ -152,6 +152,13 @@ pub fn last_writes(conn: &Connection) -> Result<HashMap<String, crate::peertube:
     Ok(rows.into_iter().map(|(key, state, new)| (key, LastWrite { category: category_of(&parse_json(new)), state: write_state(&state) })).collect())
 }
 
+/// [`last_writes_of`]'s lookup of one video (?1): by the journal's key index, as its term says.
+fn last_write_of_sql() -> String {
+    format!(
+        "SELECT state, new FROM companion_journal WHERE kind = 'video' AND {NOT_DOCUMENTS} AND key = ?1 AND state <> 'rolled_back' ORDER BY id DESC LIMIT 1"
+    )
+}
+
 /// Below this many videos, [`last_writes_of`] looks each one up by key
 /// instead of reading every video entry of the journal.
 const KEYED_LOOKUPS: usize = 2000;
@@ -164,9 +171,7 @@ pub fn last_writes_of(conn: &Connection, videos: &[&VideoUuid]) -> Result<HashMa
     if videos.len() >= KEYED_LOOKUPS {
         return last_writes(conn);
     }
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT state, new FROM companion_journal WHERE kind = 'video' AND {NOT_DOCUMENTS} AND key = ?1 AND state <> 'rolled_back' ORDER BY id DESC LIMIT 1"))
-        .ctx("peertube::ledger::last_writes_of")?;
+    let mut stmt = conn.prepare_cached(&last_write_of_sql()).ctx("peertube::ledger::last_writes_of")?;
     let mut out = HashMap::new();
     for v in videos {
         let row: Option<(String, Option<String>)> =
@@ -359,8 +364,11 @@ mod tests {
 
     #[test]
     fn a_few_videos_looked_up_by_key_agree_with_the_whole_journal() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(recondb::COMPANION_SCHEMA).unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::recon::schema::RECON_SCHEMA).unwrap();
+        recondb::migrate(&mut conn).unwrap();
+        let plan: String = conn.query_row(&format!("EXPLAIN QUERY PLAN {}", last_write_of_sql()), ["v"], |r| r.get(3)).unwrap();
+        assert!(plan.contains("companion_journal_by_key"), "one video's lookup is by index: {plan}");
         let v = |n: u8| VideoUuid::parse(&format!("9c9de5e8-0a1e-484a-b099-e80766180a{n:02x}")).unwrap();
         let put = |video: &VideoUuid, cat: Option<i64>, state: EntryState| {
             record(&conn, "run", Kind::Video, video.as_str(), &json!({ "category": null }), &json!({ "category": cat }), state).unwrap();
