@@ -22,6 +22,7 @@ pub fn backfill(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSumm
     let migrated = recondb::feature_columns_present(&conn)?;
     let cands = recondb::backfill_selection(&conn, &env.source, limit, migrated, kind == SourceKind::Qdrant)?;
     summary.selected = cands.len() as u64;
+    let docs: Vec<Option<i64>> = cands.iter().map(|c| c.doc).collect();
     let hashes: Vec<String> = cands.into_iter().map(|c| c.hash).collect();
     let no_counts = env.no_counts_status();
     let mut outcomes = Vec::with_capacity(hashes.len());
@@ -41,7 +42,7 @@ pub fn backfill(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSumm
         }
         Err(e) => return Err(abort_pass(env, &conn, run, &mut summary, e, started)),
     };
-    let changes: Vec<Change> = hashes.into_iter().zip(outcomes).map(|(hash, outcome)| Change { hash, outcome }).collect();
+    let changes: Vec<Change> = hashes.into_iter().zip(outcomes).zip(docs).map(|((hash, outcome), doc)| Change { hash, outcome, doc }).collect();
     summary.percent = percentages(&summary.tally, summary.selected);
     finish_pass(env, &mut conn, run, &changes, Guard::DomainUnset, &mut summary, started)?;
     Ok(summary)

@@ -162,7 +162,7 @@ pub struct ReassessSummary {
 }
 
 fn candidate(r: &Decided) -> Candidate {
-    Candidate { hash: r.hash.clone(), channel: r.channel.clone() }
+    Candidate { hash: r.hash.clone(), channel: r.channel.clone(), doc: None }
 }
 
 /// A row to write: a new result, or (None) a confirmation of the stored one.

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 pub struct Change {
     pub hash: String,
     pub outcome: Outcome,
+    /// The documents rowid the selection read, if it did (`DomainWrite::doc`).
+    pub doc: Option<i64>,
 }
 
 /// A dry run reads through a read-only connection and starts no run; a real
@@ -32,7 +34,7 @@ pub fn open_for(env: &Env, command: &str, limit: Option<u64>, dry_run: bool) -> 
 /// old and new values.
 pub fn write_outcomes(conn: &mut Connection, run_id: &str, changes: &[Change], guard: Guard, summary: &mut PassSummary) -> Result<()> {
     let writes: Vec<DomainWrite<'_>> =
-        changes.iter().map(|ch| DomainWrite { hash: &ch.hash, domain: ch.outcome.domain_label(), status: ch.outcome.status.as_str() }).collect();
+        changes.iter().map(|ch| DomainWrite { hash: &ch.hash, domain: ch.outcome.domain_label(), status: ch.outcome.status.as_str(), doc: ch.doc }).collect();
     let w = journal::batch::write_domains(conn, run_id, &writes, guard)?;
     summary.written += w.written;
     summary.unchanged += w.unchanged;

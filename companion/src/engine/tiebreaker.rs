@@ -192,7 +192,7 @@ pub fn tiebreaker(env: &Env, limit: Option<u64>, dry_run: bool) -> Result<PassSu
             continue;
         }
         summary.tally.add(&outcome);
-        changes.push(Change { hash: c.hash.clone(), outcome });
+        changes.push(Change { hash: c.hash.clone(), outcome, doc: c.doc });
     }
     summary.percent = percentages(&summary.tally, summary.selected);
     finish_pass(env, &mut conn, run, &changes, Guard::StatusIs(Status::TiedPass1.as_str()), &mut summary, started)?;
@@ -224,7 +224,7 @@ mod tests {
             Channels { members: HashMap::from([("ch".to_string(), names.clone())]), channel_of: names.iter().map(|h| (h.clone(), "ch".to_string())).collect() };
         let cache = CountCache { scans: docs.iter().map(|(h, c)| (h.to_string(), DocScan { dir_found: true, totals: *c, ..DocScan::default() })).collect() };
         let sums = channel_sums(&cache, &channels, &HashSet::from(["ch".to_string()]));
-        decide_tie(&env, &channels, &cache, &sums, &Candidate { hash: "t".into(), channel: Some("ch".into()) })
+        decide_tie(&env, &channels, &cache, &sums, &Candidate { hash: "t".into(), channel: Some("ch".into()), doc: None })
     }
 
     #[test]

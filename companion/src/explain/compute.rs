@@ -368,7 +368,7 @@ pub(super) fn explain_hash(w: &mut Work<'_>, hash: &str) -> Result<Explanation> 
                 w.sum_channel(ch);
             }
         }
-        let cand = Candidate { hash: hash.to_string(), channel: row.category.clone() };
+        let cand = Candidate { hash: hash.to_string(), channel: row.category.clone(), doc: None };
         let o = engine::decide_tie(&w.env, &w.channels, &w.cache, &w.sums, &cand);
         let tie = tie_detail(w, hash, row.category.as_deref(), &scan.totals, &o)?;
         (o, Some(tie))

@@ -458,7 +458,7 @@ mod tests {
 
         // A set-based write's row carries the rowid; a row-at-a-time one does not.
         let run = start_run(&conn, "backfill", &serde_json::json!({})).expect("run");
-        let w = [batch::DomainWrite { hash: "a", domain: Some("Logistics"), status: "assigned" }];
+        let w = [batch::DomainWrite { hash: "a", domain: Some("Logistics"), status: "assigned", doc: None }];
         batch::write_domains(&mut conn, &run, &w, batch::Guard::DomainUnset).expect("set-based write");
         record(
             &conn,

@@ -9,6 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 pub struct Candidate {
     pub hash: String,
     pub channel: Option<String>,
+    /// The documents rowid the selection read (`None` where it was not read):
+    /// a write's hint, checked against the hash when it is used.
+    pub doc: Option<i64>,
 }
 
 /// Backfill selection: complete, domain NULL, PeerTube catalogue row; oldest
@@ -16,14 +19,14 @@ pub struct Candidate {
 pub fn backfill_candidates(conn: &Connection, source: &str, limit: Option<u64>, migrated: bool) -> Result<Vec<Candidate>> {
     let domain_null = if migrated { "AND d.recon_domain IS NULL" } else { "" };
     let sql = format!(
-        "SELECT d.hash, c.category FROM documents d JOIN catalogue c ON c.hash = d.hash
+        "SELECT d.hash, c.category, d.rowid FROM documents d JOIN catalogue c ON c.hash = d.hash
          WHERE d.status = 'complete' {domain_null} AND c.source = ?1
          ORDER BY d.discovered_at, d.rowid LIMIT ?2"
     );
     let limit = limit.map(|l| l as i64).unwrap_or(-1);
     let mut stmt = conn.prepare(&sql).ctx("recon::db::documents::backfill_candidates")?;
     let rows = stmt
-        .query_map(params![source, limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))
+        .query_map(params![source, limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)?, doc: r.get(2)? }))
         .ctx("recon::db::documents::backfill_candidates")?
         .collect::<Result<Vec<_>, _>>()
         .ctx("recon::db::documents::backfill_candidates")?;
@@ -35,12 +38,12 @@ pub fn tied_candidates(conn: &Connection, limit: Option<u64>) -> Result<Vec<Cand
     let limit = limit.map(|l| l as i64).unwrap_or(-1);
     let mut stmt = conn
         .prepare(
-            "SELECT d.hash, c.category FROM documents d LEFT JOIN catalogue c ON c.hash = d.hash
+            "SELECT d.hash, c.category, d.rowid FROM documents d LEFT JOIN catalogue c ON c.hash = d.hash
          WHERE d.recon_domain_status = 'tied_pass_1' ORDER BY d.discovered_at, d.rowid LIMIT ?1",
         )
         .ctx("recon::db::documents::tied_candidates")?;
     let rows = stmt
-        .query_map([limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))
+        .query_map([limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)?, doc: r.get(2)? }))
         .ctx("recon::db::documents::tied_candidates")?
         .collect::<Result<Vec<_>, _>>()
         .ctx("recon::db::documents::tied_candidates")?;
@@ -182,13 +185,13 @@ pub fn backfill_selection(conn: &Connection, source: &str, limit: Option<u64>, m
     let limit = limit.map(|l| l as i64).unwrap_or(-1);
     let mut stmt = conn
         .prepare(
-            "SELECT d.hash, c.category FROM documents d JOIN catalogue c ON c.hash = d.hash
+            "SELECT d.hash, c.category, d.rowid FROM documents d JOIN catalogue c ON c.hash = d.hash
          WHERE d.status = 'complete' AND (d.recon_domain IS NULL OR d.recon_domain_status = 'needs_reprocess') AND c.source = ?1
          ORDER BY d.discovered_at, d.rowid LIMIT ?2",
         )
         .ctx("recon::db::documents::backfill_selection")?;
     let rows = stmt
-        .query_map(params![source, limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)? }))
+        .query_map(params![source, limit], |r| Ok(Candidate { hash: r.get(0)?, channel: r.get(1)?, doc: r.get(2)? }))
         .ctx("recon::db::documents::backfill_selection")?
         .collect::<Result<Vec<_>, _>>()
         .ctx("recon::db::documents::backfill_selection")?;
