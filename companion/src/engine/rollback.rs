@@ -91,6 +91,79 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Row entries a rollback reads from the journal at a time, newest first:
+/// its checks and writes hold one page, not the whole run (a 220K backfill's
+/// rollback held 679 MB with every entry and its row in memory).
+const ROW_PAGE: usize = 5000;
+
+/// What a row entry's row holds now, against what the run wrote.
+enum RowState {
+    /// Still what the run wrote: to restore.
+    AsWritten,
+    /// Already back at the old value.
+    Restored,
+    /// Changed since the run (how, for the operator).
+    Changed(String),
+    /// The row is gone (why, for the operator).
+    Gone(String),
+}
+
+/// A row entry's columns, its row's current values of them, and their state.
+struct RowCheck {
+    cols: Vec<String>,
+    cur: serde_json::Map<String, Value>,
+    state: RowState,
+}
+
+fn check_row(conn: &Connection, e: &Entry) -> Result<RowCheck> {
+    let cols = entry_columns(e)?;
+    let Some(cur) = current(conn, e.kind, &e.key, &cols)? else {
+        let state = RowState::Gone(format!("{} {}: row no longer exists", e.kind.as_str(), e.key));
+        return Ok(RowCheck { cols, cur: serde_json::Map::new(), state });
+    };
+    let null = Value::Null;
+    let new = |c: &str| e.new.get(c).unwrap_or(&null);
+    let old = |c: &str| e.old.get(c).unwrap_or(&null);
+    let matches_new = cols.iter().all(|c| same(&cur[c], new(c)));
+    let matches_old = cols.iter().all(|c| same(&cur[c], old(c)));
+    let state = if matches_old && !matches_new {
+        RowState::Restored
+    } else if matches_new {
+        RowState::AsWritten
+    } else {
+        let diff: Vec<String> =
+            cols.iter().filter(|c| !same(&cur[c.as_str()], new(c))).map(|c| format!("{c}: run wrote {} but now {}", new(c), cur[c])).collect();
+        RowState::Changed(format!("{} {} changed since the run ({})", e.kind.as_str(), e.key, diff.join("; ")))
+    };
+    Ok(RowCheck { cols, cur, state })
+}
+
+/// Puts a row's columns back to the entry's old values, journaled under `run_id`.
+fn restore_row(tx: &Connection, run_id: &str, e: &Entry, check: RowCheck) -> Result<()> {
+    let (table, _) = allowed(e.kind);
+    let null = Value::Null;
+    let old = |c: &str| e.old.get(c).unwrap_or(&null);
+    let sets: Vec<String> = check.cols.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 2)).collect();
+    let sql = format!("UPDATE {table} SET {} WHERE hash = ?1", sets.join(", "));
+    let mut values: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Text(e.key.clone())];
+    values.extend(check.cols.iter().map(|c| json_to_sql(old(c))));
+    tx.prepare_cached(&sql).ctx("engine::rollback::restore_row")?.execute(rusqlite::params_from_iter(values)).ctx("engine::rollback::restore_row")?;
+    let restored: serde_json::Map<String, Value> = check.cols.iter().map(|c| (c.clone(), old(c).clone())).collect();
+    journal::record(tx, run_id, e.kind, &e.key, &Value::Object(check.cur), &Value::Object(restored), EntryState::Applied)?;
+    Ok(())
+}
+
+/// Visits a run's applied row entries a page at a time, newest first.
+fn each_row_page(conn: &mut Connection, run_id: &str, mut visit: impl FnMut(&mut Connection, &[Entry]) -> Result<()>) -> Result<()> {
+    let mut before = i64::MAX;
+    loop {
+        let page = journal::row_entries_before(conn, run_id, before, ROW_PAGE)?;
+        let Some(last) = page.last() else { return Ok(()) };
+        before = last.id;
+        visit(conn, &page)?;
+    }
+}
+
 /// Override entries to undo, newest first: those whose row still holds what
 /// the run wrote (others are conflicts, undone only with `force`).
 fn plan_overrides<'a>(conn: &Connection, entries: &[&'a Entry], force: bool, summary: &mut RollbackSummary) -> Result<Vec<&'a Entry>> {
@@ -121,43 +194,31 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
     if target.state == "rolled_back" && !force {
         return Err(Error::Rollback { run: run_id.into(), msg: format!("already rolled back by {}", target.rolled_back_by.unwrap_or_default()) });
     }
-    let entries = journal::entries(&conn, run_id)?;
-    let rows: Vec<&Entry> = entries.iter().filter(|e| matches!(e.kind, Kind::Documents | Kind::Catalogue) && e.state == EntryState::Applied).collect();
+    let entries = journal::entries_except_rows(&conn, run_id)?;
     let dirs: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::ConceptDir && matches!(e.state, EntryState::Applied | EntryState::Pending)).collect();
     let video_entries: Vec<Entry> =
         entries.iter().filter(|e| e.kind == Kind::Video && matches!(e.state, EntryState::Applied | EntryState::Pending)).cloned().collect();
     let override_entries: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Override && e.state == EntryState::Applied).collect();
     let override_plan = plan_overrides(&conn, &override_entries, force, &mut summary)?;
 
-    // Plan row restores: (entry, cols, already restored?).
-    let mut plan = Vec::new();
-    for e in rows.iter().rev() {
-        let cols = entry_columns(e)?;
-        let Some(cur) = current(&conn, e.kind, &e.key, &cols)? else {
-            summary.conflicts.push(format!("{} {}: row no longer exists", e.kind.as_str(), e.key));
-            continue;
-        };
-        let new = e.new.as_object().cloned().unwrap_or_default();
-        let old = e.old.as_object().cloned().unwrap_or_default();
-        let matches_new = cols.iter().all(|c| same(&cur[c], new.get(c).unwrap_or(&Value::Null)));
-        let matches_old = cols.iter().all(|c| same(&cur[c], old.get(c).unwrap_or(&Value::Null)));
-        if matches_old && !matches_new {
-            summary.rows_already_restored += 1;
-            continue;
-        }
-        if !matches_new {
-            let diff: Vec<String> = cols
-                .iter()
-                .filter(|c| !same(&cur[c.as_str()], new.get(c.as_str()).unwrap_or(&Value::Null)))
-                .map(|c| format!("{c}: run wrote {} but now {}", new.get(c).unwrap_or(&Value::Null), cur[c]))
-                .collect();
-            summary.conflicts.push(format!("{} {} changed since the run ({})", e.kind.as_str(), e.key, diff.join("; ")));
-            if !force {
-                continue;
+    // Every row checked before anything is written: a refused rollback changes nothing.
+    let mut to_restore = 0u64;
+    each_row_page(&mut conn, run_id, |conn, page| {
+        for e in page {
+            match check_row(conn, e)?.state {
+                // Counted by the writes below, which see them again (a dry run has none).
+                RowState::Restored => summary.rows_already_restored += u64::from(dry_run),
+                RowState::AsWritten => to_restore += 1,
+                RowState::Changed(why) => {
+                    summary.conflicts.push(why);
+                    to_restore += u64::from(force);
+                }
+                RowState::Gone(why) => summary.conflicts.push(why),
             }
         }
-        plan.push((*e, cols, Value::Object(cur)));
-    }
+        Ok(())
+    })?;
+
     // Plan dir restores.
     let mut dir_plan = Vec::new();
     for e in dirs.iter().rev() {
@@ -188,7 +249,7 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
         });
     }
     if dry_run {
-        summary.rows_restored = plan.len() as u64;
+        summary.rows_restored = to_restore;
         summary.dirs_restored = dir_plan.len() as u64;
         summary.overrides_restored = override_plan.len() as u64;
         if let Some(v) = videos.as_mut() {
@@ -229,19 +290,50 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
         journal::record(&conn, &run.id, Kind::ConceptDir, &e.key, &e.new, &e.old, EntryState::Applied)?;
         summary.dirs_restored += 1;
     }
+    // Rows in paced transactions (RECON's writers get in between), each
+    // checked again as it is written: one changed since the check above is
+    // left as it is (overwritten with `force`). A rollback stopped half-way
+    // is finished by running it again: restored rows count as restored.
+    let mut late: Vec<String> = Vec::new();
+    let rollback_id = run.id.clone();
+    each_row_page(&mut conn, run_id, |conn, page| {
+        let [restored, meanwhile, _] = recondb::write_paced(conn, page, "engine::rollback::rows", |tx, e, n| {
+            let check = check_row(tx, e)?;
+            match &check.state {
+                RowState::AsWritten => {}
+                RowState::Changed(_) if force => {}
+                RowState::Restored => {
+                    n[1] += 1;
+                    return Ok(());
+                }
+                RowState::Changed(why) | RowState::Gone(why) => {
+                    late.push(why.clone());
+                    return Ok(());
+                }
+            }
+            restore_row(tx, &rollback_id, e, check)?;
+            n[0] += 1;
+            Ok(())
+        })?;
+        summary.rows_restored += restored;
+        summary.rows_already_restored += meanwhile;
+        Ok(())
+    })?;
+    // A transaction retried after a busy database checks its rows twice.
+    late.sort();
+    late.dedup();
+    let finished = force || late.is_empty();
+    if force {
+        summary.conflicts.extend(late);
+        summary.conflicts.sort();
+        summary.conflicts.dedup();
+    } else {
+        summary
+            .failed
+            .extend(late.into_iter().map(|why| format!("{why} during the rollback: left as it is; run the rollback again with --force to overwrite it")));
+    }
     recondb::retry_busy(|| {
         let tx = recondb::write_tx(&mut conn)?;
-        for (e, cols, cur) in &plan {
-            let (table, _) = allowed(e.kind);
-            let old = e.old.as_object().cloned().unwrap_or_default();
-            let sets: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 2)).collect();
-            let sql = format!("UPDATE {table} SET {} WHERE hash = ?1", sets.join(", "));
-            let mut values: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Text(e.key.clone())];
-            values.extend(cols.iter().map(|c| json_to_sql(old.get(c).unwrap_or(&Value::Null))));
-            tx.execute(&sql, rusqlite::params_from_iter(values)).ctx("engine::rollback::rollback")?;
-            let restored: serde_json::Map<String, Value> = cols.iter().map(|c| (c.clone(), old.get(c).cloned().unwrap_or(Value::Null))).collect();
-            journal::record(&tx, &run.id, e.kind, &e.key, cur, &Value::Object(restored), EntryState::Applied)?;
-        }
         for e in &override_plan {
             let cur = recondb::get_override(&tx, &e.key)?.map(serde_json::to_value).transpose()?.unwrap_or(Value::Null);
             match serde_json::from_value::<recondb::Override>(e.old.clone()) {
@@ -252,11 +344,12 @@ pub fn rollback(env: &Env, run_id: &str, force: bool, dry_run: bool, mut videos:
             }
             journal::record(&tx, &run.id, Kind::Override, &e.key, &cur, &e.old, EntryState::Applied)?;
         }
-        journal::set_run_rolled_back(&tx, run_id, &run.id)?;
+        if finished {
+            journal::set_run_rolled_back(&tx, run_id, &run.id)?;
+        }
         tx.commit().ctx("engine::rollback::rollback")?;
         Ok(())
     })?;
-    summary.rows_restored = plan.len() as u64;
     summary.overrides_restored = override_plan.len() as u64;
     let outcome = if summary.failed.is_empty() { "done" } else { "failed" };
     let path = run.finish(env, &conn, outcome, &serde_json::to_value(&summary)?)?;

@@ -306,18 +306,38 @@ pub fn set_run_rolled_back(conn: &Connection, run_id: &str, by: &str) -> Result<
 
 /// A run's entries in the order they were made.
 pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
-    let mut stmt = conn
-        .prepare("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal WHERE run_id = ?1 ORDER BY id")
-        .ctx("engine::journal::entries")?;
+    entries_where(conn, "run_id = ?1 ORDER BY id", params![run_id])
+}
+
+/// A run's entries other than rows of recon.db (`documents`, `catalogue`),
+/// in the order they were made: concept dirs, videos, overrides.
+pub fn entries_except_rows(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
+    entries_where(conn, "run_id = ?1 AND kind NOT IN ('documents', 'catalogue') ORDER BY id", params![run_id])
+}
+
+/// Up to `limit` of a run's applied row entries (`documents`, `catalogue`)
+/// made before entry `before`, newest first: a rollback reads a run of
+/// 220,000 rows a page at a time, not all at once.
+pub fn row_entries_before(conn: &Connection, run_id: &str, before: i64, limit: usize) -> Result<Vec<Entry>> {
+    entries_where(
+        conn,
+        "run_id = ?1 AND id < ?2 AND kind IN ('documents', 'catalogue') AND state = 'applied' ORDER BY id DESC LIMIT ?3",
+        params![run_id, before, limit as i64],
+    )
+}
+
+fn entries_where(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Entry>> {
+    let what = "engine::journal::entries";
+    let mut stmt = conn.prepare(&format!("SELECT id, run_id, kind, key, old, new, state, at, note FROM companion_journal WHERE {filter}")).ctx(what)?;
     let rows = stmt
-        .query_map([run_id], |r| {
+        .query_map(args, |r| {
             let kind: String = r.get(2)?;
             let state: String = r.get(6)?;
             Ok((r.get(0)?, r.get(1)?, kind, r.get(3)?, r.get(4)?, r.get(5)?, state, r.get(7)?, r.get(8)?))
         })
-        .ctx("engine::journal::entries")?
+        .ctx(what)?
         .collect::<Result<Vec<(i64, String, String, String, Option<String>, Option<String>, String, String, Option<String>)>, _>>()
-        .ctx("engine::journal::entries")?;
+        .ctx(what)?;
     rows.into_iter()
         .map(|(id, run_id, kind, key, old, new, state, at, note)| {
             Ok(Entry {

@@ -139,6 +139,53 @@ fn rollback_restores_exactly_and_refuses_rows_changed_since() {
 }
 
 #[test]
+fn a_large_rollback_lets_recon_write_between_its_transactions_and_counts_rows_already_back() {
+    let fx = Fixture::demo(4000, 31);
+    fx.ok(&["migrate"]);
+    let before = dump(&fx.conn());
+    let v = fx.json(&["assign-categories", "--backfill"]);
+    let run = v["run_id"].as_str().expect("run id").to_string();
+    let written = v["written"].as_u64().expect("written");
+    assert!(written > 2000, "{v}");
+    // As a rollback stopped half-way would leave them: 100 rows already back.
+    let back = fx
+        .conn()
+        .execute(
+            "UPDATE documents SET recon_domain = NULL, recon_domain_status = NULL, recon_domain_assigned_at = NULL
+              WHERE rowid IN (SELECT rowid FROM documents WHERE recon_domain IS NOT NULL ORDER BY rowid LIMIT 100)",
+            [],
+        )
+        .expect("put back");
+    assert_eq!(back, 100);
+    fx.conn().execute_batch("CREATE TABLE recon_probe(seen INTEGER);").expect("RECON's table");
+    let db = fx.db();
+    // RECON's writer, with its busy timeout, starts once the rollback has restored its first rows.
+    let recon = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        let restored = "SELECT count(*) FROM companion_journal WHERE run_id IN (SELECT run_id FROM companion_runs WHERE command = 'rollback')";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while c.query_row(restored, [], |r| r.get::<_, i64>(0)).expect("count") == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        c.execute(&format!("INSERT INTO recon_probe(seen) {restored}"), []).expect("RECON's write never fails");
+    });
+    let r = fx.json(&["rollback", "--run", &run]);
+    recon.join().expect("RECON's writer");
+    assert_eq!(r["rows_already_restored"].as_u64(), Some(100), "{r}");
+    assert_eq!(r["rows_restored"].as_u64(), Some(written - 100), "{r}");
+    let seen: i64 = fx.conn().query_row("SELECT seen FROM recon_probe", [], |r| r.get(0)).expect("RECON's row");
+    assert!(
+        seen > 0 && (seen as u64) < written - 100,
+        "RECON's writer got in between the rollback's transactions (it saw {seen} of {} entries)",
+        written - 100
+    );
+    assert_eq!(dump(&fx.conn()), before, "every row restored");
+    let runs = fx.json(&["runs"]);
+    assert_eq!(runs.as_array().expect("array").iter().find(|r| r["run_id"] == run.as_str()).expect("run listed")["state"], "rolled_back");
+}
+
+#[test]
 fn second_concurrent_run_is_refused_naming_the_holder() {
     let fx = Fixture::demo(200, 9);
     fx.ok(&["migrate"]);
