@@ -309,6 +309,11 @@ pub fn entries(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {
     entries_where(conn, "run_id = ?1 ORDER BY id", params![run_id])
 }
 
+/// A run's first `limit` entries in the order they were made (a page of a run that may hold 220,000).
+pub fn first_entries(conn: &Connection, run_id: &str, limit: usize) -> Result<Vec<Entry>> {
+    entries_where(conn, "run_id = ?1 ORDER BY id LIMIT ?2", params![run_id, limit as i64])
+}
+
 /// A run's entries other than rows of recon.db (`documents`, `catalogue`),
 /// in the order they were made: concept dirs, videos, overrides.
 pub fn entries_except_rows(conn: &Connection, run_id: &str) -> Result<Vec<Entry>> {

@@ -170,8 +170,7 @@ pub async fn run(st: &AppState, run_id: &str, limit: usize) -> Result<(RunRow, V
     st.blocking(move |st| {
         let conn = st.pool.get().map_err(|e| Error::Other(format!("recon db pool: {e}")))?;
         let row = journal::get_run(&conn, &id)?;
-        let mut entries = journal::entries(&conn, &id)?;
-        entries.truncate(limit);
+        let entries = journal::first_entries(&conn, &id, limit)?;
         Ok((row, entries))
     })
     .await
