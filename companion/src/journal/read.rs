@@ -90,7 +90,7 @@ pub fn history_sql(kind: Kind, has_doc: bool) -> String {
              SELECT id, run_id, at, old, new, state FROM companion_journal
               WHERE kind = 'documents' AND doc IS NOT NULL AND doc IN (SELECT rowid FROM documents WHERE hash = ?2) AND key = ?2
              UNION ALL
-             SELECT id, run_id, at, old, new, state FROM companion_journal WHERE kind = ?1 AND kind = 'documents' AND doc IS NULL AND key = ?2)
+             SELECT id, run_id, at, old, new, state FROM companion_journal WHERE kind = 'documents' AND doc IS NULL AND key = ?2)
           ORDER BY id DESC LIMIT ?3"
             .to_string()
     } else {

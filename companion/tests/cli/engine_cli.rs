@@ -111,13 +111,25 @@ fn migrate_is_idempotent_works_after_recons_own_migration_and_check_exits_1_when
     assert_eq!(cols, 4);
 }
 
-#[test]
-fn rollback_restores_exactly_and_refuses_rows_changed_since() {
-    let fx = Fixture::demo(600, 5);
+/// A migrated fixture backfilled once: the rows before, the run id, the run's summary.
+fn backfilled(fx: &Fixture) -> (Vec<String>, String, serde_json::Value) {
     fx.ok(&["migrate"]);
     let before = dump(&fx.conn());
     let v = fx.json(&["assign-categories", "--backfill"]);
     let run = v["run_id"].as_str().expect("run id").to_string();
+    (before, run, v)
+}
+
+/// A run's state as `runs` lists it.
+fn run_state(fx: &Fixture, run: &str) -> serde_json::Value {
+    let runs = fx.json(&["runs"]);
+    runs.as_array().expect("array").iter().find(|r| r["run_id"] == run).expect("run listed")["state"].clone()
+}
+
+#[test]
+fn rollback_restores_exactly_and_refuses_rows_changed_since() {
+    let fx = Fixture::demo(600, 5);
+    let (before, run, v) = backfilled(&fx);
     assert!(v["written"].as_u64().unwrap_or(0) > 100);
     let report = v["report"].as_str().expect("report path");
     assert!(Path::new(report).is_file());
@@ -134,17 +146,13 @@ fn rollback_restores_exactly_and_refuses_rows_changed_since() {
     );
     fx.ok(&["rollback", "--run", &run, "--force"]);
     assert_eq!(dump(&fx.conn()), before, "rollback --force did not restore every row");
-    let runs = fx.json(&["runs"]);
-    assert_eq!(runs.as_array().expect("array").iter().find(|r| r["run_id"] == run.as_str()).expect("run listed")["state"], "rolled_back");
+    assert_eq!(run_state(&fx, &run), "rolled_back");
 }
 
 #[test]
 fn a_large_rollback_lets_recon_write_between_its_transactions_and_counts_rows_already_back() {
     let fx = Fixture::demo(4000, 31);
-    fx.ok(&["migrate"]);
-    let before = dump(&fx.conn());
-    let v = fx.json(&["assign-categories", "--backfill"]);
-    let run = v["run_id"].as_str().expect("run id").to_string();
+    let (before, run, v) = backfilled(&fx);
     let written = v["written"].as_u64().expect("written");
     assert!(written > 2000, "{v}");
     // As a rollback stopped half-way would leave them: 100 rows already back.
@@ -181,8 +189,7 @@ fn a_large_rollback_lets_recon_write_between_its_transactions_and_counts_rows_al
         written - 100
     );
     assert_eq!(dump(&fx.conn()), before, "every row restored");
-    let runs = fx.json(&["runs"]);
-    assert_eq!(runs.as_array().expect("array").iter().find(|r| r["run_id"] == run.as_str()).expect("run listed")["state"], "rolled_back");
+    assert_eq!(run_state(&fx, &run), "rolled_back");
 }
 
 #[test]
