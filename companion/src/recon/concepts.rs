@@ -260,6 +260,37 @@ pub fn scan_docs(root: &Path, hashes: &[String]) -> Vec<DocScan> {
     hashes.par_iter().map_init(Vec::new, |buf, h| scan_doc_with(root, h, buf)).collect()
 }
 
+/// Window files and bytes read by [`read_windows`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadTotals {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// The reads of [`scan_docs`] without the scan: every window of `hashes`
+/// opened, read and closed the same way, in parallel, nothing parsed. What
+/// reading alone costs on this machine — the floor under any files pass
+/// (the limits bench prints it beside the backfill). Unreadable files and
+/// dirs are left out of the totals.
+pub fn read_windows(root: &Path, hashes: &[String]) -> ReadTotals {
+    hashes
+        .par_iter()
+        .map_init(Vec::new, |buf, h| {
+            let mut t = ReadTotals::default();
+            let Ok(fd) = concept_dir(root, h).map(|d| open_dir(&d)) else { return t };
+            let Ok(fd) = fd else { return t };
+            let Ok(names) = window_names(&fd, &mut DocScan::default()) else { return t };
+            for name in names {
+                if read_at(&fd, &name, buf).is_ok() {
+                    t.files += 1;
+                    t.bytes += buf.len() as u64;
+                }
+            }
+            t
+        })
+        .reduce(ReadTotals::default, |a, b| ReadTotals { files: a.files + b.files, bytes: a.bytes + b.bytes })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +471,21 @@ mod tests {
         let s = scan_doc_with(root.path(), "small", &mut buf);
         assert_eq!(s.totals[idx("Security")], 1);
         assert!(buf.capacity() <= KEPT_MAX, "kept {} bytes", buf.capacity());
+    }
+
+    #[test]
+    fn read_windows_reads_what_a_scan_reads() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let d = root.path().join(H1);
+        fs::create_dir(&d).expect("mkdir");
+        fs::write(d.join("window_0001.json"), r#"[{"domain": "Medical"}]"#).expect("w");
+        fs::write(d.join("window_0002.json"), "not json").expect("w");
+        fs::write(d.join("meta.json"), "{}").expect("w");
+        let hashes = [H1.to_string(), H2.to_string(), "../x".to_string()];
+        let scanned: u64 = scan_docs(root.path(), &hashes).iter().map(|s| s.bytes).sum();
+        let read = read_windows(root.path(), &hashes);
+        assert_eq!(read, ReadTotals { files: 2, bytes: scanned });
+        assert_eq!(scanned, (r#"[{"domain": "Medical"}]"#.len() + "not json".len()) as u64, "meta.json is no window");
     }
 
     #[test]
