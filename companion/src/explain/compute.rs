@@ -85,7 +85,7 @@ impl<'a> Work<'a> {
     pub(super) fn scan(&mut self, hashes: &[String]) {
         let missing: Vec<String> = hashes.iter().filter(|h| !self.cache.scans.contains_key(*h)).cloned().collect();
         let scans = self.env.scan_docs(&missing);
-        self.cache.scans.extend(missing.into_iter().zip(scans));
+        self.cache.scans.extend(missing.into_iter().zip(scans.into_iter().map(Box::new)));
     }
 
     /// The channel's PeerTube catalogue rows (its size decides mega-ness).
@@ -113,7 +113,7 @@ impl<'a> Work<'a> {
     }
 
     fn doc_scan(&self, hash: &str) -> Option<&DocScan> {
-        self.cache.scans.get(hash)
+        self.cache.scans.get(hash).map(Box::as_ref)
     }
 }
 
