@@ -193,6 +193,55 @@ fn a_large_rollback_lets_recon_write_between_its_transactions_and_counts_rows_al
 }
 
 #[test]
+fn a_row_a_person_changes_during_the_rollback_is_left_and_reported_and_force_finishes_it() {
+    let fx = Fixture::demo(4000, 33);
+    let (_, run, v) = backfilled(&fx);
+    assert!(v["written"].as_u64().expect("written") > 2000, "{v}");
+    // Rows are restored newest entry first: the run's oldest documents entry is written last.
+    let last: String = fx
+        .conn()
+        .query_row("SELECT key FROM companion_journal WHERE run_id = ?1 AND kind = 'documents' ORDER BY id LIMIT 1", [&run], |r| r.get(0))
+        .expect("the run's first entry");
+    let db = fx.db();
+    let key = last.clone();
+    // A person assigns that document by hand once the rollback has checked
+    // every row and restored its first ones (between its two passes, for this row).
+    let person = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        let restored = "SELECT count(*) FROM companion_journal WHERE run_id IN (SELECT run_id FROM companion_runs WHERE command = 'rollback')";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while c.query_row(restored, [], |r| r.get::<_, i64>(0)).expect("count") == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let before_mine: i64 = c.query_row(restored, [], |r| r.get(0)).expect("count");
+        c.execute("UPDATE documents SET recon_domain = 'Medical', recon_domain_status = 'manual_assigned' WHERE hash = ?1", [&key])
+            .expect("the person's write");
+        before_mine
+    });
+    let out = fx.run(&["--json", "rollback", "--run", &run]);
+    let seen = person.join().expect("the person's writer");
+    assert!(seen > 0, "the person wrote after the rollback began restoring");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "a rollback that left a row must fail: {text}");
+    assert!(text.contains(&last) && text.contains("during the rollback"), "the left row is named: {text}");
+    let (domain, status): (Option<String>, Option<String>) = fx
+        .conn()
+        .query_row("SELECT recon_domain, recon_domain_status FROM documents WHERE hash = ?1", [&last], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("the row");
+    assert_eq!((domain.as_deref(), status.as_deref()), (Some("Medical"), Some("manual_assigned")), "the person's choice stands");
+    let still: i64 = fx.conn().query_row("SELECT count(*) FROM documents WHERE recon_domain_status IS NOT NULL", [], |r| r.get(0)).expect("q");
+    assert_eq!(still, 1, "every other row of the run is restored");
+    assert_ne!(run_state(&fx, &run), "rolled_back", "a rollback that left a row does not mark the run rolled back");
+    // The operator decides: --force overwrites it and finishes the rollback.
+    let forced = fx.json(&["rollback", "--run", &run, "--force"]);
+    assert_eq!(forced["rows_restored"].as_u64(), Some(1), "{forced}");
+    assert_eq!(run_state(&fx, &run), "rolled_back");
+    let left: i64 = fx.conn().query_row("SELECT count(*) FROM documents WHERE recon_domain_status IS NOT NULL", [], |r| r.get(0)).expect("q");
+    assert_eq!(left, 0);
+}
+
+#[test]
 fn second_concurrent_run_is_refused_naming_the_holder() {
     let fx = Fixture::demo(200, 9);
     fx.ok(&["migrate"]);
