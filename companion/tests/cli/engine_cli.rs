@@ -149,6 +149,26 @@ fn rollback_restores_exactly_and_refuses_rows_changed_since() {
     assert_eq!(run_state(&fx, &run), "rolled_back");
 }
 
+/// The journal entries every rollback has written so far.
+const ROLLBACK_ENTRIES: &str = "SELECT count(*) FROM companion_journal WHERE run_id IN (SELECT run_id FROM companion_runs WHERE command = 'rollback')";
+
+/// Another writer on `db` (RECON's 5 s busy timeout) that waits on its own
+/// thread until a rollback has journaled its first restored rows, then runs `write`.
+fn once_the_rollback_restores<T: Send + 'static>(
+    db: std::path::PathBuf,
+    write: impl FnOnce(&rusqlite::Connection) -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while c.query_row(ROLLBACK_ENTRIES, [], |r| r.get::<_, i64>(0)).expect("count") == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        write(&c)
+    })
+}
+
 #[test]
 fn a_large_rollback_lets_recon_write_between_its_transactions_and_counts_rows_already_back() {
     let fx = Fixture::demo(4000, 31);
@@ -166,17 +186,9 @@ fn a_large_rollback_lets_recon_write_between_its_transactions_and_counts_rows_al
         .expect("put back");
     assert_eq!(back, 100);
     fx.conn().execute_batch("CREATE TABLE recon_probe(seen INTEGER);").expect("RECON's table");
-    let db = fx.db();
     // RECON's writer, with its busy timeout, starts once the rollback has restored its first rows.
-    let recon = std::thread::spawn(move || {
-        let c = rusqlite::Connection::open(&db).expect("open");
-        c.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
-        let restored = "SELECT count(*) FROM companion_journal WHERE run_id IN (SELECT run_id FROM companion_runs WHERE command = 'rollback')";
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while c.query_row(restored, [], |r| r.get::<_, i64>(0)).expect("count") == 0 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-        c.execute(&format!("INSERT INTO recon_probe(seen) {restored}"), []).expect("RECON's write never fails");
+    let recon = once_the_rollback_restores(fx.db(), |c| {
+        c.execute(&format!("INSERT INTO recon_probe(seen) {ROLLBACK_ENTRIES}"), []).expect("RECON's write never fails");
     });
     let r = fx.json(&["rollback", "--run", &run]);
     recon.join().expect("RECON's writer");
@@ -202,19 +214,11 @@ fn a_row_a_person_changes_during_the_rollback_is_left_and_reported_and_force_fin
         .conn()
         .query_row("SELECT key FROM companion_journal WHERE run_id = ?1 AND kind = 'documents' ORDER BY id LIMIT 1", [&run], |r| r.get(0))
         .expect("the run's first entry");
-    let db = fx.db();
     let key = last.clone();
     // A person assigns that document by hand once the rollback has checked
     // every row and restored its first ones (between its two passes, for this row).
-    let person = std::thread::spawn(move || {
-        let c = rusqlite::Connection::open(&db).expect("open");
-        c.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
-        let restored = "SELECT count(*) FROM companion_journal WHERE run_id IN (SELECT run_id FROM companion_runs WHERE command = 'rollback')";
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while c.query_row(restored, [], |r| r.get::<_, i64>(0)).expect("count") == 0 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-        let before_mine: i64 = c.query_row(restored, [], |r| r.get(0)).expect("count");
+    let person = once_the_rollback_restores(fx.db(), move |c| {
+        let before_mine: i64 = c.query_row(ROLLBACK_ENTRIES, [], |r| r.get(0)).expect("count");
         c.execute("UPDATE documents SET recon_domain = 'Medical', recon_domain_status = 'manual_assigned' WHERE hash = ?1", [&key])
             .expect("the person's write");
         before_mine
