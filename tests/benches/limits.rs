@@ -65,6 +65,11 @@ fn opts() -> Opts {
     Opts { quick, only, library }
 }
 
+/// The machine's cores (what a floor divides CPU seconds by).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 /// The workspace root (this package is `tests/`).
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -97,7 +102,7 @@ fn main() {
     }
     println!(
         "\n{} cores; load average at the end: {}; whole bench {:.0} s{}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cores(),
         load.trim(),
         t.elapsed().as_secs_f64(),
         if o.quick { " (--quick sizes)" } else { "" }

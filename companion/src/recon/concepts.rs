@@ -288,8 +288,7 @@ pub fn read_windows(root: &Path, hashes: &[String]) -> ReadTotals {
         .par_iter()
         .map_init(Vec::new, |buf, h| {
             let mut t = ReadTotals::default();
-            let Ok(fd) = concept_dir(root, h).map(|d| open_dir(&d)) else { return t };
-            let Ok(fd) = fd else { return t };
+            let Some(fd) = concept_dir(root, h).ok().and_then(|d| open_dir(&d).ok()) else { return t };
             let Ok(names) = window_names(&fd, &mut DocScan::default()) else { return t };
             for name in names {
                 if read_at(&fd, &name, buf).is_ok() {

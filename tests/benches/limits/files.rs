@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use companion::demo::bench::{ensure_data, run_measured, ChildRun};
 use serde_json::Value;
 
-use super::{workspace, Row};
+use super::{cores, workspace, Row};
 
 /// Builds the release binary (the bench is in another package, so no `CARGO_BIN_EXE_`) and returns its path.
 pub fn release_binary() -> PathBuf {
@@ -188,7 +188,7 @@ pub fn section(videos: usize) -> Vec<Row> {
             "3 files",
             format!(
                 "floor: the backfill's window files only read (open, read, close as ours does; nothing parsed or written) on {} cores: {} files, {:.0} MB, {:.2} CPU-s",
-                floor.cores,
+                cores(),
                 floor.totals.files,
                 floor.totals.bytes as f64 / 1e6,
                 floor.cpu
@@ -252,7 +252,6 @@ pub fn section(videos: usize) -> Vec<Row> {
 /// Reading alone, the floor under any backfill of these files.
 #[derive(Debug)]
 struct ReadFloor {
-    cores: usize,
     totals: companion::recon::concepts::ReadTotals,
     /// Wall seconds on all cores (the best of 3, page cache warm).
     seconds: f64,
@@ -260,26 +259,21 @@ struct ReadFloor {
     cpu: f64,
 }
 
-/// Every window file of the documents a backfill selects (complete, the PeerTube source) read through the companion's own reader, nothing parsed.
+/// Every window file of the documents the backfill selects, read through the companion's own reader, nothing parsed.
 fn read_floor(db: &Path, concepts: &Path) -> ReadFloor {
     let conn = rusqlite::Connection::open(db).expect("open the pristine db");
     let source = companion::config::Config::default().peertube_source;
-    let mut q =
-        conn.prepare("SELECT d.hash FROM documents d JOIN catalogue c ON c.hash = d.hash WHERE c.source = ?1 AND d.status = 'complete'").expect("prepare");
-    let hashes: Vec<String> = q.query_map([source], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("hashes");
+    let hashes: Vec<String> =
+        companion::recon::db::backfill_candidates(&conn, &source, None, false).expect("the backfill's selection").into_iter().map(|c| c.hash).collect();
     let own = || testkit::qdrant_bench::process_cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
     let mut best: Option<ReadFloor> = None;
     for _ in 0..3 {
         let (c0, t) = (own(), Instant::now());
         let totals = companion::recon::concepts::read_windows(concepts, &hashes);
-        let run = ReadFloor { cores: cores(), totals, seconds: t.elapsed().as_secs_f64(), cpu: own() - c0 };
+        let run = ReadFloor { totals, seconds: t.elapsed().as_secs_f64(), cpu: own() - c0 };
         if best.as_ref().is_none_or(|b| run.seconds < b.seconds) {
             best = Some(run);
         }
     }
     best.expect("three runs")
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use testkit::qdrant_bench::{issue_load, issue_spec, min_median, process_cpu_seconds, Pass, TickCost};
 use testkit::qdrant_real_world::RealQdrantWorld;
 
-use super::{workspace, Row};
+use super::{cores, workspace, Row};
 
 /// Our defaults, with saved counts off: every run reads Qdrant.
 fn defaults(c: &mut Config) {
@@ -104,14 +104,14 @@ pub async fn section(videos: usize) -> Vec<Row> {
             "< 2 s",
             Some(min < 2.0),
         ));
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let floor = qdrant_cpu / cores() as f64;
         rows.push(Row::new(
             "2 qdrant",
-            format!("floor, {label}: Qdrant's own CPU for one dry run's reads ({qdrant_cpu:.2} s: the payloads of the points read) ÷ {cores} cores, before any client CPU"),
-            format!("{:.2} s", qdrant_cpu / cores as f64),
+            format!("floor, {label}: Qdrant's own CPU for one dry run's reads ({qdrant_cpu:.2} s: the payloads of the points read) ÷ {} cores, before any client CPU", cores()),
+            format!("{floor:.2} s"),
             "—",
             "below 2 s",
-            Some(qdrant_cpu / (cores as f64) < 2.0),
+            Some(floor < 2.0),
         ));
         rows.push(Row::new(
             "2 qdrant",
